@@ -1,0 +1,40 @@
+# Every dependency comes from a Debian package (scripts/setup.sh installs them). Nothing is
+# downloaded at configure or build time.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(OpenSSL REQUIRED)
+pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+
+if(IMGCAST_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(IMGCAST_BUILD_BENCHMARKS)
+  find_package(benchmark REQUIRED)
+endif()
+
+# Optional backends.
+set(IMGCAST_HAVE_UCX OFF)
+if(NOT IMGCAST_WITH_UCX STREQUAL "OFF")
+  find_package(ucx QUIET)
+  if(ucx_FOUND)
+    set(IMGCAST_HAVE_UCX ON)
+  elseif(IMGCAST_WITH_UCX STREQUAL "ON")
+    message(FATAL_ERROR "IMGCAST_WITH_UCX=ON but UCX was not found: apt-get install libucx-dev")
+  endif()
+endif()
+
+set(IMGCAST_HAVE_VERBS OFF)
+if(NOT IMGCAST_WITH_VERBS STREQUAL "OFF")
+  pkg_check_modules(IBVERBS QUIET IMPORTED_TARGET libibverbs)
+  pkg_check_modules(RDMACM QUIET IMPORTED_TARGET librdmacm)
+  pkg_check_modules(NUMA QUIET IMPORTED_TARGET numa)
+  if(IBVERBS_FOUND AND RDMACM_FOUND AND NUMA_FOUND)
+    set(IMGCAST_HAVE_VERBS ON)
+  elseif(IMGCAST_WITH_VERBS STREQUAL "ON")
+    message(FATAL_ERROR "IMGCAST_WITH_VERBS=ON but libibverbs/librdmacm/libnuma were not found: "
+                        "apt-get install libibverbs-dev librdmacm-dev libnuma-dev")
+  endif()
+endif()
+message(STATUS "imgcast backends: tcp=ON ucx=${IMGCAST_HAVE_UCX} verbs=${IMGCAST_HAVE_VERBS}")

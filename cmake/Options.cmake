@@ -1,0 +1,17 @@
+# Backend switches take AUTO|ON|OFF: AUTO builds the backend when its library is found,
+# ON makes a missing library a configure error, OFF leaves the backend out (the factory then
+# reports it as "not built in").
+set(IMGCAST_WITH_UCX AUTO CACHE STRING "Build the UCX transport (AUTO|ON|OFF)")
+set(IMGCAST_WITH_VERBS AUTO CACHE STRING "Build the verbs transport (AUTO|ON|OFF)")
+set_property(CACHE IMGCAST_WITH_UCX PROPERTY STRINGS AUTO ON OFF)
+set_property(CACHE IMGCAST_WITH_VERBS PROPERTY STRINGS AUTO ON OFF)
+option(IMGCAST_BUILD_TESTS "Build the test suite" ON)
+option(IMGCAST_BUILD_BENCHMARKS "Build the Google Benchmark micro benchmarks" ON)
+set(IMGCAST_LOG_LEVEL "SPDLOG_LEVEL_DEBUG" CACHE STRING
+    "Compile-time spdlog level; per-chunk trace lines are compiled out above it")
+
+foreach(opt IMGCAST_WITH_UCX IMGCAST_WITH_VERBS)
+  if(NOT ${opt} MATCHES "^(AUTO|ON|OFF)$")
+    message(FATAL_ERROR "${opt} must be AUTO, ON or OFF (got '${${opt}}')")
+  endif()
+endforeach()

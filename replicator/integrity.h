@@ -1,0 +1,39 @@
+// Integrity: xxh3-64 per chunk (checked on arrival, before a chunk is forwarded or counted) and
+// xxh3-128 over the whole image (checked before the file is placed).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace imgcast::replicator {
+
+std::uint64_t chunk_digest(std::span<const std::byte> bytes) noexcept;
+
+struct ImageDigest {
+  std::uint64_t high = 0;
+  std::uint64_t low = 0;
+  bool operator==(const ImageDigest&) const = default;
+  std::string to_hex() const;  // 32 lowercase hex digits, high first
+};
+
+// Streaming xxh3-128 over the image, fed in order.
+class ImageHasher {
+ public:
+  ImageHasher();
+  ~ImageHasher();
+  ImageHasher(const ImageHasher&) = delete;
+  ImageHasher& operator=(const ImageHasher&) = delete;
+
+  void update(std::span<const std::byte> bytes) noexcept;
+  ImageDigest digest() const noexcept;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace imgcast::replicator

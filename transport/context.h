@@ -1,0 +1,62 @@
+// Context: one backend instance per process (TCP: an epoll set; UCX: a ucp context + worker;
+// verbs: a device, PD and CQ). Creates regions, listeners and endpoints, and reports their events
+// through poll(). Created by make_context (factory.h). One thread owns it and alone calls every
+// method; nothing completes inline. It must outlive everything it created.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "transport/completion.h"
+#include "transport/endpoint.h"
+#include "transport/kind.h"
+#include "transport/memory_region.h"
+
+namespace imgcast::transport {
+
+struct ContextOptions {
+  // Writes an endpoint accepts before post_write answers kBusy.
+  std::size_t max_writes_in_flight = 64;
+};
+
+struct ListenOptions {
+  std::string bind_host = "0.0.0.0";  // where to listen
+  std::string advertise_host;         // how peers reach us; empty: bind_host
+  std::uint16_t port = 0;             // 0: ephemeral
+};
+
+class Context {
+ public:
+  virtual ~Context() = default;
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  virtual Kind kind() const noexcept = 0;
+
+  // Registers memory the caller keeps alive. Throws Error (e.g. the memory lock limit).
+  virtual std::unique_ptr<MemoryRegion> register_memory(std::span<std::byte> memory,
+                                                        Access access) = 0;
+  // Throws Error when it cannot listen.
+  virtual std::unique_ptr<Listener> listen(const ListenOptions& options) = 0;
+  // Connects to a Listener::address(), retrying refused connections until the timeout.
+  // Throws Error naming the address on failure or timeout.
+  virtual std::unique_ptr<Endpoint> connect(std::span<const std::byte> address,
+                                            std::chrono::milliseconds timeout) = 0;
+
+  // Appends what happened to `out`, blocking up to `timeout` (0: do not block) for the first
+  // event. Never spins. Returns an error only when the Context itself is broken.
+  virtual Status poll(std::vector<Completion>& out, std::chrono::milliseconds timeout) = 0;
+
+  // A file descriptor that becomes readable when poll() may have work, so one thread can wait on
+  // several contexts (and other fds) at once.
+  virtual int wait_fd() const noexcept = 0;
+
+ protected:
+  Context() = default;
+};
+
+}  // namespace imgcast::transport

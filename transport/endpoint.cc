@@ -1,0 +1,30 @@
+#include "transport/endpoint.h"
+
+#include <fmt/format.h>
+
+namespace imgcast::transport {
+
+Status Endpoint::post_write(const WriteRequest& request) {
+  if (request.source == nullptr || request.target == nullptr || request.length == 0) {
+    return {StatusCode::kInvalidArgument, "write needs a source, a target and a length > 0"};
+  }
+  if (!has(request.source->access(), Access::kLocalRead)) {
+    return {StatusCode::kInvalidArgument, "write source region is not registered for reading"};
+  }
+  // Written so that no sum can overflow: offset <= size and length <= size - offset.
+  const std::uint64_t source_size = request.source->bytes().size();
+  if (request.source_offset > source_size || request.length > source_size - request.source_offset) {
+    return {StatusCode::kOutOfRange,
+            fmt::format("write source [{}, +{}) is outside the {}-byte local region",
+                        request.source_offset, request.length, source_size)};
+  }
+  const std::uint64_t target_size = request.target->length();
+  if (request.target_offset > target_size || request.length > target_size - request.target_offset) {
+    return {StatusCode::kOutOfRange,
+            fmt::format("write target [{}, +{}) is outside the {}-byte region of {}",
+                        request.target_offset, request.length, target_size, peer_name())};
+  }
+  return do_post_write(request);
+}
+
+}  // namespace imgcast::transport

@@ -1,0 +1,54 @@
+#include "transport/status.h"
+
+#include "transport/log.h"
+
+namespace imgcast::transport {
+
+std::string_view to_string(StatusCode code) noexcept {
+  switch (code) {
+    case StatusCode::kOk: return "ok";
+    case StatusCode::kBusy: return "busy";
+    case StatusCode::kInvalidArgument: return "invalid argument";
+    case StatusCode::kOutOfRange: return "out of range";
+    case StatusCode::kIoError: return "I/O error";
+    case StatusCode::kClosed: return "closed";
+    case StatusCode::kProtocolError: return "protocol error";
+    case StatusCode::kTimeout: return "timeout";
+    case StatusCode::kUnavailable: return "unavailable";
+    case StatusCode::kPermissionDenied: return "permission denied";
+  }
+  return "unknown";
+}
+
+std::string Status::to_string() const {
+  std::string out(transport::to_string(code_));
+  if (!message_.empty()) {
+    out += ": ";
+    out += message_;
+  }
+  return out;
+}
+
+namespace detail {
+void log_breadcrumb(const char* file, int line, const Status& status) noexcept {
+  try {
+    log().debug("{}:{}: {}", file, line, status.to_string());
+  } catch (...) {
+    // Logging must never turn an error path into a crash.
+  }
+}
+}  // namespace detail
+
+spdlog::logger& log() {
+  static std::shared_ptr<spdlog::logger> logger = [] {
+    if (auto existing = spdlog::get("transport")) {
+      return existing;
+    }
+    auto created = spdlog::default_logger()->clone("transport");
+    spdlog::register_logger(created);
+    return created;
+  }();
+  return *logger;
+}
+
+}  // namespace imgcast::transport
