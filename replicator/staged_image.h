@@ -61,6 +61,7 @@ class StagedImage {
   mode_t mode_ = 0644;
   bool committed_ = false;
   bool removed_ = false;
+  int signal_slot_ = -1;  // registration with the stop-signal handler (stop_signal.h)
 };
 
 }  // namespace imgcast::replicator

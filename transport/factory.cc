@@ -50,8 +50,8 @@ Kind choose_kind(std::string_view requested) {
   const Availability availability = probe(*kind);
   if (!availability.usable) {
     throw Error(StatusCode::kUnavailable,
-                fmt::format("transport {} is not usable here: {}; use --transport tcp",
-                            requested, availability.reason));
+                fmt::format("transport {} is not usable here: {}; use --transport tcp", requested,
+                            availability.reason));
   }
   return *kind;
 }

@@ -10,17 +10,23 @@ constexpr std::uint32_t kMagic = 0x31445249;  // "IRD1" read as little-endian by
 
 std::string_view to_string(Kind kind) noexcept {
   switch (kind) {
-    case Kind::kTcp: return "tcp";
-    case Kind::kUcx: return "ucx";
-    case Kind::kVerbs: return "verbs";
+    case Kind::kTcp:
+      return "tcp";
+    case Kind::kUcx:
+      return "ucx";
+    case Kind::kVerbs:
+      return "verbs";
   }
   return "unknown";
 }
 
 std::optional<Kind> parse_kind(std::string_view name) noexcept {
-  if (name == "tcp") return Kind::kTcp;
-  if (name == "ucx") return Kind::kUcx;
-  if (name == "verbs") return Kind::kVerbs;
+  if (name == "tcp")
+    return Kind::kTcp;
+  if (name == "ucx")
+    return Kind::kUcx;
+  if (name == "verbs")
+    return Kind::kVerbs;
   return std::nullopt;
 }
 
@@ -38,16 +44,19 @@ std::vector<std::byte> RegionDescriptor::encode() const {
 }
 
 std::optional<RegionDescriptor> RegionDescriptor::decode(std::span<const std::byte> bytes) {
-  if (bytes.size() < kFixedBytes) return std::nullopt;
+  if (bytes.size() < kFixedBytes)
+    return std::nullopt;
   const std::byte* p = bytes.data();
-  if (load_le32(p) != kMagic) return std::nullopt;
+  if (load_le32(p) != kMagic)
+    return std::nullopt;
   const auto kind_byte = static_cast<std::uint8_t>(p[4]);
   if (kind_byte < static_cast<std::uint8_t>(Kind::kTcp) ||
       kind_byte > static_cast<std::uint8_t>(Kind::kVerbs)) {
     return std::nullopt;
   }
   const std::size_t key_length = load_le16(p + 28);
-  if (key_length > kMaxKeyBytes || bytes.size() != kFixedBytes + key_length) return std::nullopt;
+  if (key_length > kMaxKeyBytes || bytes.size() != kFixedBytes + key_length)
+    return std::nullopt;
   RegionDescriptor d;
   d.kind = static_cast<Kind>(kind_byte);
   d.region_id = load_le32(p + 8);

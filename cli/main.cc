@@ -1,0 +1,42 @@
+// imgcast: stage a container image onto every node of an HPC job, reading it once.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "replicator/errors.h"
+
+int main(int argc, char** argv) {
+  using imgcast::replicator::ExitCode;
+  CLI::App app{"imgcast: stage a container image onto every node of a job, reading it once"};
+  app.set_version_flag("--version", std::string("imgcast ") + IMGCAST_VERSION);
+  app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 success, 1 usage or bad input, 2 transfer failed, 3 partial (some nodes "
+      "failed), 4 refused for security reasons.");
+  imgcast::cli::GlobalOptions global;
+  app.add_option("--log-level", global.log_level,
+                 "trace, debug, info, warn, error or off (default: SPDLOG_LEVEL, else info)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+
+  const auto replicate = imgcast::cli::add_replicate_command(app, global);
+  const auto agent = imgcast::cli::add_agent_command(app, global);
+  const auto demo = imgcast::cli::add_demo_command(app, global);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "imgcast: error: " << e.what() << " (see imgcast --help)\n";
+    return static_cast<int>(ExitCode::kUsage);
+  }
+  if (app.got_subcommand("replicate"))
+    return replicate();
+  if (app.got_subcommand("agent"))
+    return agent();
+  return demo();
+}

@@ -1,0 +1,72 @@
+#include "cli/run_guard.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "replicator/chunk_plan.h"
+#include "replicator/errors.h"
+#include "replicator/parse.h"
+#include "transport/error.h"
+
+namespace imgcast::cli {
+
+using replicator::ExitCode;
+
+int run_guarded(const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const replicator::ImgcastError& error) {
+    std::cerr << "imgcast: error: " << error.what() << "\n";
+    return static_cast<int>(error.code());
+  } catch (const transport::Error& error) {
+    std::cerr << "imgcast: error: " << error.what() << "\n";
+    const auto code = error.status().code();
+    if (code == transport::StatusCode::kInvalidArgument)
+      return static_cast<int>(ExitCode::kUsage);
+    if (code == transport::StatusCode::kPermissionDenied) {
+      return static_cast<int>(ExitCode::kSecurity);
+    }
+    return static_cast<int>(ExitCode::kTransferFailed);
+  } catch (const std::exception& error) {
+    std::cerr << "imgcast: error: " << error.what() << "\n";
+    return static_cast<int>(ExitCode::kTransferFailed);
+  }
+}
+
+int report_exit(const replicator::Report& report) {
+  const ExitCode code = report.exit_code();
+  if (code != ExitCode::kSuccess) {
+    std::string failed;
+    for (const auto& node : report.nodes) {
+      if (!node.verified) {
+        failed += fmt::format("{}{} ({})", failed.empty() ? "" : "; ", node.host, node.failure);
+      }
+    }
+    std::cerr << fmt::format("imgcast: error: {} of {} nodes failed: {}\n",
+                             report.nodes.size() - report.verified_count(), report.nodes.size(),
+                             failed);
+  }
+  return static_cast<int>(code);
+}
+
+std::uint32_t parse_chunk_size(const std::string& text) {
+  const std::uint64_t bytes = replicator::parse_size(text, "--chunk-size");
+  if (bytes < replicator::ChunkPlan::kMinChunkBytes ||
+      bytes > replicator::ChunkPlan::kMaxChunkBytes) {
+    throw replicator::InputError(
+        fmt::format("--chunk-size {} is outside 4K..1G: pick e.g. 4M (the default)", text));
+  }
+  return static_cast<std::uint32_t>(bytes);
+}
+
+std::string hostname() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) {
+    return "localhost";
+  }
+  return name;
+}
+
+}  // namespace imgcast::cli

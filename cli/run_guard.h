@@ -1,0 +1,24 @@
+// run_guarded: the one place the CLI turns exceptions into a one-line error and an exit code.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "replicator/report.h"
+
+namespace imgcast::cli {
+
+// Runs `body`; an InputError, SecurityError or TransferError (and a transport::Error) becomes
+// "imgcast: error: <reason>" on stderr and its exit code.
+int run_guarded(const std::function<int()>& body);
+
+// The report's exit code, with a one-line error naming the failed hosts when not all verified.
+int report_exit(const replicator::Report& report);
+
+// "4M" -> bytes, as a chunk size: checked against the chunk plan's bounds.
+std::uint32_t parse_chunk_size(const std::string& text);
+
+std::string hostname();
+
+}  // namespace imgcast::cli

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Loopback benchmark: imgcast with 2 processes (root + 1 agent) moving SIZE MiB from tmpfs to
+# tmpfs, against one iperf3 TCP stream over 127.0.0.1 measured in the same run. Prints both and
+# the ratio, plus the agent's peak anonymous RSS.
+#
+#   perf/loopback_bench.sh [SIZE_MIB (1024)] [REPS (3)] [extra imgcast replicate options...]
+#   IMGCAST=build/cli/imgcast (default)
+set -euo pipefail
+size_mib=${1:-1024}
+reps=${2:-3}
+shift $(( $# > 2 ? 2 : $# ))
+here=$(cd "$(dirname "$0")/.." && pwd)
+imgcast=${IMGCAST:-$here/build/cli/imgcast}
+[[ -x $imgcast ]] || { echo "loopback_bench: build first ($imgcast missing)" >&2; exit 1; }
+command -v iperf3 >/dev/null || { echo "loopback_bench: iperf3 missing: run scripts/setup.sh" >&2; exit 1; }
+
+dir=$(mktemp -d /dev/shm/imgcast-bench-XXXXXX)
+iperf_pid=
+cleanup() { [[ -n $iperf_pid ]] && kill "$iperf_pid" 2>/dev/null; rm -rf "$dir"; }
+trap cleanup EXIT INT TERM
+mkdir -p "$dir/node0" "$dir/node1"
+head -c $((size_mib << 20)) /dev/urandom > "$dir/source.img"
+
+port=$((20000 + RANDOM % 20000))
+iperf3 -s -p "$port" >/dev/null 2>&1 &
+iperf_pid=$!
+sleep 0.5
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+rss_file=$dir/rss
+: > "$dir/imgcast.gbps"; : > "$dir/wall.gbps"; : > "$dir/iperf.gbps"; : > "$rss_file"
+for ((i = 1; i <= reps; i++)); do
+  # iperf3: one stream, as many bytes as the image, received rate.
+  iperf3 -c 127.0.0.1 -p "$port" -n "${size_mib}M" -J > "$dir/iperf.json"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["end"]["sum_received"]["bits_per_second"]/1e9)' \
+    "$dir/iperf.json" >> "$dir/iperf.gbps"
+
+  rm -f "$dir"/node*/image
+  start=$(date +%s.%N)
+  "$imgcast" replicate "$dir/source.img" "$dir/node%r/image" --hosts 127.0.0.1,127.0.0.2 \
+    --rsh local "$@" > "$dir/out.txt" &
+  root=$!
+  peak=0
+  # Sample the agent's anonymous RSS while it runs.
+  while kill -0 "$root" 2>/dev/null; do
+    for pid in $(pgrep -f "imgcast agent .*--rank 1" || true); do
+      kb=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+      (( kb > peak )) && peak=$kb
+    done
+    sleep 0.02
+  done
+  wait "$root"
+  end=$(date +%s.%N)
+  echo "$peak" >> "$rss_file"
+  transfer=$(sed -n 's/.*transfer \([0-9.]*\)s.*/\1/p' "$dir/out.txt")
+  python3 -c "print($size_mib*1048576*8/$transfer/1e9)" >> "$dir/imgcast.gbps"
+  python3 -c "print($size_mib*1048576*8/($end-$start)/1e9)" >> "$dir/wall.gbps"
+  cmp -s "$dir/source.img" "$dir/node1/image" || { echo "loopback_bench: copy differs!" >&2; exit 2; }
+done
+
+iperf=$(median < "$dir/iperf.gbps")
+ours=$(median < "$dir/imgcast.gbps")
+wall=$(median < "$dir/wall.gbps")
+rss=$(sort -n "$rss_file" | tail -1)
+echo "loopback, 2 processes, ${size_mib} MiB tmpfs -> tmpfs, median of $reps"
+printf '  iperf3 one stream          %7.2f Gbit/s\n' "$iperf"
+printf '  imgcast transfer phase     %7.2f Gbit/s   ratio %.2f\n' "$ours" "$(python3 -c "print($ours/$iperf)")"
+printf '  imgcast whole command      %7.2f Gbit/s   ratio %.2f\n' "$wall" "$(python3 -c "print($wall/$iperf)")"
+printf '  agent peak anonymous RSS   %7.1f MiB\n' "$(python3 -c "print($rss/1024)")"

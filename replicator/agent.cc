@@ -1,0 +1,266 @@
+#include "replicator/agent.h"
+
+#include <fmt/format.h>
+
+#include <optional>
+
+#include "replicator/data_node.h"
+#include "replicator/log.h"
+#include "replicator/messages.h"
+#include "replicator/staged_image.h"
+#include "replicator/stop_signal.h"
+#include "transport/error.h"
+
+namespace imgcast::replicator {
+
+namespace tp = transport;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+class AgentSession {
+ public:
+  AgentSession(const AgentOptions& options, const JobSecret& secret,
+               const ContextFactory& make_context)
+      : options_(options),
+        secret_(secret),
+        control_ctx_(make_context(tp::Kind::kTcp)),
+        data_ctx_(make_context(secret.transport)) {}
+
+  ExitCode run();
+
+ private:
+  void on_control(const Message& message);
+  void on_plan(const Plan& plan);
+  void report_failure(ExitCode code, const std::string& reason);
+  void check_done();
+
+  const AgentOptions& options_;
+  const JobSecret& secret_;
+  std::unique_ptr<tp::Context> control_ctx_;
+  std::unique_ptr<tp::Context> data_ctx_;
+  std::unique_ptr<tp::Listener> data_listener_;
+  std::unique_ptr<tp::Endpoint> control_;
+  std::optional<InitiatorHandshake> handshake_;
+
+  std::unique_ptr<Topology> topology_;
+  std::optional<StagedImage> image_;
+  std::unique_ptr<DataNode> node_;
+  std::optional<ImageDigest> expected_digest_;
+  Clock::time_point plan_time_{};
+  Clock::time_point last_progress_{};
+  std::uint64_t last_bytes_ = 0;
+  std::chrono::milliseconds stall_timeout_{0};
+  bool reported_ = false;
+  std::optional<ExitCode> exit_;
+};
+
+ExitCode AgentSession::run() {
+  tp::ListenOptions listen;
+  listen.advertise_host = options_.host;
+  data_listener_ = data_ctx_->listen(listen);
+  control_ = control_ctx_->connect(
+      std::span(reinterpret_cast<const std::byte*>(options_.control_address.data()),
+                options_.control_address.size()),
+      options_.connect_timeout);
+  handshake_.emplace(secret_.key, secret_.job, Channel::kControl,
+                     static_cast<std::uint32_t>(options_.rank));
+  if (!control_->send_control(encode(handshake_->hello())).is_ok()) {
+    log().error("rank {}: lost the root at {} during the handshake", options_.rank,
+                options_.control_address);
+    return ExitCode::kTransferFailed;
+  }
+
+  std::vector<tp::Completion> events;
+  const int fds[] = {control_ctx_->wait_fd(), data_ctx_->wait_fd()};
+  bool busy = false;
+  while (!exit_) {
+    if (stop_requested()) {
+      report_failure(ExitCode::kTransferFailed,
+                     fmt::format("agent interrupted by signal {}", stop_signal()));
+      return ExitCode::kTransferFailed;
+    }
+    wait_readable(fds, busy ? std::chrono::milliseconds(0) : std::chrono::milliseconds(200));
+    events.clear();
+    drain(*control_ctx_, events);
+    for (auto& event : events) {
+      if (auto* arrived = std::get_if<tp::ControlArrived>(&event)) {
+        const std::optional<Message> message = decode(arrived->bytes);
+        if (!message) {
+          log().error("rank {}: the root sent a malformed message; giving up", options_.rank);
+          return ExitCode::kTransferFailed;
+        }
+        on_control(*message);
+      } else if (std::get_if<tp::PeerFailed>(&event) != nullptr) {
+        // The root is gone: nobody can use our copy any more, so remove the temporary file.
+        log().error("rank {}: lost the root at {}; removing the partial copy", options_.rank,
+                    options_.control_address);
+        return ExitCode::kTransferFailed;
+      }
+      if (exit_) {
+        return *exit_;
+      }
+    }
+    events.clear();
+    drain(*data_ctx_, events);
+    for (auto& event : events) {
+      if (node_) {
+        node_->handle(event);
+      }
+    }
+    busy = node_ ? node_->pump() : false;
+    if (node_) {
+      check_done();
+    }
+  }
+  return *exit_;
+}
+
+void AgentSession::on_control(const Message& message) {
+  if (const auto* challenge = std::get_if<Challenge>(&message)) {
+    const std::optional<Proof> proof = handshake_->answer(*challenge);
+    if (!proof) {
+      log().error("rank {}: the root at {} failed authentication; refusing it", options_.rank,
+                  options_.control_address);
+      exit_ = ExitCode::kSecurity;
+      return;
+    }
+    const auto address = data_listener_->address();
+    (void)control_->send_control(encode(*proof));
+    (void)control_->send_control(encode(Join{{address.begin(), address.end()}}));
+    return;
+  }
+  if (const auto* plan = std::get_if<Plan>(&message)) {
+    on_plan(*plan);
+    return;
+  }
+  if (const auto* finish = std::get_if<Finish>(&message)) {
+    expected_digest_ = finish->digest;
+    return;
+  }
+  if (std::holds_alternative<Bye>(message)) {
+    exit_ =
+        reported_ && image_ && image_->committed() ? ExitCode::kSuccess : ExitCode::kTransferFailed;
+    return;
+  }
+  if (const auto* abort = std::get_if<Abort>(&message)) {
+    log().warn("rank {}: the root aborted the transfer: {}", options_.rank, abort->reason);
+    exit_ = ExitCode::kTransferFailed;
+    return;
+  }
+  log().error("rank {}: unexpected {} from the root", options_.rank, message_name(message));
+  exit_ = ExitCode::kTransferFailed;
+}
+
+void AgentSession::on_plan(const Plan& plan) {
+  plan_time_ = Clock::now();
+  last_progress_ = plan_time_;
+  stall_timeout_ = std::chrono::milliseconds(plan.stall_timeout_ms);
+  try {
+    topology_ = make_topology(plan.topology, static_cast<int>(plan.job_size), 0);
+    const std::string destination =
+        expand_destination(plan.destination, options_.rank, options_.host);
+    image_.emplace(StagedImage::create(destination, plan.image_bytes, plan.job_tag,
+                                       static_cast<mode_t>(plan.mode)));
+    DataNodeOptions node_options;
+    node_options.rank = options_.rank;
+    node_options.topology = topology_.get();
+    node_options.image_bytes = plan.image_bytes;
+    node_options.chunk_bytes = plan.chunk_bytes;
+    node_options.key = &secret_.key;
+    node_options.job = secret_.job;
+    node_ = std::make_unique<DataNode>(*data_ctx_, node_options, *image_);
+    node_->connect_to_parent(plan.parent_address, options_.connect_timeout,
+                             fmt::format("parent rank {}", plan.parent_rank));
+  } catch (const ImgcastError& error) {
+    report_failure(error.code(), error.what());
+    return;
+  } catch (const tp::Error& error) {
+    report_failure(ExitCode::kTransferFailed, error.what());
+    return;
+  } catch (const std::invalid_argument& error) {
+    report_failure(ExitCode::kUsage, error.what());
+    return;
+  }
+  (void)control_->send_control(encode(Ready{}));
+}
+
+void AgentSession::check_done() {
+  if (reported_) {
+    return;
+  }
+  if (const auto& failure = node_->failure()) {
+    report_failure(ExitCode::kTransferFailed, *failure);
+    return;
+  }
+  const auto now = Clock::now();
+  if (node_->bytes_verified() != last_bytes_) {
+    last_bytes_ = node_->bytes_verified();
+    last_progress_ = now;
+  } else if (stall_timeout_.count() > 0 && !node_->complete() &&
+             now - last_progress_ > stall_timeout_) {
+    report_failure(ExitCode::kTransferFailed,
+                   fmt::format("no data from its parent for {} s", stall_timeout_.count() / 1000));
+    return;
+  }
+  if (!node_->complete() || !expected_digest_) {
+    return;
+  }
+  if (node_->digest() != *expected_digest_) {
+    report_failure(ExitCode::kTransferFailed,
+                   fmt::format("whole-image xxh3-128 {} does not match the source's {}",
+                               node_->digest().to_hex(), expected_digest_->to_hex()));
+    return;
+  }
+  try {
+    image_->commit();
+  } catch (const ImgcastError& error) {
+    report_failure(error.code(), error.what());
+    return;
+  }
+  const auto busy = std::chrono::duration_cast<std::chrono::nanoseconds>(now - plan_time_);
+  (void)control_->send_control(encode(Result{static_cast<std::uint64_t>(busy.count())}));
+  reported_ = true;
+  log().debug("rank {}: verified and placed {}", options_.rank, image_->destination().string());
+}
+
+void AgentSession::report_failure(ExitCode code, const std::string& reason) {
+  if (image_) {
+    image_->discard();
+  }
+  if (!reported_ && control_) {
+    (void)control_->send_control(encode(Failed{static_cast<std::uint8_t>(code), reason}));
+    // Give the message a moment to leave before the sockets close with the process.
+    std::vector<tp::Completion> ignored;
+    (void)control_ctx_->poll(ignored, std::chrono::milliseconds(50));
+  }
+  reported_ = true;
+  // A failed node leaves at once: its children see the connection drop and report too.
+  exit_ = code;
+}
+
+}  // namespace
+
+ExitCode run_agent(const AgentOptions& options, const ContextFactory& make_context) {
+  install_stop_handlers();
+  const std::optional<JobSecret> secret = JobSecret::parse(options.secret_line);
+  if (!secret) {
+    log().error(
+        "agent rank {}: no valid job secret on standard input (imgcast agent is started "
+        "by imgcast replicate, not by hand)",
+        options.rank);
+    return ExitCode::kUsage;
+  }
+  try {
+    AgentSession session(options, *secret, make_context);
+    return session.run();
+  } catch (const ImgcastError& error) {
+    log().error("agent rank {} on {}: {}", options.rank, options.host, error.what());
+    return error.code();
+  } catch (const tp::Error& error) {
+    log().error("agent rank {} on {}: {}", options.rank, options.host, error.what());
+    return ExitCode::kTransferFailed;
+  }
+}
+
+}  // namespace imgcast::replicator

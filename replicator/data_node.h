@@ -1,0 +1,118 @@
+// DataNode: one node's part of the chunk pipeline. The same code runs on the root, on relays and
+// on leaves; only where a chunk comes from differs (the root reads it from the ImageSource, the
+// others have it written into their staging file by their parent).
+//
+// A chunk's life on a node: it lands (or is read) straight into the staging file's mapping, its
+// xxh3-64 is checked against the digest that came with it, it joins the verified prefix (fed to
+// the whole-image hasher in order), and at once each child gets a one-sided write of the same
+// range, at most `window` writes in flight per child. Nothing is copied or allocated per chunk.
+//
+// Owned and driven by one thread: the owner feeds every completion of the data Context to
+// handle(), calls pump() after, and reads the state accessors.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "replicator/auth.h"
+#include "replicator/chunk_plan.h"
+#include "replicator/image_source.h"
+#include "replicator/integrity.h"
+#include "replicator/staged_image.h"
+#include "replicator/topology.h"
+#include "transport/context.h"
+
+namespace imgcast::replicator {
+
+struct DataNodeOptions {
+  int rank = 0;
+  const Topology* topology = nullptr;
+  std::uint64_t image_bytes = 0;
+  std::uint32_t chunk_bytes = 0;
+  const JobKey* key = nullptr;
+  JobId job{};
+  std::size_t window = 8;       // writes in flight per child
+  std::size_t read_ahead = 16;  // root: chunks read ahead of the slowest child's completions
+};
+
+class DataNode {
+ public:
+  // Registers the staging mapping with `data`. Throws transport::Error if it cannot.
+  DataNode(transport::Context& data, const DataNodeOptions& options, StagedImage& image);
+  ~DataNode();
+  DataNode(const DataNode&) = delete;
+  DataNode& operator=(const DataNode&) = delete;
+
+  // Agents: connect to the parent's data listener and start the handshake. Throws
+  // transport::Error naming the parent when it cannot connect.
+  void connect_to_parent(std::span<const std::byte> address, std::chrono::milliseconds timeout,
+                         const std::string& parent_name);
+  // The root: the chunks come from here. REQUIRES: rank is the topology's root.
+  void use_source(const ImageSource& source);
+
+  // Takes one completion of the data Context (accepted children, handshakes, arrivals, write
+  // completions, failures).
+  void handle(transport::Completion& completion);
+  // Reads (root) and forwards whatever the windows allow. Returns true when it stopped with work
+  // still possible right now (the root may read more), so the owner should poll without waiting.
+  bool pump();
+
+  // Every chunk is present and verified, in order.
+  bool complete() const noexcept { return verified_ == plan_.count(); }
+  // The whole-image xxh3-128. REQUIRES: complete().
+  ImageDigest digest() const noexcept { return hasher_.digest(); }
+  // Set once; the node's own copy cannot complete (parent lost, bad chunk, read error).
+  const std::optional<std::string>& failure() const noexcept { return failure_; }
+  std::uint64_t bytes_verified() const noexcept;
+  std::size_t children_expected() const noexcept { return expected_children_.size(); }
+
+ private:
+  struct Child;
+  struct Pending;
+
+  void on_accepted(std::unique_ptr<transport::Endpoint> endpoint);
+  void on_control(transport::Endpoint* from, std::span<const std::byte> bytes);
+  void on_pending_message(Pending& pending, const Message& message);
+  void on_parent_message(const Message& message);
+  void on_arrived(const transport::WriteArrived& arrived);
+  void on_write_done(const transport::WriteDone& done);
+  void on_peer_failed(transport::Endpoint* peer, const transport::Status& status);
+  void mark_verified(std::uint32_t index);
+  bool read_next_chunk();
+  void forward(Child& child);
+  void fail(std::string reason);
+  void drop_child(Child& child, const std::string& reason);
+  Child* find_child(transport::Endpoint* endpoint) noexcept;
+  Pending* find_pending(transport::Endpoint* endpoint) noexcept;
+
+  transport::Context& data_;
+  DataNodeOptions options_;
+  ChunkPlan plan_;
+  StagedImage& image_;
+  std::unique_ptr<transport::MemoryRegion> region_;
+  std::vector<int> expected_children_;
+  std::vector<std::unique_ptr<Child>> children_;
+  std::vector<std::unique_ptr<Pending>> pending_;
+
+  // Agent side: the link to the parent.
+  std::unique_ptr<transport::Endpoint> parent_;
+  std::unique_ptr<InitiatorHandshake> parent_handshake_;
+  std::string parent_name_;
+  bool parent_ready_ = false;
+
+  // Root side.
+  const ImageSource* source_ = nullptr;
+
+  std::vector<std::uint64_t> digests_;  // per chunk: the xxh3-64 that came with it (or was read)
+  std::vector<std::uint8_t> landed_;    // per chunk: present and checked
+  std::uint32_t verified_ = 0;          // the verified prefix: chunks [0, verified_)
+  std::uint32_t read_ = 0;              // root: chunks read from the source
+  ImageHasher hasher_;
+  std::optional<std::string> failure_;
+};
+
+}  // namespace imgcast::replicator

@@ -1,0 +1,40 @@
+#include "replicator/integrity.h"
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include <new>
+
+namespace imgcast::replicator {
+
+std::uint64_t chunk_digest(std::span<const std::byte> bytes) noexcept {
+  return XXH3_64bits(bytes.data(), bytes.size());
+}
+
+std::string ImageDigest::to_hex() const { return fmt::format("{:016x}{:016x}", high, low); }
+
+// The xxHash streaming state, owned (XXH3_createState / XXH3_freeState).
+struct ImageHasher::State {
+  State() : state(XXH3_createState()) {
+    if (state == nullptr) {
+      throw std::bad_alloc();
+    }
+    XXH3_128bits_reset(state);
+  }
+  ~State() { XXH3_freeState(state); }
+  XXH3_state_t* state;
+};
+
+ImageHasher::ImageHasher() : state_(std::make_unique<State>()) {}
+ImageHasher::~ImageHasher() = default;
+
+void ImageHasher::update(std::span<const std::byte> bytes) noexcept {
+  XXH3_128bits_update(state_->state, bytes.data(), bytes.size());
+}
+
+ImageDigest ImageHasher::digest() const noexcept {
+  const XXH128_hash_t hash = XXH3_128bits_digest(state_->state);
+  return ImageDigest{hash.high64, hash.low64};
+}
+
+}  // namespace imgcast::replicator

@@ -1,0 +1,88 @@
+#include "replicator/job.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+
+#include <sstream>
+#include <vector>
+
+#include "replicator/errors.h"
+#include "transport/error.h"
+
+namespace imgcast::replicator {
+
+std::string JobSecret::to_line() const {
+  return fmt::format("IMGCAST1 {} {} {}\n", to_hex(job), key.to_hex(),
+                     transport::to_string(transport));
+}
+
+std::optional<JobSecret> JobSecret::parse(std::string_view line) {
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
+    line.remove_suffix(1);
+  }
+  std::istringstream in{std::string(line)};
+  std::string magic, job_hex, key_hex, kind_name, extra;
+  if (!(in >> magic >> job_hex >> key_hex >> kind_name) || (in >> extra) || magic != "IMGCAST1") {
+    return std::nullopt;
+  }
+  JobSecret secret;
+  const auto key = JobKey::from_hex(key_hex);
+  const auto kind = transport::parse_kind(kind_name);
+  if (!parse_hex(job_hex, secret.job) || !key || !kind) {
+    return std::nullopt;
+  }
+  secret.key = *key;
+  secret.transport = *kind;
+  return secret;
+}
+
+std::string expand_destination(std::string_view pattern, int rank, std::string_view host) {
+  std::string out;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '%') {
+      out.push_back(pattern[i]);
+      continue;
+    }
+    if (i + 1 == pattern.size()) {
+      throw InputError(fmt::format(
+          "destination '{}' ends in a lone '%': use %r (rank), %h (host) or %%", pattern));
+    }
+    switch (pattern[++i]) {
+      case 'r':
+        out += std::to_string(rank);
+        break;
+      case 'h':
+        out += host;
+        break;
+      case '%':
+        out.push_back('%');
+        break;
+      default:
+        throw InputError(
+            fmt::format("destination '{}' has an unknown '%{}': use %r (rank), %h "
+                        "(host) or %%",
+                        pattern, pattern[i]));
+    }
+  }
+  return out;
+}
+
+void wait_readable(std::span<const int> fds, std::chrono::milliseconds timeout) {
+  std::vector<pollfd> set;
+  set.reserve(fds.size());
+  for (int fd : fds) {
+    set.push_back(pollfd{fd, POLLIN, 0});
+  }
+  // EINTR is fine: the caller looks at its signal flag and its contexts right after.
+  (void)::poll(set.data(), set.size(), static_cast<int>(timeout.count()));
+}
+
+void drain(transport::Context& context, std::vector<transport::Completion>& out) {
+  const transport::Status status = context.poll(out, std::chrono::milliseconds(0));
+  if (!status.is_ok()) {
+    throw TransferError(fmt::format("the {} transport failed: {}",
+                                    transport::to_string(context.kind()), status.to_string()));
+  }
+}
+
+}  // namespace imgcast::replicator

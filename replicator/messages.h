@@ -1,0 +1,98 @@
+// The replicator's messages. They travel as control messages (Endpoint::send_control) on two
+// kinds of channel: the control channel between the root and each agent, and the data channel
+// between a parent and each child. Every message is one u8 type followed by fixed-width
+// little-endian fields (byte_codec.h); decode() rejects unknown types, over-long fields and
+// trailing bytes, so a malformed message never becomes a half-filled struct.
+//
+// Message script (docs/protocol.md has the full version):
+//   control:  agent -> Hello, root -> Challenge, agent -> Proof, agent -> Join{data address}
+//             root -> Plan; agent -> Ready | Failed
+//             root -> Finish{image digest} (after the root has read every chunk)
+//             agent -> Result | Failed;  root -> Bye | Abort
+//   data:     child -> Hello, parent -> Challenge, child -> Proof, child -> Region{descriptor}
+//             then only one-sided writes, parent -> child.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "replicator/integrity.h"
+
+namespace imgcast::replicator {
+
+inline constexpr std::uint16_t kProtocolVersion = 1;
+
+using JobId = std::array<std::byte, 16>;
+using Nonce = std::array<std::byte, 32>;
+using Mac = std::array<std::byte, 32>;
+
+enum class Channel : std::uint8_t { kControl = 1, kData = 2 };
+
+struct Hello {
+  std::uint16_t version = kProtocolVersion;
+  Channel channel = Channel::kControl;
+  std::uint32_t rank = 0;
+  JobId job_id{};
+  Nonce nonce{};
+};
+struct Challenge {
+  Nonce nonce{};
+  Mac mac{};
+};
+struct Proof {
+  Mac mac{};
+};
+struct Join {
+  std::vector<std::byte> data_address;
+};
+struct Plan {
+  std::uint64_t image_bytes = 0;
+  std::uint32_t chunk_bytes = 0;
+  std::uint32_t job_size = 0;
+  std::uint32_t mode = 0644;
+  std::uint32_t parent_rank = 0;
+  std::uint32_t stall_timeout_ms = 0;
+  std::string topology;
+  std::string destination;  // may hold %r / %h, expanded by each node
+  std::string job_tag;
+  std::vector<std::byte> parent_address;
+};
+struct Ready {};
+struct Failed {
+  std::uint8_t exit_code = 2;
+  std::string reason;
+};
+struct Finish {
+  ImageDigest digest;
+};
+struct Result {
+  std::uint64_t busy_ns = 0;  // from the plan to the committed file, on the agent's clock
+};
+struct Abort {
+  std::string reason;
+};
+struct Bye {};
+struct Region {
+  std::vector<std::byte> descriptor;
+};
+
+using Message = std::variant<Hello, Challenge, Proof, Join, Plan, Ready, Failed, Finish, Result,
+                             Abort, Bye, Region>;
+
+// Bounds a decoder enforces.
+inline constexpr std::size_t kMaxTextBytes = 4096;
+inline constexpr std::size_t kMaxAddressBytes = 1024;
+inline constexpr std::size_t kMaxDescriptorBytes = 8192;
+
+std::vector<std::byte> encode(const Message& message);
+std::optional<Message> decode(std::span<const std::byte> bytes);
+// "Hello", "Plan", ... for logs and protocol errors.
+const char* message_name(const Message& message) noexcept;
+
+}  // namespace imgcast::replicator

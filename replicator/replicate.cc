@@ -1,0 +1,506 @@
+#include "replicator/replicate.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <optional>
+
+#include "replicator/agent_launcher.h"
+#include "replicator/data_node.h"
+#include "replicator/image_source.h"
+#include "replicator/log.h"
+#include "replicator/messages.h"
+#include "replicator/staged_image.h"
+#include "replicator/stop_signal.h"
+#include "replicator/topology.h"
+#include "transport/error.h"
+
+namespace imgcast::replicator {
+
+namespace tp = transport;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+double seconds_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+// One agent as the root sees it.
+struct AgentRecord {
+  enum class State { kLaunched, kJoined, kReady, kDone, kFailed };
+  int rank = 0;
+  std::string host;
+  std::string destination;
+  State state = State::kLaunched;
+  std::unique_ptr<tp::Endpoint> control;
+  std::vector<std::byte> data_address;
+  std::string failure;
+  ExitCode failure_code = ExitCode::kTransferFailed;
+  double seconds = 0;
+};
+
+// A control connection that has not yet proved it holds the job key.
+struct PendingControl {
+  PendingControl(std::unique_ptr<tp::Endpoint> e, const JobKey& key, const JobId& job)
+      : endpoint(std::move(e)), handshake(key, job, Channel::kControl) {}
+  std::unique_ptr<tp::Endpoint> endpoint;
+  ResponderHandshake handshake;
+  bool challenged = false;
+};
+
+class RootSession {
+ public:
+  RootSession(const ReplicateOptions& options, const ContextFactory& make_context);
+  Report run();
+
+ private:
+  enum class Phase { kJoining, kPreparing, kTransfer };
+
+  void launch_agents();
+  void wait_for(Phase phase);
+  void run_transfer();
+  void step(milliseconds timeout, bool data_busy);
+  void on_control_event(tp::Completion& event);
+  void on_pending_message(PendingControl& pending, const Message& message);
+  void on_agent_message(AgentRecord& agent, const Message& message);
+  void agent_failed(AgentRecord& agent, ExitCode code, std::string reason);
+  void send_plans();
+  [[noreturn]] void abort_setup(ExitCode code, const std::string& reason);
+  void say_goodbye();
+  bool all_agents(AgentRecord::State at_least) const;
+  std::string hosts_in(AgentRecord::State state) const;
+
+  const ReplicateOptions& options_;
+  const ContextFactory& make_context_;
+  Clock::time_point start_ = Clock::now();
+  Clock::time_point data_start_{};
+  Phase phase_ = Phase::kJoining;
+
+  JobSecret secret_;
+  std::string job_tag_;
+  std::unique_ptr<Topology> topology_;
+  std::optional<ImageSource> source_;
+  std::optional<StagedImage> image_;
+  std::unique_ptr<tp::Context> control_ctx_;
+  std::unique_ptr<tp::Context> data_ctx_;
+  std::unique_ptr<tp::Listener> control_listener_;
+  std::unique_ptr<tp::Listener> data_listener_;
+  std::unique_ptr<DataNode> node_;
+  std::vector<AgentRecord> agents_;  // index = rank; [0] is the root itself
+  std::vector<std::unique_ptr<PendingControl>> pending_;
+  AgentLauncher launcher_;
+  std::vector<tp::Completion> events_;       // control events of the last step
+  std::vector<tp::Completion> data_events_;  // data events of the last step
+  bool progressed_ = false;                  // the last step saw any event
+};
+
+RootSession::RootSession(const ReplicateOptions& options, const ContextFactory& make_context)
+    : options_(options), make_context_(make_context), launcher_(options.rsh) {}
+
+Report RootSession::run() {
+  const int size = static_cast<int>(options_.hosts.size());
+  if (size == 0) {
+    throw InputError("no hosts: pass --hosts h1,h2,... or --hostfile FILE");
+  }
+  try {
+    topology_ = make_topology(options_.topology, size, 0);
+  } catch (const std::invalid_argument& error) {
+    throw InputError(error.what());
+  }
+  // Everything that can be checked here is checked before any agent starts: the source (opened
+  // now, once, for the whole job), the chunk size and our own destination.
+  source_.emplace(ImageSource::open(options_.source));
+  try {
+    (void)ChunkPlan(source_->size(), options_.chunk_bytes);
+  } catch (const std::invalid_argument& error) {
+    throw InputError(fmt::format("--chunk-size: {}", error.what()));
+  }
+  secret_.job = random_job_id();
+  secret_.key = JobKey::random();
+  secret_.transport = options_.transport;
+  job_tag_ = to_hex(secret_.job).substr(0, 12);
+
+  agents_.resize(size);
+  for (int rank = 0; rank < size; ++rank) {
+    agents_[rank].rank = rank;
+    agents_[rank].host = options_.hosts[rank];
+    agents_[rank].destination =
+        expand_destination(options_.destination, rank, options_.hosts[rank]);
+  }
+  image_.emplace(
+      StagedImage::create(agents_[0].destination, source_->size(), job_tag_, options_.mode));
+
+  control_ctx_ = make_context_(tp::Kind::kTcp);
+  data_ctx_ = make_context_(options_.transport);
+  tp::ListenOptions listen;
+  listen.advertise_host = options_.hosts[0];
+  control_listener_ = control_ctx_->listen(listen);
+  data_listener_ = data_ctx_->listen(listen);
+
+  DataNodeOptions node_options;
+  node_options.rank = 0;
+  node_options.topology = topology_.get();
+  node_options.image_bytes = source_->size();
+  node_options.chunk_bytes = options_.chunk_bytes;
+  node_options.key = &secret_.key;
+  node_options.job = secret_.job;
+  node_ = std::make_unique<DataNode>(*data_ctx_, node_options, *image_);
+  node_->use_source(*source_);
+
+  launch_agents();
+  wait_for(Phase::kJoining);
+  send_plans();
+  wait_for(Phase::kPreparing);
+  run_transfer();
+
+  Report report;
+  report.image_bytes = source_->size();
+  report.chunk_bytes = options_.chunk_bytes;
+  report.topology = topology_->name();
+  report.transport = std::string(tp::to_string(options_.transport));
+  report.digest = node_->complete() ? node_->digest().to_hex() : "";
+  report.setup_seconds = seconds_between(start_, data_start_);
+  report.transfer_seconds = seconds_between(data_start_, Clock::now());
+  for (const auto& agent : agents_) {
+    NodeResult result;
+    result.rank = agent.rank;
+    result.host = agent.host;
+    result.destination = agent.destination;
+    result.verified = agent.state == AgentRecord::State::kDone;
+    result.seconds = agent.seconds;
+    result.failure = agent.failure;
+    report.nodes.push_back(std::move(result));
+  }
+  return report;
+}
+
+void RootSession::launch_agents() {
+  const std::string control = control_listener_->name();
+  for (std::size_t rank = 1; rank < agents_.size(); ++rank) {
+    std::string command = "exec " + shell_quote(options_.agent_program);
+    for (const auto& arg : options_.agent_args) {
+      command += " " + shell_quote(arg);
+    }
+    command += " agent --control " + shell_quote(control) + " --rank " + std::to_string(rank) +
+               " --host " + shell_quote(agents_[rank].host);
+    launcher_.launch(static_cast<int>(rank), agents_[rank].host, command, secret_.to_line());
+  }
+}
+
+void RootSession::wait_for(Phase phase) {
+  phase_ = phase;
+  const auto target =
+      phase == Phase::kJoining ? AgentRecord::State::kJoined : AgentRecord::State::kReady;
+  const auto deadline = Clock::now() + options_.connect_timeout;
+  while (!all_agents(target)) {
+    step(milliseconds(200), false);
+    for (const auto& agent : agents_) {
+      if (agent.state == AgentRecord::State::kFailed) {
+        abort_setup(agent.failure_code,
+                    fmt::format("{} (rank {}): {}", agent.host, agent.rank, agent.failure));
+      }
+    }
+    if (Clock::now() > deadline) {
+      const auto state =
+          phase == Phase::kJoining ? AgentRecord::State::kLaunched : AgentRecord::State::kJoined;
+      abort_setup(ExitCode::kTransferFailed,
+                  fmt::format("timed out after {} ms waiting for the agent on {} to {} (is the "
+                              "host reachable, and is this machine the first host of the list?)",
+                              options_.connect_timeout.count(), hosts_in(state),
+                              phase == Phase::kJoining ? "join" : "get ready"));
+    }
+  }
+}
+
+void RootSession::send_plans() {
+  for (std::size_t rank = 1; rank < agents_.size(); ++rank) {
+    const int parent = topology_->parent(static_cast<int>(rank));
+    Plan plan;
+    plan.image_bytes = source_->size();
+    plan.chunk_bytes = options_.chunk_bytes;
+    plan.job_size = static_cast<std::uint32_t>(agents_.size());
+    plan.mode = options_.mode;
+    plan.parent_rank = static_cast<std::uint32_t>(parent);
+    plan.stall_timeout_ms = static_cast<std::uint32_t>(options_.stall_timeout.count());
+    plan.topology = topology_->name();
+    plan.destination = options_.destination;
+    plan.job_tag = job_tag_;
+    if (parent == 0) {
+      const auto address = data_listener_->address();
+      plan.parent_address.assign(address.begin(), address.end());
+    } else {
+      plan.parent_address = agents_[parent].data_address;
+    }
+    (void)agents_[rank].control->send_control(encode(plan));
+  }
+}
+
+void RootSession::run_transfer() {
+  phase_ = Phase::kTransfer;
+  data_start_ = Clock::now();
+  log().debug("all {} nodes ready after {:.3f}s; data flows", agents_.size(),
+              seconds_between(start_, data_start_));
+  auto last_progress = data_start_;
+  std::uint64_t last_bytes = 0;
+  bool busy = true;
+  bool finished_sent = false;
+  auto& root = agents_[0];
+  for (;;) {
+    step(busy ? milliseconds(0) : milliseconds(200), busy);
+    busy = node_->pump();
+
+    if (const auto& failure = node_->failure()) {
+      // The root's own copy is the source of everything: without it nobody can finish.
+      for (auto& agent : agents_) {
+        if (agent.rank != 0 && agent.control) {
+          (void)agent.control->send_control(encode(Abort{*failure}));
+        }
+      }
+      throw TransferError(fmt::format("{} (root): {}", root.host, *failure));
+    }
+    if (node_->complete() && !finished_sent) {
+      image_->commit();
+      root.state = AgentRecord::State::kDone;
+      root.seconds = seconds_between(data_start_, Clock::now());
+      const Finish finish{node_->digest()};
+      for (auto& agent : agents_) {
+        if (agent.rank != 0 && agent.control) {
+          (void)agent.control->send_control(encode(finish));
+        }
+      }
+      finished_sent = true;
+    }
+    // Anyone still missing when nothing has moved for the stall timeout has failed.
+    const std::uint64_t bytes = node_->bytes_verified();
+    const auto now = Clock::now();
+    if (bytes != last_bytes || progressed_) {
+      last_bytes = bytes;
+      last_progress = now;
+    } else if (now - last_progress > options_.stall_timeout) {
+      for (auto& agent : agents_) {
+        if (agent.state != AgentRecord::State::kDone &&
+            agent.state != AgentRecord::State::kFailed) {
+          agent_failed(agent, ExitCode::kTransferFailed,
+                       fmt::format("no progress for {} s", options_.stall_timeout.count() / 1000));
+        }
+      }
+    }
+    if (std::all_of(agents_.begin(), agents_.end(), [](const AgentRecord& a) {
+          return a.state == AgentRecord::State::kDone || a.state == AgentRecord::State::kFailed;
+        })) {
+      break;
+    }
+  }
+  say_goodbye();
+}
+
+void RootSession::step(milliseconds timeout, bool data_busy) {
+  if (stop_requested()) {
+    abort_setup(
+        ExitCode::kTransferFailed,
+        fmt::format("interrupted by signal {}; every temporary file was removed", stop_signal()));
+  }
+  const int fds[] = {control_ctx_->wait_fd(), data_ctx_->wait_fd()};
+  wait_readable(fds, data_busy ? milliseconds(0) : timeout);
+  events_.clear();
+  drain(*control_ctx_, events_);
+  for (auto& event : events_) {
+    on_control_event(event);
+  }
+  data_events_.clear();
+  drain(*data_ctx_, data_events_);
+  for (auto& event : data_events_) {
+    node_->handle(event);
+  }
+  progressed_ = !events_.empty() || !data_events_.empty();
+  for (const auto& exit : launcher_.reap()) {
+    auto& agent = agents_[exit.rank];
+    if (agent.state != AgentRecord::State::kDone && agent.state != AgentRecord::State::kFailed) {
+      agent_failed(agent, ExitCode::kTransferFailed,
+                   fmt::format("its agent {} before finishing", exit.how));
+    }
+  }
+}
+
+void RootSession::on_control_event(tp::Completion& event) {
+  if (auto* accepted = std::get_if<tp::PeerAccepted>(&event)) {
+    pending_.push_back(
+        std::make_unique<PendingControl>(std::move(accepted->endpoint), secret_.key, secret_.job));
+    return;
+  }
+  tp::Endpoint* from = nullptr;
+  if (auto* arrived = std::get_if<tp::ControlArrived>(&event)) {
+    from = arrived->from;
+    const std::optional<Message> message = decode(arrived->bytes);
+    const std::uint64_t tag = from->user_tag();
+    if (tag > 0 && tag < agents_.size() && agents_[tag].control.get() == from) {
+      if (!message) {
+        agent_failed(agents_[tag], ExitCode::kTransferFailed, "its agent sent a malformed message");
+        return;
+      }
+      on_agent_message(agents_[tag], *message);
+      return;
+    }
+    for (auto& pending : pending_) {
+      if (pending->endpoint.get() == from) {
+        if (!message) {
+          log().warn("refused control connection from {}: malformed message", from->peer_name());
+          std::erase_if(pending_, [from](const auto& p) { return p->endpoint.get() == from; });
+          return;
+        }
+        on_pending_message(*pending, *message);
+        return;
+      }
+    }
+    return;
+  }
+  if (auto* failed = std::get_if<tp::PeerFailed>(&event)) {
+    from = failed->peer;
+    const std::uint64_t tag = from->user_tag();
+    if (tag > 0 && tag < agents_.size() && agents_[tag].control.get() == from) {
+      auto& agent = agents_[tag];
+      if (agent.state != AgentRecord::State::kDone) {
+        agent_failed(agent, ExitCode::kTransferFailed,
+                     "lost the connection to its agent (" + failed->status.message() + ")");
+      }
+      return;
+    }
+    std::erase_if(pending_, [from](const auto& p) { return p->endpoint.get() == from; });
+  }
+}
+
+void RootSession::on_pending_message(PendingControl& pending, const Message& message) {
+  tp::Endpoint* endpoint = pending.endpoint.get();
+  auto refuse = [this, endpoint](const std::string& why) {
+    log().warn("refused control connection from {}: {}", endpoint->peer_name(), why);
+    std::erase_if(pending_, [endpoint](const auto& p) { return p->endpoint.get() == endpoint; });
+  };
+  if (!pending.challenged) {
+    const auto* hello = std::get_if<Hello>(&message);
+    if (hello == nullptr) {
+      return refuse(fmt::format("sent {} before Hello", message_name(message)));
+    }
+    if (hello->rank == 0 || hello->rank >= agents_.size() ||
+        agents_[hello->rank].state != AgentRecord::State::kLaunched) {
+      return refuse(
+          fmt::format("claims rank {}, which is not an agent waiting to join", hello->rank));
+    }
+    std::string why;
+    const std::optional<Challenge> challenge = pending.handshake.challenge(*hello, why);
+    if (!challenge) {
+      return refuse(why);
+    }
+    (void)endpoint->send_control(encode(*challenge));
+    pending.challenged = true;
+    return;
+  }
+  const auto* proof = std::get_if<Proof>(&message);
+  if (proof == nullptr || !pending.handshake.verify(*proof)) {
+    return refuse("failed authentication (it does not hold this job's key)");
+  }
+  auto& agent = agents_[pending.handshake.peer_rank()];
+  if (agent.state != AgentRecord::State::kLaunched) {
+    return refuse(fmt::format("rank {} has already joined", agent.rank));
+  }
+  auto it = std::find_if(pending_.begin(), pending_.end(),
+                         [endpoint](const auto& p) { return p->endpoint.get() == endpoint; });
+  agent.control = std::move((*it)->endpoint);
+  agent.control->set_user_tag(static_cast<std::uint64_t>(agent.rank));
+  pending_.erase(it);
+}
+
+void RootSession::on_agent_message(AgentRecord& agent, const Message& message) {
+  if (const auto* join = std::get_if<Join>(&message);
+      join != nullptr && agent.state == AgentRecord::State::kLaunched) {
+    agent.data_address = join->data_address;
+    agent.state = AgentRecord::State::kJoined;
+    return;
+  }
+  if (std::holds_alternative<Ready>(message) && agent.state == AgentRecord::State::kJoined) {
+    agent.state = AgentRecord::State::kReady;
+    return;
+  }
+  if (std::holds_alternative<Result>(message) && agent.state == AgentRecord::State::kReady) {
+    agent.state = AgentRecord::State::kDone;
+    agent.seconds = seconds_between(data_start_, Clock::now());
+    return;
+  }
+  if (const auto* failed = std::get_if<Failed>(&message)) {
+    const auto code = failed->exit_code >= 1 && failed->exit_code <= 4
+                          ? static_cast<ExitCode>(failed->exit_code)
+                          : ExitCode::kTransferFailed;
+    agent_failed(agent, code, failed->reason);
+    return;
+  }
+  agent_failed(agent, ExitCode::kTransferFailed,
+               fmt::format("its agent sent an unexpected {}", message_name(message)));
+}
+
+void RootSession::agent_failed(AgentRecord& agent, ExitCode code, std::string reason) {
+  if (agent.state == AgentRecord::State::kFailed || agent.state == AgentRecord::State::kDone) {
+    return;
+  }
+  log().error("{} (rank {}) failed: {}", agent.host, agent.rank, reason);
+  agent.state = AgentRecord::State::kFailed;
+  agent.failure = std::move(reason);
+  agent.failure_code = code;
+  // Its endpoint stays until the end, so a late message still finds its record.
+}
+
+void RootSession::abort_setup(ExitCode code, const std::string& reason) {
+  for (auto& agent : agents_) {
+    if (agent.rank != 0 && agent.control) {
+      (void)agent.control->send_control(encode(Abort{reason}));
+    }
+  }
+  std::vector<tp::Completion> ignored;
+  (void)control_ctx_->poll(ignored, milliseconds(50));
+  launcher_.finish(milliseconds(3000));
+  throw ImgcastError(code, reason);
+}
+
+void RootSession::say_goodbye() {
+  for (auto& agent : agents_) {
+    if (agent.rank != 0 && agent.control) {
+      (void)agent.control->send_control(encode(Bye{}));
+    }
+  }
+  // Keep draining until the agents have gone, so the Bye messages actually leave.
+  const auto deadline = Clock::now() + milliseconds(5000);
+  while (launcher_.running() && Clock::now() < deadline) {
+    const int fds[] = {control_ctx_->wait_fd()};
+    wait_readable(fds, milliseconds(20));
+    events_.clear();
+    drain(*control_ctx_, events_);
+    launcher_.reap();
+  }
+  launcher_.finish(milliseconds(1000));
+}
+
+bool RootSession::all_agents(AgentRecord::State at_least) const {
+  return std::all_of(agents_.begin() + 1, agents_.end(), [at_least](const AgentRecord& a) {
+    return a.state != AgentRecord::State::kFailed && a.state >= at_least;
+  });
+}
+
+std::string RootSession::hosts_in(AgentRecord::State state) const {
+  std::string out;
+  for (const auto& agent : agents_) {
+    if (agent.rank != 0 && agent.state == state) {
+      out += (out.empty() ? "" : ", ") + agent.host;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Report replicate(const ReplicateOptions& options, const ContextFactory& make_context) {
+  install_stop_handlers();
+  RootSession session(options, make_context);
+  return session.run();
+}
+
+}  // namespace imgcast::replicator

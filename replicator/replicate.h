@@ -1,0 +1,38 @@
+// replicate(): what `imgcast replicate` does on the root (the first host of the list). It opens
+// the source once, stages its own copy, starts an agent on every other host, hands out the plan,
+// reads each chunk once and feeds the tree, and collects every node's outcome.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "replicator/job.h"
+#include "replicator/report.h"
+
+namespace imgcast::replicator {
+
+struct ReplicateOptions {
+  std::filesystem::path source;
+  std::string destination;              // may hold %r / %h
+  std::vector<std::string> hosts;       // hosts[0] is this host, the root
+  std::string rsh = "ssh";              // "local" runs agents on this machine
+  std::string agent_program;            // imgcast's path on the other hosts
+  std::vector<std::string> agent_args;  // global options put before `agent` (e.g. log level)
+  std::uint32_t chunk_bytes = 4u << 20;
+  std::string topology = "binomial";
+  transport::Kind transport = transport::Kind::kTcp;
+  mode_t mode = 0644;
+  std::chrono::milliseconds connect_timeout{30000};
+  std::chrono::milliseconds stall_timeout{60000};
+};
+
+// Throws InputError / SecurityError for bad input before anything is written or launched, and
+// TransferError when the root itself fails; otherwise returns the report (whose exit_code()
+// says whether every node verified).
+Report replicate(const ReplicateOptions& options, const ContextFactory& make_context);
+
+}  // namespace imgcast::replicator

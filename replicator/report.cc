@@ -1,0 +1,48 @@
+#include "replicator/report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ostream>
+
+namespace imgcast::replicator {
+
+int Report::verified_count() const {
+  return static_cast<int>(
+      std::count_if(nodes.begin(), nodes.end(), [](const NodeResult& n) { return n.verified; }));
+}
+
+ExitCode Report::exit_code() const {
+  const int verified = verified_count();
+  if (verified == static_cast<int>(nodes.size())) {
+    return ExitCode::kSuccess;
+  }
+  return verified > 0 ? ExitCode::kPartial : ExitCode::kTransferFailed;
+}
+
+void Report::print(std::ostream& out) const {
+  const double megabytes = static_cast<double>(image_bytes) / 1e6;
+  std::size_t host_width = 4;
+  for (const auto& n : nodes) {
+    host_width = std::max(host_width, n.host.size());
+  }
+  out << fmt::format("{:>4}  {:<{}}  {:>8}  {:>9}  {}\n", "rank", "host", host_width, "time",
+                     "MB/s", "result");
+  for (const auto& n : nodes) {
+    const std::string rate =
+        n.verified && n.seconds > 0 ? fmt::format("{:.1f}", megabytes / n.seconds) : "-";
+    const std::string result = n.verified ? "verified " + n.destination : "FAILED: " + n.failure;
+    out << fmt::format("{:>4}  {:<{}}  {:>7.3f}s  {:>9}  {}\n", n.rank, n.host, host_width,
+                       n.seconds, rate, result);
+  }
+  const double aggregate =
+      transfer_seconds > 0 ? megabytes * verified_count() / transfer_seconds : 0;
+  out << fmt::format(
+      "total: {}/{} nodes verified, {:.1f} MB image, {} chunks of {} KiB, {} over {}, "
+      "transfer {:.3f}s (setup {:.3f}s), {:.1f} MB/s aggregate, xxh3-128 {}\n",
+      verified_count(), nodes.size(), megabytes,
+      chunk_bytes ? (image_bytes + chunk_bytes - 1) / chunk_bytes : 0, chunk_bytes / 1024, topology,
+      transport, transfer_seconds, setup_seconds, aggregate, digest);
+}
+
+}  // namespace imgcast::replicator

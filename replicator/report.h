@@ -1,0 +1,39 @@
+// Report: what happened on every node, as the root saw it. The CLI prints it; tests read it.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "replicator/errors.h"
+
+namespace imgcast::replicator {
+
+struct NodeResult {
+  int rank = 0;
+  std::string host;
+  std::string destination;
+  bool verified = false;
+  double seconds = 0;   // from the start of the data flow to the node's verified, placed copy
+  std::string failure;  // empty on success
+};
+
+struct Report {
+  std::uint64_t image_bytes = 0;
+  std::uint32_t chunk_bytes = 0;
+  std::string topology;
+  std::string transport;
+  std::string digest;        // whole-image xxh3-128, hex
+  double setup_seconds = 0;  // launching agents, handshakes, staging files
+  double transfer_seconds = 0;
+  std::vector<NodeResult> nodes;
+
+  int verified_count() const;
+  // kSuccess, kPartial (some verified), or kTransferFailed (none).
+  ExitCode exit_code() const;
+  // One line per node and a total line.
+  void print(std::ostream& out) const;
+};
+
+}  // namespace imgcast::replicator

@@ -1,0 +1,150 @@
+// Bad input: a one-line error naming the thing, exit code 1 (2 for an unreachable host), and
+// nothing written anywhere.
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "tests/e2e/harness.h"
+
+namespace imgcast::test {
+namespace {
+
+// The error is one line that starts with "imgcast: error:" and names `what`.
+void expect_one_line_error(const ProcessResult& result, const std::string& what) {
+  const std::string& err = result.err;
+  const auto start = err.find("imgcast: error: ");
+  ASSERT_NE(start, std::string::npos) << err;
+  const std::string line = err.substr(start, err.find('\n', start) - start);
+  EXPECT_NE(line.find(what), std::string::npos) << "error line: " << line;
+}
+
+void expect_nothing_written(const LocalJob& job) {
+  for (int rank = 0; rank < job.nodes; ++rank) {
+    EXPECT_TRUE(list_dir(job.node_dir(rank)).empty()) << "rank " << rank;
+  }
+}
+
+class BadInput : public ::testing::Test {
+ protected:
+  void SetUp() override { write_random_file(source_, 200000); }
+  LocalJob job_{3};
+  std::filesystem::path source_ = job_.dir / "source.sif";
+};
+
+TEST_F(BadInput, MissingSource) {
+  const auto result = run(job_.command(job_.dir / "nope.sif"));
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_line_error(result, "nope.sif");
+  expect_nothing_written(job_);
+}
+
+TEST_F(BadInput, SourceIsADirectory) {
+  const auto result = run(job_.command(job_.dir.path()));
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_line_error(result, "is a directory");
+  expect_nothing_written(job_);
+}
+
+TEST_F(BadInput, DestinationDirectoryMissing) {
+  std::vector<std::string> argv = {
+      IMGCAST_BINARY, "replicate",  source_.string(), (job_.dir / "missing" / "image.sif").string(),
+      "--hosts",      host_list(3), "--rsh",          "local"};
+  const auto result = run(argv);
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_line_error(result, "missing");
+  expect_nothing_written(job_);
+}
+
+TEST_F(BadInput, DestinationDirectoryMissingOnOneAgent) {
+  std::filesystem::remove(job_.node_dir(2));
+  const auto result = run(job_.command(source_));
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  expect_one_line_error(result, "127.0.0.3");
+  EXPECT_TRUE(list_dir(job_.node_dir(0)).empty());
+  EXPECT_TRUE(list_dir(job_.node_dir(1)).empty());
+}
+
+TEST_F(BadInput, DestinationIsADirectory) {
+  std::vector<std::string> argv = {
+      IMGCAST_BINARY, "replicate", source_.string(), job_.node_dir(0).string(),
+      "--hosts",      "127.0.0.1", "--rsh",          "local"};
+  const auto result = run(argv);
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_line_error(result, "is a directory");
+}
+
+TEST_F(BadInput, DestinationDirectoryNotWritable) {
+  // Root writes anywhere a mode allows, so make the directory a read-only mount.
+  const auto readonly = job_.dir / "readonly";
+  std::filesystem::create_directories(readonly);
+  if (::mount("tmpfs", readonly.c_str(), "tmpfs", MS_RDONLY, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount a read-only tmpfs here (needs root): " << std::strerror(errno);
+  }
+  std::vector<std::string> argv = {
+      IMGCAST_BINARY, "replicate", source_.string(), (readonly / "image.sif").string(),
+      "--hosts",      "127.0.0.1", "--rsh",          "local"};
+  const auto result = run(argv);
+  ::umount(readonly.c_str());
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_line_error(result, "not writable");
+}
+
+TEST_F(BadInput, EmptyHostList) {
+  job_.hosts = " ";
+  const auto result = run(job_.command(source_));
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_line_error(result, "host");
+  expect_nothing_written(job_);
+}
+
+TEST_F(BadInput, NoHostsAtAll) {
+  const auto result = run({IMGCAST_BINARY, "replicate", source_.string(), job_.destination()});
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_line_error(result, "--hosts");
+}
+
+TEST_F(BadInput, DuplicateHost) {
+  job_.hosts = "127.0.0.1,127.0.0.2,127.0.0.2";
+  const auto result = run(job_.command(source_));
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_line_error(result, "127.0.0.2");
+  expect_nothing_written(job_);
+}
+
+TEST_F(BadInput, ChunkSizeZeroOrAbsurd) {
+  for (const char* size : {"0", "2G", "12Q", "-4M"}) {
+    const auto result = run(job_.command(source_, {"--chunk-size", size}));
+    EXPECT_EQ(result.exit_code, 1) << size;
+    expect_one_line_error(result, "--chunk-size");
+  }
+  expect_nothing_written(job_);
+}
+
+TEST_F(BadInput, UnknownOptionIsAUsageError) {
+  const auto result = run(job_.command(source_, {"--no-such-option"}));
+  EXPECT_EQ(result.exit_code, 1);
+  expect_one_line_error(result, "no-such-option");
+}
+
+TEST_F(BadInput, UnreachableHostTimesOutNamingIt) {
+  job_.hosts = "127.0.0.1,unreachable-node,127.0.0.3";
+  job_.rsh = BLACKHOLE_RSH;
+  job_.connect_timeout = "1";
+  const auto result = run(job_.command(source_), std::chrono::seconds(30));
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  expect_one_line_error(result, "unreachable-node");
+  expect_nothing_written(job_);
+}
+
+TEST_F(BadInput, LauncherThatCannotRunNamesTheHost) {
+  job_.hosts = "127.0.0.1,node-b,node-c";
+  job_.rsh = "/nonexistent/ssh";
+  const auto result = run(job_.command(source_), std::chrono::seconds(30));
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  expect_one_line_error(result, "node-b");
+  expect_nothing_written(job_);
+}
+
+}  // namespace
+}  // namespace imgcast::test

@@ -1,0 +1,111 @@
+// End-to-end: real imgcast processes (a root and one agent per "node") on loopback, every copy
+// compared byte for byte with the source.
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "tests/e2e/harness.h"
+
+namespace imgcast::test {
+namespace {
+
+constexpr std::uint64_t kChunk = 64 * 1024;
+
+struct Case {
+  int nodes;
+  std::uint64_t bytes;
+};
+
+class ReplicateMatrix : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ReplicateMatrix, EveryNodeGetsAnIdenticalCopy) {
+  const Case c = GetParam();
+  LocalJob job(c.nodes);
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, c.bytes, c.bytes + 7);
+
+  const ProcessResult result = run(job.command(source, {"--chunk-size", "64K"}));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  job.expect_all_copies_of(source);
+  // One report line per node.
+  for (int rank = 0; rank < c.nodes; ++rank) {
+    EXPECT_NE(result.out.find(fmt::format("127.0.0.{}", rank + 1)), std::string::npos);
+  }
+  EXPECT_NE(result.out.find(fmt::format("total: {}/{} nodes verified", c.nodes, c.nodes)),
+            std::string::npos)
+      << result.out;
+}
+
+std::vector<Case> matrix() {
+  std::vector<Case> cases;
+  for (int nodes : {1, 2, 3, 7, 16}) {
+    for (std::uint64_t bytes :
+         {std::uint64_t{0}, std::uint64_t{1}, kChunk - 1, kChunk, kChunk + 1}) {
+      cases.push_back({nodes, bytes});
+    }
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(NodesBySize, ReplicateMatrix, ::testing::ValuesIn(matrix()),
+                         [](const auto& info) {
+                           return fmt::format("n{}_bytes{}", info.param.nodes, info.param.bytes);
+                         });
+
+TEST(Replicate, HundredMebibytesToSevenNodesWithDefaultChunks) {
+  LocalJob job(7);
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 100u << 20, 99);
+  const ProcessResult result = run(job.command(source));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  job.expect_all_copies_of(source);
+}
+
+TEST(Replicate, TheSourceIsOpenedOnceForTheWholeJob) {
+  LocalJob job(7);
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 3 * kChunk + 5);
+  struct stat st {};
+  ASSERT_EQ(::stat(source.c_str(), &st), 0);
+  const auto log = job.dir / "opens.log";
+  const ProcessResult result =
+      run(job.command(source, {"--chunk-size", "64K"}), std::chrono::seconds(60),
+          {std::string("LD_PRELOAD=") + OPEN_COUNTER_LIBRARY,
+           fmt::format("IMGCAST_COUNT_OPENS_OF={}:{}", st.st_dev, st.st_ino),
+           "IMGCAST_COUNT_OPENS_LOG=" + log.string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  job.expect_all_copies_of(source);
+  std::ifstream in(log);
+  int opens = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++opens;
+  }
+  EXPECT_EQ(opens, 1) << "the source was opened " << opens << " times";
+}
+
+TEST(Replicate, ModeOptionSetsTheFileMode) {
+  LocalJob job(2);
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 1000);
+  const ProcessResult result = run(job.command(source, {"--mode", "0600"}));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (int rank = 0; rank < 2; ++rank) {
+    struct stat st {};
+    ASSERT_EQ(::stat(job.copy(rank).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+  }
+}
+
+TEST(Replicate, DemoRunsAndChecksEveryCopy) {
+  TempDir scratch;
+  const ProcessResult result = run(
+      {IMGCAST_BINARY, "demo", "--nodes", "3", "--size", "8M", "--dir", scratch.path().string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("total: 3/3 nodes verified"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("byte-for-byte check: 3/3 copies identical"), std::string::npos)
+      << result.out;
+  EXPECT_TRUE(list_dir(scratch.path()).empty()) << "the demo must clean up after itself";
+}
+
+}  // namespace
+}  // namespace imgcast::test

@@ -1,0 +1,50 @@
+// ContextCore: the state of one TCP Context that its regions, listeners and endpoints share.
+// Each of them holds a shared_ptr to it, so the epoll set and the region registry outlive every
+// object that refers to them, whatever order the owner destroys things in.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "transport/completion.h"
+#include "transport/context.h"
+#include "transport/memory_region.h"
+#include "transport/tcp/fd.h"
+
+namespace imgcast::transport::tcp {
+
+// Something in the epoll set. epoll_event.data.ptr points at one.
+class EpollHandler {
+ public:
+  virtual ~EpollHandler() = default;
+  virtual void on_events(std::uint32_t events) = 0;
+};
+
+// A registered region as the receive path needs it.
+struct RegisteredRegion {
+  std::span<std::byte> bytes;
+  std::uint64_t write_key;
+  bool remote_write;
+};
+
+struct ContextCore {
+  explicit ContextCore(const ContextOptions& o);
+
+  ContextOptions options;
+  Fd epoll;
+  std::unordered_map<std::uint32_t, RegisteredRegion> regions;
+  std::uint32_t next_region_id = 1;
+  // Events produced outside poll() or by handlers; poll() hands them out. Nothing completes
+  // inline: even a write that left at once is reported by the next poll().
+  std::vector<Completion> ready;
+
+  // Drops every queued completion that names `endpoint` (it is being destroyed).
+  void forget(const Endpoint* endpoint);
+};
+
+// 64 bits from the kernel's CSPRNG (getrandom).
+std::uint64_t random_u64();
+
+}  // namespace imgcast::transport::tcp

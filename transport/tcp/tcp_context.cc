@@ -1,0 +1,142 @@
+#include "transport/tcp/tcp_context.h"
+
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "transport/error.h"
+#include "transport/tcp/context_core.h"
+#include "transport/tcp/socket_address.h"
+#include "transport/tcp/tcp_endpoint.h"
+#include "transport/tcp/tcp_listener.h"
+#include "transport/tcp/tcp_memory_region.h"
+
+namespace imgcast::transport::tcp {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One connection attempt to one resolved address, bounded by `deadline`. Returns the connected
+// socket, or an invalid Fd with `error` set.
+Fd try_connect(const addrinfo& a, Clock::time_point deadline, int& error) {
+  Fd s(::socket(a.ai_family, a.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a.ai_protocol));
+  if (!s.valid()) {
+    error = errno;
+    return {};
+  }
+  if (::connect(s.get(), a.ai_addr, a.ai_addrlen) != 0) {
+    if (errno != EINPROGRESS) {
+      error = errno;
+      return {};
+    }
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    pollfd p{s.get(), POLLOUT, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(std::max<long long>(left.count(), 0)));
+    if (ready <= 0) {
+      error = ETIMEDOUT;
+      return {};
+    }
+    socklen_t length = sizeof error;
+    ::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &error, &length);
+    if (error != 0)
+      return {};
+  }
+  const int on = 1;
+  ::setsockopt(s.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  return s;
+}
+
+class TcpContext final : public Context {
+ public:
+  explicit TcpContext(const ContextOptions& options)
+      : core_(std::make_shared<ContextCore>(options)) {
+    core_->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
+    if (!core_->epoll.valid()) {
+      throw Error(StatusCode::kIoError,
+                  fmt::format("cannot create an epoll set: {}", std::strerror(errno)));
+    }
+  }
+
+  Kind kind() const noexcept override { return Kind::kTcp; }
+
+  std::unique_ptr<MemoryRegion> register_memory(std::span<std::byte> memory,
+                                                Access access) override {
+    return std::make_unique<TcpMemoryRegion>(core_, memory, access);
+  }
+
+  std::unique_ptr<Listener> listen(const ListenOptions& options) override {
+    return std::make_unique<TcpListener>(core_, options);
+  }
+
+  std::unique_ptr<Endpoint> connect(std::span<const std::byte> address,
+                                    std::chrono::milliseconds timeout) override {
+    const std::optional<HostPort> target = HostPort::parse(address);
+    if (!target) {
+      throw Error(StatusCode::kInvalidArgument, "malformed TCP address (expected host:port)");
+    }
+    const std::string name = target->to_string();
+    const auto deadline = Clock::now() + timeout;
+    int error = 0;
+    // Retry refused connections until the deadline: the peer may be a moment from listening.
+    while (true) {
+      const AddrInfo info = resolve(target->host, target->port, false);
+      for (const addrinfo* a = info.get(); a != nullptr; a = a->ai_next) {
+        Fd s = try_connect(*a, deadline, error);
+        if (s.valid()) {
+          return std::make_unique<TcpEndpoint>(core_, std::move(s), name);
+        }
+      }
+      if ((error != ECONNREFUSED && error != EAGAIN) || Clock::now() >= deadline)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (error == ETIMEDOUT || Clock::now() >= deadline) {
+      throw Error(StatusCode::kTimeout,
+                  fmt::format("connect to {} timed out after {} ms", name, timeout.count()));
+    }
+    throw Error(StatusCode::kIoError,
+                fmt::format("connect to {} failed: {}", name, std::strerror(error)));
+  }
+
+  Status poll(std::vector<Completion>& out, std::chrono::milliseconds timeout) override {
+    // Completions made since the last poll (e.g. sends that left at once) come first, and
+    // then we only look, without blocking.
+    const int wait_ms = core_->ready.empty() ? static_cast<int>(timeout.count()) : 0;
+    std::array<epoll_event, 64> events;
+    const int n = ::epoll_wait(core_->epoll.get(), events.data(), events.size(), wait_ms);
+    if (n < 0 && errno != EINTR) {
+      return {StatusCode::kIoError, fmt::format("epoll_wait failed: {}", std::strerror(errno))};
+    }
+    for (int i = 0; i < n; ++i) {
+      static_cast<EpollHandler*>(events[i].data.ptr)->on_events(events[i].events);
+    }
+    for (auto& completion : core_->ready) {
+      out.push_back(std::move(completion));
+    }
+    core_->ready.clear();
+    return Status::ok();
+  }
+
+  int wait_fd() const noexcept override { return core_->epoll.get(); }
+
+ private:
+  std::shared_ptr<ContextCore> core_;
+};
+
+}  // namespace
+
+std::unique_ptr<Context> make_tcp_context(const ContextOptions& options) {
+  return std::make_unique<TcpContext>(options);
+}
+
+}  // namespace imgcast::transport::tcp

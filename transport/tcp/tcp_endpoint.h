@@ -1,0 +1,74 @@
+// TcpEndpoint: one connected TCP peer. One-sided writes are emulated: a write becomes a header
+// plus the payload, sent with one writev straight from the source region; the receiver checks
+// the header and recv()s the payload straight into the target region at its offset. Non-blocking
+// socket in the context's epoll set (level-triggered); EPOLLOUT is armed only while a send is
+// pending. No allocation or copy per write: the send queue is a ring allocated once.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "transport/endpoint.h"
+#include "transport/tcp/context_core.h"
+#include "transport/tcp/frame_header.h"
+
+namespace imgcast::transport::tcp {
+
+class TcpEndpoint final : public Endpoint, public EpollHandler {
+ public:
+  // Takes a connected non-blocking socket and adds it to the epoll set. Throws Error.
+  TcpEndpoint(std::shared_ptr<ContextCore> core, Fd socket, std::string peer_name);
+  ~TcpEndpoint() override;
+
+  Status send_control(std::span<const std::byte> message) override;
+  std::unique_ptr<RemoteRegion> import_region(const RegionDescriptor& descriptor) override;
+  const std::string& peer_name() const noexcept override { return peer_name_; }
+  void on_events(std::uint32_t events) override;
+
+ private:
+  // One frame waiting to leave: its header, then `payload_length` bytes at `payload`.
+  struct Outgoing {
+    std::array<std::byte, FrameHeader::kBytes> header{};
+    const std::byte* payload = nullptr;
+    std::uint32_t payload_length = 0;
+    std::uint64_t sent = 0;  // bytes of header + payload already handed to the kernel
+    std::uint64_t cookie = 0;
+    bool is_write = false;
+    std::vector<std::byte> control;  // owns a control message's bytes
+  };
+  enum class ReceiveStep { kHeader, kPayload, kControl };
+
+  Status do_post_write(const WriteRequest& request) override;
+  Status enqueue(Outgoing&& frame);
+  void flush();
+  void receive();
+  bool start_frame();  // header complete: check it and set up the payload
+  void set_want_write(bool want);
+  void fail(Status status);
+
+  std::shared_ptr<ContextCore> core_;
+  Fd socket_;
+  std::string peer_name_;
+  Status failure_;  // latched first failure
+
+  // Send ring: fixed capacity (writes in flight + room for control messages).
+  std::vector<Outgoing> ring_;
+  std::size_t head_ = 0;
+  std::size_t queued_ = 0;
+  std::size_t writes_queued_ = 0;
+  bool want_write_ = false;
+
+  // Receive state.
+  ReceiveStep step_ = ReceiveStep::kHeader;
+  std::array<std::byte, FrameHeader::kBytes> header_buf_{};
+  std::size_t header_got_ = 0;
+  FrameHeader frame_{};
+  std::uint64_t payload_got_ = 0;
+  std::vector<std::byte> control_buf_;
+};
+
+}  // namespace imgcast::transport::tcp

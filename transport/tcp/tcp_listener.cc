@@ -1,0 +1,81 @@
+#include "transport/tcp/tcp_listener.h"
+
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "transport/error.h"
+#include "transport/log.h"
+#include "transport/tcp/socket_address.h"
+#include "transport/tcp/tcp_endpoint.h"
+
+namespace imgcast::transport::tcp {
+
+TcpListener::TcpListener(std::shared_ptr<ContextCore> core, const ListenOptions& options)
+    : core_(std::move(core)) {
+  const AddrInfo info = resolve(options.bind_host, options.port, true);
+  int last_error = 0;
+  for (const addrinfo* a = info.get(); a != nullptr && !socket_.valid(); a = a->ai_next) {
+    Fd s(::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol));
+    const int on = 1;
+    if (s.valid() && ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
+        ::bind(s.get(), a->ai_addr, a->ai_addrlen) == 0 && ::listen(s.get(), SOMAXCONN) == 0) {
+      socket_ = std::move(s);
+    } else {
+      last_error = errno;
+    }
+  }
+  if (!socket_.valid()) {
+    throw Error(StatusCode::kIoError, fmt::format("cannot listen on {}:{}: {}", options.bind_host,
+                                                  options.port, std::strerror(last_error)));
+  }
+  sockaddr_storage bound{};
+  socklen_t length = sizeof bound;
+  ::getsockname(socket_.get(), reinterpret_cast<sockaddr*>(&bound), &length);
+  const std::uint16_t port =
+      ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                       : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  name_ =
+      HostPort{options.advertise_host.empty() ? options.bind_host : options.advertise_host, port}
+          .to_string();
+  const auto* text = reinterpret_cast<const std::byte*>(name_.data());
+  address_.assign(text, text + name_.size());
+
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.ptr = static_cast<EpollHandler*>(this);
+  if (::epoll_ctl(core_->epoll.get(), EPOLL_CTL_ADD, socket_.get(), &event) != 0) {
+    throw Error(StatusCode::kIoError,
+                fmt::format("cannot watch listener {}: {}", name_, std::strerror(errno)));
+  }
+}
+
+TcpListener::~TcpListener() {
+  ::epoll_ctl(core_->epoll.get(), EPOLL_CTL_DEL, socket_.get(), nullptr);
+}
+
+void TcpListener::on_events(std::uint32_t /*events*/) {
+  for (;;) {
+    Fd accepted(::accept4(socket_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!accepted.valid()) {
+      if (errno == EINTR || errno == ECONNABORTED)
+        continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        log().warn("listener {}: accept failed: {}", name_, std::strerror(errno));
+      }
+      return;
+    }
+    const int on = 1;
+    ::setsockopt(accepted.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    std::string peer = peer_name_of(accepted.get());
+    core_->ready.emplace_back(PeerAccepted{
+        this, std::make_unique<TcpEndpoint>(core_, std::move(accepted), std::move(peer))});
+  }
+}
+
+}  // namespace imgcast::transport::tcp
