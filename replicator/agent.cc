@@ -162,6 +162,7 @@ void AgentSession::on_plan(const Plan& plan) {
         expand_destination(plan.destination, options_.rank, options_.host);
     image_.emplace(StagedImage::create(destination, plan.image_bytes, plan.job_tag,
                                        static_cast<mode_t>(plan.mode)));
+    image_->prefault();
     DataNodeOptions node_options;
     node_options.rank = options_.rank;
     node_options.topology = topology_.get();

@@ -19,9 +19,9 @@ class ByteWriter {
   ByteWriter& u16(std::uint16_t v);
   ByteWriter& u32(std::uint32_t v);
   ByteWriter& u64(std::uint64_t v);
-  ByteWriter& raw(std::span<const std::byte> bytes);       // no length prefix
-  ByteWriter& blob(std::span<const std::byte> bytes);      // u32 length + bytes
-  ByteWriter& str(std::string_view text);                  // u32 length + bytes
+  ByteWriter& raw(std::span<const std::byte> bytes);   // no length prefix
+  ByteWriter& blob(std::span<const std::byte> bytes);  // u32 length + bytes
+  ByteWriter& str(std::string_view text);              // u32 length + bytes
   const std::vector<std::byte>& bytes() const noexcept { return out_; }
   std::vector<std::byte> take() noexcept { return std::move(out_); }
 

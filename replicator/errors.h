@@ -42,8 +42,7 @@ class TransferError : public ImgcastError {
 // A peer failed authentication, or a destination would escape the directory the user named.
 class SecurityError : public ImgcastError {
  public:
-  explicit SecurityError(const std::string& message)
-      : ImgcastError(ExitCode::kSecurity, message) {}
+  explicit SecurityError(const std::string& message) : ImgcastError(ExitCode::kSecurity, message) {}
 };
 
 }  // namespace imgcast::replicator

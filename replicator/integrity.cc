@@ -2,13 +2,23 @@
 
 #include <fmt/format.h>
 #include <xxhash.h>
+#if defined(__x86_64__)
+// libxxhash's *_dispatch entry points pick AVX2/AVX-512 at run time: about twice the speed of
+// the SSE2 baseline the plain symbols are built for.
+#include <xxh_x86dispatch.h>
+#define IMGCAST_XXH3_64 XXH3_64bits_dispatch
+#define IMGCAST_XXH3_128_UPDATE XXH3_128bits_update_dispatch
+#else
+#define IMGCAST_XXH3_64 XXH3_64bits
+#define IMGCAST_XXH3_128_UPDATE XXH3_128bits_update
+#endif
 
 #include <new>
 
 namespace imgcast::replicator {
 
 std::uint64_t chunk_digest(std::span<const std::byte> bytes) noexcept {
-  return XXH3_64bits(bytes.data(), bytes.size());
+  return IMGCAST_XXH3_64(bytes.data(), bytes.size());
 }
 
 std::string ImageDigest::to_hex() const { return fmt::format("{:016x}{:016x}", high, low); }
@@ -29,7 +39,7 @@ ImageHasher::ImageHasher() : state_(std::make_unique<State>()) {}
 ImageHasher::~ImageHasher() = default;
 
 void ImageHasher::update(std::span<const std::byte> bytes) noexcept {
-  XXH3_128bits_update(state_->state, bytes.data(), bytes.size());
+  IMGCAST_XXH3_128_UPDATE(state_->state, bytes.data(), bytes.size());
 }
 
 ImageDigest ImageHasher::digest() const noexcept {

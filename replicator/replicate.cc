@@ -152,6 +152,7 @@ Report RootSession::run() {
   launch_agents();
   wait_for(Phase::kJoining);
   send_plans();
+  image_->prefault();  // while the agents stage and prefault their own copies
   wait_for(Phase::kPreparing);
   run_transfer();
 

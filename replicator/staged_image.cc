@@ -126,6 +126,18 @@ StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
   return image;
 }
 
+void StagedImage::prefault() noexcept {
+  // Map every page now, in one pass, instead of taking one page fault per 4 KiB while the
+  // chunks stream in (on tmpfs that was a quarter of the transfer's CPU time). Advice only:
+  // kernels before 5.14 do not know it, and the faults then happen on the way.
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+  if (data_ != nullptr) {
+    (void)::madvise(data_, size_, MADV_POPULATE_WRITE);
+  }
+}
+
 StagedImage::StagedImage(StagedImage&& other) noexcept
     : destination_(std::move(other.destination_)),
       final_name_(std::move(other.final_name_)),

@@ -42,6 +42,9 @@ class StagedImage {
   std::string temporary_name() const { return temp_name_; }
   bool committed() const noexcept { return committed_; }
 
+  // Maps every page of the file now (MADV_POPULATE_WRITE), so receiving costs no page faults.
+  // Takes about 0.3 s per GiB on tmpfs: call it where it overlaps other setup work.
+  void prefault() noexcept;
   // Makes the file visible under the destination name. Throws TransferError on failure (and the
   // temporary file is still removed by the destructor).
   void commit();
