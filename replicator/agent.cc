@@ -46,6 +46,7 @@ class AgentSession {
   std::unique_ptr<Topology> topology_;
   std::optional<StagedImage> image_;
   std::unique_ptr<DataNode> node_;
+  std::vector<tp::Completion> early_data_events_;  // data events before the plan made node_
   std::optional<ImageDigest> expected_digest_;
   Clock::time_point plan_time_{};
   Clock::time_point last_progress_{};
@@ -106,6 +107,10 @@ ExitCode AgentSession::run() {
     for (auto& event : events) {
       if (node_) {
         node_->handle(event);
+      } else {
+        // A child may connect before our own plan has arrived (every plan leaves the root at
+        // once): keep its events for the node instead of dropping the connection.
+        early_data_events_.push_back(std::move(event));
       }
     }
     busy = node_ ? node_->pump() : false;
@@ -183,6 +188,10 @@ void AgentSession::on_plan(const Plan& plan) {
     report_failure(ExitCode::kUsage, error.what());
     return;
   }
+  for (auto& event : early_data_events_) {
+    node_->handle(event);
+  }
+  early_data_events_.clear();
   (void)control_->send_control(encode(Ready{}));
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <stdexcept>
@@ -57,12 +58,19 @@ class RelativeTopology : public Topology {
 };
 
 // Binomial tree: relative rank r's parent is r with its highest set bit cleared; its children
-// are r + 2^k for every 2^k above r's highest bit. Served largest subtree first (the child with
-// the largest 2^k roots the largest subtree), so the deepest path starts earliest.
+// are r + 2^k for every 2^k above r's highest bit. The child r + 2^k roots the nodes that add
+// bits above k, so the smallest k has the largest subtree: serving children in increasing k
+// sends first down the deepest branch. The root has ceil(log2 n) children (it sends every chunk
+// that many times); the longest path is the largest popcount of a relative rank below n.
 class BinomialTree final : public RelativeTopology {
  public:
   using RelativeTopology::RelativeTopology;
-  int depth() const override { return size_ <= 1 ? 0 : std::bit_width(unsigned(size_ - 1)); }
+  int depth() const override {
+    if (size_ <= 1)
+      return 0;
+    const unsigned last = unsigned(size_ - 1);
+    return std::max<int>(std::popcount(last), static_cast<int>(std::bit_width(last)) - 1);
+  }
   std::string name() const override { return "binomial"; }
 
  protected:
@@ -71,12 +79,11 @@ class BinomialTree final : public RelativeTopology {
   }
   std::vector<int> relative_children(int rel) const override {
     std::vector<int> out;
-    const int first_bit = rel == 0 ? 0 : std::bit_width(unsigned(rel));
-    for (int bit = 30; bit >= first_bit; --bit) {
+    for (int bit = rel == 0 ? 0 : std::bit_width(unsigned(rel)); bit < 31; ++bit) {
       const long child = rel + (1L << bit);
-      if ((1L << bit) > rel && child < size_) {
-        out.push_back(static_cast<int>(child));
-      }
+      if (child >= size_)
+        break;
+      out.push_back(static_cast<int>(child));
     }
     return out;
   }

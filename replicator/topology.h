@@ -24,7 +24,8 @@ class Topology {
   virtual std::string name() const = 0;
 };
 
-// Binomial tree: depth ceil(log2 size). Throws std::invalid_argument for size < 1 or a root out
+// Binomial tree: the root has ceil(log2 size) children, and no path is longer than that.
+// Throws std::invalid_argument for size < 1 or a root out
 // of range.
 std::unique_ptr<Topology> binomial_tree(int size, int root);
 // k-ary tree in rank order relative to the root; k = 1 is a pipelined chain.

@@ -42,8 +42,8 @@ class Context {
                                                         Access access) = 0;
   // Throws Error when it cannot listen.
   virtual std::unique_ptr<Listener> listen(const ListenOptions& options) = 0;
-  // Connects to a Listener::address(), retrying refused connections until the timeout.
-  // Throws Error naming the address on failure or timeout.
+  // Connects to a Listener::address() within the timeout. Throws Error naming the address on
+  // failure (a refused connection fails at once: nobody listens there) or timeout.
   virtual std::unique_ptr<Endpoint> connect(std::span<const std::byte> address,
                                             std::chrono::milliseconds timeout) = 0;
 

@@ -34,6 +34,8 @@ struct LocalJob {
   std::vector<std::string> command(const std::filesystem::path& source,
                                    std::vector<std::string> extra = {}) const {
     std::vector<std::string> argv = {IMGCAST_BINARY,
+                                     "--log-level",
+                                     log_level,
                                      "replicate",
                                      source.string(),
                                      destination(),
@@ -61,6 +63,7 @@ struct LocalJob {
   std::string hosts;  // empty: 127.0.0.1..N
   std::string rsh = "local";
   std::string connect_timeout = "20";
+  std::string log_level = "info";
   TempDir dir;
 };
 

@@ -2,6 +2,7 @@
 // compared byte for byte with the source.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "tests/e2e/harness.h"
@@ -50,6 +51,32 @@ std::vector<Case> matrix() {
 INSTANTIATE_TEST_SUITE_P(NodesBySize, ReplicateMatrix, ::testing::ValuesIn(matrix()),
                          [](const auto& info) {
                            return fmt::format("n{}_bytes{}", info.param.nodes, info.param.bytes);
+                         });
+
+// Every topology, several job sizes, an image of many chunks so that relays forward for real.
+class ReplicateTopologies : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+
+TEST_P(ReplicateTopologies, EveryNodeGetsAnIdenticalCopy) {
+  const auto& [topology, nodes] = GetParam();
+  LocalJob job(nodes);
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, (24u << 20) + 5, nodes);
+  const ProcessResult result =
+      run(job.command(source, {"--chunk-size", "64K", "--topology", topology}));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  job.expect_all_copies_of(source);
+  EXPECT_NE(result.out.find(topology == "kary:1" ? "chain" : topology), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, ReplicateTopologies,
+                         ::testing::Combine(::testing::Values("binomial", "chain", "kary:2",
+                                                              "kary:3"),
+                                            ::testing::Values(2, 5, 9)),
+                         [](const auto& info) {
+                           std::string name = std::get<0>(info.param) + "_n" +
+                                              std::to_string(std::get<1>(info.param));
+                           std::replace(name.begin(), name.end(), ':', '_');
+                           return name;
                          });
 
 TEST(Replicate, HundredMebibytesToSevenNodesWithDefaultChunks) {

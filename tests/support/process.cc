@@ -75,6 +75,8 @@ Process::~Process() {
   fs::remove(err_path_, ignored);
 }
 
+std::string Process::err_so_far() const { return slurp(err_path_); }
+
 ProcessResult Process::wait(std::chrono::milliseconds timeout) {
   ProcessResult result;
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -29,6 +29,8 @@ class Process {
   Process& operator=(const Process&) = delete;
 
   pid_t pid() const noexcept { return pid_; }
+  // What it has written to stderr so far.
+  std::string err_so_far() const;
   // Waits up to `timeout`; on timeout kills it (SIGKILL) and marks the result timed out.
   ProcessResult wait(std::chrono::milliseconds timeout);
 

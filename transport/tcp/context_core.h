@@ -34,12 +34,18 @@ struct ContextCore {
 
   ContextOptions options;
   Fd epoll;
+  // In the epoll set (data.ptr == nullptr), so wait_fd() turns readable when a completion is
+  // queued outside poll() (a send that left at once inside post_write).
+  Fd wakeup;
+  bool in_poll = false;
   std::unordered_map<std::uint32_t, RegisteredRegion> regions;
   std::uint32_t next_region_id = 1;
   // Events produced outside poll() or by handlers; poll() hands them out. Nothing completes
   // inline: even a write that left at once is reported by the next poll().
   std::vector<Completion> ready;
 
+  // Queues a completion for the next poll(), waking a waiter on wait_fd() if needed.
+  void complete(Completion completion);
   // Drops every queued completion that names `endpoint` (it is being destroyed).
   void forget(const Endpoint* endpoint);
 };

@@ -5,12 +5,12 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <thread>
 
 #include "transport/error.h"
 #include "transport/tcp/context_core.h"
@@ -61,7 +61,12 @@ class TcpContext final : public Context {
   explicit TcpContext(const ContextOptions& options)
       : core_(std::make_shared<ContextCore>(options)) {
     core_->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
-    if (!core_->epoll.valid()) {
+    core_->wakeup.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.ptr = nullptr;
+    if (!core_->epoll.valid() || !core_->wakeup.valid() ||
+        ::epoll_ctl(core_->epoll.get(), EPOLL_CTL_ADD, core_->wakeup.get(), &event) != 0) {
       throw Error(StatusCode::kIoError,
                   fmt::format("cannot create an epoll set: {}", std::strerror(errno)));
     }
@@ -87,20 +92,16 @@ class TcpContext final : public Context {
     const std::string name = target->to_string();
     const auto deadline = Clock::now() + timeout;
     int error = 0;
-    // Retry refused connections until the deadline: the peer may be a moment from listening.
-    while (true) {
-      const AddrInfo info = resolve(target->host, target->port, false);
-      for (const addrinfo* a = info.get(); a != nullptr; a = a->ai_next) {
-        Fd s = try_connect(*a, deadline, error);
-        if (s.valid()) {
-          return std::make_unique<TcpEndpoint>(core_, std::move(s), name);
-        }
+    // No retry on a refused connection: a listener exists before its address is handed out, so
+    // "refused" means the peer is gone, and waiting would only delay the failure.
+    const AddrInfo info = resolve(target->host, target->port, false);
+    for (const addrinfo* a = info.get(); a != nullptr; a = a->ai_next) {
+      Fd s = try_connect(*a, deadline, error);
+      if (s.valid()) {
+        return std::make_unique<TcpEndpoint>(core_, std::move(s), name);
       }
-      if ((error != ECONNREFUSED && error != EAGAIN) || Clock::now() >= deadline)
-        break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    if (error == ETIMEDOUT || Clock::now() >= deadline) {
+    if (error == ETIMEDOUT) {
       throw Error(StatusCode::kTimeout,
                   fmt::format("connect to {} timed out after {} ms", name, timeout.count()));
     }
@@ -117,9 +118,16 @@ class TcpContext final : public Context {
     if (n < 0 && errno != EINTR) {
       return {StatusCode::kIoError, fmt::format("epoll_wait failed: {}", std::strerror(errno))};
     }
+    core_->in_poll = true;
     for (int i = 0; i < n; ++i) {
+      if (events[i].data.ptr == nullptr) {
+        std::uint64_t count = 0;
+        (void)!::read(core_->wakeup.get(), &count, sizeof count);
+        continue;
+      }
       static_cast<EpollHandler*>(events[i].data.ptr)->on_events(events[i].events);
     }
+    core_->in_poll = false;
     for (auto& completion : core_->ready) {
       out.push_back(std::move(completion));
     }

@@ -161,7 +161,7 @@ void TcpEndpoint::flush() {
         break;
       if (f.is_write) {
         --writes_queued_;
-        core_->ready.emplace_back(WriteDone{this, f.cookie, Status::ok()});
+        core_->complete(WriteDone{this, f.cookie, Status::ok()});
       }
       f.control.clear();
       f = Outgoing{};
@@ -255,9 +255,9 @@ void TcpEndpoint::receive() {
         if (step_ == ReceiveStep::kPayload) {
           SPDLOG_LOGGER_TRACE(&log(), "write from {}: imm {} length {}", peer_name_, frame_.imm,
                               frame_.length);
-          core_->ready.emplace_back(WriteArrived{this, frame_.imm, frame_.length, frame_.notice});
+          core_->complete(WriteArrived{this, frame_.imm, frame_.length, frame_.notice});
         } else {
-          core_->ready.emplace_back(ControlArrived{this, std::move(control_buf_)});
+          core_->complete(ControlArrived{this, std::move(control_buf_)});
           control_buf_ = {};
         }
         step_ = ReceiveStep::kHeader;
@@ -283,7 +283,7 @@ bool TcpEndpoint::start_frame() {
     control_buf_.resize(frame_.length);
     step_ = ReceiveStep::kControl;
     if (frame_.length == 0) {
-      core_->ready.emplace_back(ControlArrived{this, {}});
+      core_->complete(ControlArrived{this, {}});
       step_ = ReceiveStep::kHeader;
     }
     return true;
@@ -319,12 +319,12 @@ void TcpEndpoint::fail(Status status) {
   for (; queued_ > 0; --queued_) {
     Outgoing& f = ring_[head_];
     if (f.is_write)
-      core_->ready.emplace_back(WriteDone{this, f.cookie, failure_});
+      core_->complete(WriteDone{this, f.cookie, failure_});
     f = Outgoing{};
     head_ = (head_ + 1) % ring_.size();
   }
   writes_queued_ = 0;
-  core_->ready.emplace_back(PeerFailed{this, failure_});
+  core_->complete(PeerFailed{this, failure_});
 }
 
 }  // namespace imgcast::transport::tcp

@@ -73,7 +73,7 @@ void TcpListener::on_events(std::uint32_t /*events*/) {
     const int on = 1;
     ::setsockopt(accepted.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     std::string peer = peer_name_of(accepted.get());
-    core_->ready.emplace_back(PeerAccepted{
+    core_->complete(PeerAccepted{
         this, std::make_unique<TcpEndpoint>(core_, std::move(accepted), std::move(peer))});
   }
 }

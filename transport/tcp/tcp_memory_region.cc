@@ -1,6 +1,7 @@
 #include "transport/tcp/tcp_memory_region.h"
 
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -10,6 +11,14 @@
 namespace imgcast::transport::tcp {
 
 ContextCore::ContextCore(const ContextOptions& o) : options(o) {}
+
+void ContextCore::complete(Completion completion) {
+  if (ready.empty() && !in_poll) {
+    const std::uint64_t one = 1;
+    (void)!::write(wakeup.get(), &one, sizeof one);
+  }
+  ready.push_back(std::move(completion));
+}
 
 void ContextCore::forget(const Endpoint* endpoint) {
   std::erase_if(ready, [endpoint](const Completion& c) {

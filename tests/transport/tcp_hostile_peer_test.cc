@@ -1,0 +1,156 @@
+// The TCP receive path against a hostile peer speaking raw bytes: wrong key, writes out of
+// range, malformed headers. Each must fail that connection with the right status and leave the
+// region untouched.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <charconv>
+
+#include "tests/transport/conformance.h"
+#include "transport/byte_order.h"
+#include "transport/tcp/frame_header.h"
+#include "transport/tcp/tcp_context.h"
+
+namespace imgcast::transport::test {
+namespace {
+
+class HostilePeer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    context_ = tcp::make_tcp_context({});
+    listener_ = context_->listen({"127.0.0.1", "", 0});
+    memory_.assign(1 << 20, std::byte{0});
+    region_ = context_->register_memory(memory_, Access::kRemoteWrite);
+    key_ = load_le64(region_->descriptor().key.data());
+
+    const std::string name = listener_->name();
+    std::uint16_t port = 0;
+    const auto colon = name.rfind(':');
+    std::from_chars(name.data() + colon + 1, name.data() + name.size(), port);
+    socket_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(socket_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  }
+  void TearDown() override { ::close(socket_); }
+
+  // Sends a header (and `payload` bytes of 0xAB), then returns the status the receiver failed
+  // the connection with.
+  Status send_and_get_failure(const tcp::FrameHeader& header, std::size_t payload = 0) {
+    std::array<std::byte, tcp::FrameHeader::kBytes> bytes{};
+    header.encode(bytes);
+    return send_raw_and_get_failure(bytes, payload);
+  }
+  Status send_raw_and_get_failure(std::span<const std::byte> bytes, std::size_t payload) {
+    EXPECT_EQ(::send(socket_, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+    std::vector<char> junk(payload, static_cast<char>(0xAB));
+    if (payload > 0)
+      (void)!::send(socket_, junk.data(), junk.size(), MSG_NOSIGNAL);
+    std::vector<Completion> seen;
+    std::unique_ptr<Endpoint> peer;
+    EXPECT_TRUE(poll_until(*context_, seen, [&] {
+      for (auto* a : all_of<PeerAccepted>(seen)) {
+        if (a->endpoint)
+          peer = std::move(a->endpoint);
+      }
+      return !all_of<PeerFailed>(seen).empty();
+    }));
+    EXPECT_TRUE(all_of<WriteArrived>(seen).empty());
+    const auto failed = all_of<PeerFailed>(seen);
+    return failed.empty() ? Status::ok() : failed.front()->status;
+  }
+  bool untouched() const {
+    return std::all_of(memory_.begin(), memory_.end(),
+                       [](std::byte b) { return b == std::byte{0}; });
+  }
+
+  tcp::FrameHeader write_header() const {
+    tcp::FrameHeader h;
+    h.type = tcp::FrameType::kWrite;
+    h.region_id = region_->descriptor().region_id;
+    h.write_key = key_;
+    h.offset = 0;
+    h.length = 4096;
+    return h;
+  }
+
+  std::unique_ptr<Context> context_;
+  std::unique_ptr<Listener> listener_;
+  std::vector<std::byte> memory_;
+  std::unique_ptr<MemoryRegion> region_;
+  std::uint64_t key_ = 0;
+  int socket_ = -1;
+};
+
+TEST_F(HostilePeer, WrongKeyIsRefused) {
+  auto h = write_header();
+  h.write_key ^= 1;
+  EXPECT_EQ(send_and_get_failure(h, 4096).code(), StatusCode::kPermissionDenied);
+  EXPECT_TRUE(untouched());
+}
+
+TEST_F(HostilePeer, UnknownRegionIsRefused) {
+  auto h = write_header();
+  h.region_id += 100;
+  EXPECT_EQ(send_and_get_failure(h, 4096).code(), StatusCode::kPermissionDenied);
+  EXPECT_TRUE(untouched());
+}
+
+TEST_F(HostilePeer, WriteOutOfRangeIsRefused) {
+  auto h = write_header();
+  h.offset = memory_.size() - 100;
+  EXPECT_EQ(send_and_get_failure(h, 4096).code(), StatusCode::kOutOfRange);
+  EXPECT_TRUE(untouched());
+}
+
+TEST_F(HostilePeer, WrappingOffsetIsRefused) {
+  auto h = write_header();
+  h.offset = ~0ULL - 10;
+  EXPECT_EQ(send_and_get_failure(h, 4096).code(), StatusCode::kOutOfRange);
+  EXPECT_TRUE(untouched());
+}
+
+TEST_F(HostilePeer, MalformedHeaderIsRefused) {
+  std::array<std::byte, tcp::FrameHeader::kBytes> garbage;
+  garbage.fill(std::byte{0x41});
+  EXPECT_EQ(send_raw_and_get_failure(garbage, 0).code(), StatusCode::kProtocolError);
+  EXPECT_TRUE(untouched());
+}
+
+TEST_F(HostilePeer, RegionNotOpenForRemoteWritesIsRefused) {
+  std::vector<std::byte> local(4096);
+  auto read_only = context_->register_memory(local, Access::kLocalRead);
+  auto h = write_header();
+  h.region_id = read_only->descriptor().region_id;
+  h.write_key = load_le64(read_only->descriptor().key.data());
+  EXPECT_EQ(send_and_get_failure(h, 4096).code(), StatusCode::kPermissionDenied);
+}
+
+TEST_F(HostilePeer, ValidWriteFromARawPeerLands) {
+  // The same raw path, with the right key, lands: the refusals above are about the checks.
+  auto h = write_header();
+  std::array<std::byte, tcp::FrameHeader::kBytes> bytes{};
+  h.encode(bytes);
+  ASSERT_EQ(::send(socket_, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+  std::vector<char> payload(4096, static_cast<char>(0xAB));
+  ASSERT_EQ(::send(socket_, payload.data(), payload.size(), 0), 4096);
+  std::vector<Completion> seen;
+  std::unique_ptr<Endpoint> peer;
+  ASSERT_TRUE(poll_until(*context_, seen, [&] {
+    for (auto* a : all_of<PeerAccepted>(seen)) {
+      if (a->endpoint)
+        peer = std::move(a->endpoint);
+    }
+    return !all_of<WriteArrived>(seen).empty();
+  }));
+  EXPECT_EQ(memory_[0], std::byte{0xAB});
+  EXPECT_EQ(memory_[4095], std::byte{0xAB});
+  EXPECT_EQ(memory_[4096], std::byte{0});
+}
+
+}  // namespace
+}  // namespace imgcast::transport::test
