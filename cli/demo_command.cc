@@ -23,8 +23,8 @@ namespace {
 struct DemoArgs {
   int nodes = 4;
   std::string size = "256M";
-  std::string chunk_size = "4M";
-  std::string topology = "binomial";
+  std::string chunk_size = "auto";
+  std::string topology = "auto";
   std::string dir;
   bool keep = false;
 };
@@ -69,7 +69,8 @@ Run add_demo_command(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::Range(1, 64));
   cmd->add_option("--size", args->size, "Sample image size")->capture_default_str();
   cmd->add_option("--chunk-size", args->chunk_size, "Chunk size")->capture_default_str();
-  cmd->add_option("--topology", args->topology, "binomial, chain or kary:K")->capture_default_str();
+  cmd->add_option("--topology", args->topology, "auto, binomial, chain or kary:K")
+      ->capture_default_str();
   cmd->add_option("--dir", args->dir, "Where to put the scratch directory (default: $TMPDIR)");
   cmd->add_flag("--keep", args->keep, "Keep the sample image and the copies");
 
@@ -97,8 +98,8 @@ Run add_demo_command(CLI::App& app, const GlobalOptions& global) {
       options.rsh = "local";
       options.agent_program = self_path();
       options.agent_args = {"--log-level", global.log_level.empty() ? "warn" : global.log_level};
-      options.chunk_bytes = parse_chunk_size(args->chunk_size);
-      options.topology = args->topology;
+      // Loopback links: far faster than a NIC, so the model assumes 20 Gbit/s.
+      apply_plan_options(args->topology, args->chunk_size, 20000, 50, options);
       const replicator::Report report = replicator::replicate(options, context_factory());
       report.print(std::cout);
 

@@ -21,8 +21,10 @@ struct ReplicateArgs {
   std::string hosts;
   std::string hostfile;
   std::string rsh = "ssh";
-  std::string chunk_size = "4M";
-  std::string topology = "binomial";
+  std::string chunk_size = "auto";
+  std::string topology = "auto";
+  double link_mbit = 10000;
+  double hop_latency_us = 50;
   std::string transport = "auto";
   std::string mode = "0644";
   std::string agent_path;
@@ -73,8 +75,18 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
                   "Command that starts the agent on a host: CMD HOST 'command' ('local': this "
                   "machine)")
       ->capture_default_str();
-  cmd->add_option("--chunk-size", args->chunk_size, "Chunk size (4K..1G)")->capture_default_str();
-  cmd->add_option("--topology", args->topology, "binomial, chain or kary:K")->capture_default_str();
+  cmd->add_option("--chunk-size", args->chunk_size, "Chunk size (4K..1G), or auto")
+      ->capture_default_str();
+  cmd->add_option("--topology", args->topology, "auto, binomial, chain or kary:K")
+      ->capture_default_str();
+  cmd->add_option("--link-mbit", args->link_mbit,
+                  "Link bandwidth the auto plan assumes, Mbit/s per direction")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e7));
+  cmd->add_option("--hop-latency-us", args->hop_latency_us,
+                  "Per-chunk cost of one hop the auto plan assumes, microseconds")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--transport", args->transport, "tcp, ucx, verbs or auto")->capture_default_str();
   cmd->add_option("--mode", args->mode, "File mode of every copy (octal)")->capture_default_str();
   cmd->add_option("--connect-timeout", args->connect_timeout,
@@ -105,8 +117,8 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       if (!global.log_level.empty()) {
         options.agent_args = {"--log-level", global.log_level};
       }
-      options.chunk_bytes = parse_chunk_size(args->chunk_size);
-      options.topology = args->topology;
+      apply_plan_options(args->topology, args->chunk_size, args->link_mbit, args->hop_latency_us,
+                         options);
       options.transport = transport::choose_kind(args->transport);
       options.mode = parse_mode(args->mode);
       options.connect_timeout = parse_seconds(args->connect_timeout, "--connect-timeout");

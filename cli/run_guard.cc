@@ -61,6 +61,19 @@ std::uint32_t parse_chunk_size(const std::string& text) {
   return static_cast<std::uint32_t>(bytes);
 }
 
+void apply_plan_options(const std::string& topology, const std::string& chunk_size,
+                        double link_mbit, double hop_latency_us,
+                        replicator::ReplicateOptions& options) {
+  if (topology != "auto") {
+    options.topology = topology;
+  }
+  if (chunk_size != "auto") {
+    options.chunk_bytes = parse_chunk_size(chunk_size);
+  }
+  options.link.beta_bytes_per_second = link_mbit * 1e6 / 8;
+  options.link.alpha_seconds = hop_latency_us * 1e-6;
+}
+
 std::string hostname() {
   char name[256] = {};
   if (::gethostname(name, sizeof name - 1) != 0) {

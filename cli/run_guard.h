@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 
+#include "replicator/replicate.h"
 #include "replicator/report.h"
 
 namespace imgcast::cli {
@@ -20,5 +21,10 @@ int report_exit(const replicator::Report& report);
 std::uint32_t parse_chunk_size(const std::string& text);
 
 std::string hostname();
+
+// --topology / --chunk-size ("auto" leaves them to the schedule model) and the link model.
+void apply_plan_options(const std::string& topology, const std::string& chunk_size,
+                        double link_mbit, double hop_latency_us,
+                        replicator::ReplicateOptions& options);
 
 }  // namespace imgcast::cli

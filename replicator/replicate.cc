@@ -80,6 +80,7 @@ class RootSession {
 
   JobSecret secret_;
   std::string job_tag_;
+  Schedule schedule_;
   std::unique_ptr<Topology> topology_;
   std::optional<ImageSource> source_;
   std::optional<StagedImage> image_;
@@ -104,19 +105,18 @@ Report RootSession::run() {
   if (size == 0) {
     throw InputError("no hosts: pass --hosts h1,h2,... or --hostfile FILE");
   }
+  // Everything that can be checked here is checked before any agent starts: the source (opened
+  // now, once, for the whole job), the plan and our own destination.
+  source_.emplace(ImageSource::open(options_.source));
   try {
-    topology_ = make_topology(options_.topology, size, 0);
+    schedule_ = choose_schedule(size, source_->size(), options_.topology, options_.chunk_bytes,
+                                options_.link);
+    topology_ = make_topology(schedule_.topology, size, 0);
+    (void)ChunkPlan(source_->size(), schedule_.chunk_bytes);
   } catch (const std::invalid_argument& error) {
     throw InputError(error.what());
   }
-  // Everything that can be checked here is checked before any agent starts: the source (opened
-  // now, once, for the whole job), the chunk size and our own destination.
-  source_.emplace(ImageSource::open(options_.source));
-  try {
-    (void)ChunkPlan(source_->size(), options_.chunk_bytes);
-  } catch (const std::invalid_argument& error) {
-    throw InputError(fmt::format("--chunk-size: {}", error.what()));
-  }
+  log().info("plan: {}", schedule_.reason);
   secret_.job = random_job_id();
   secret_.key = JobKey::random();
   secret_.transport = options_.transport;
@@ -143,7 +143,7 @@ Report RootSession::run() {
   node_options.rank = 0;
   node_options.topology = topology_.get();
   node_options.image_bytes = source_->size();
-  node_options.chunk_bytes = options_.chunk_bytes;
+  node_options.chunk_bytes = schedule_.chunk_bytes;
   node_options.key = &secret_.key;
   node_options.job = secret_.job;
   node_ = std::make_unique<DataNode>(*data_ctx_, node_options, *image_);
@@ -158,10 +158,11 @@ Report RootSession::run() {
 
   Report report;
   report.image_bytes = source_->size();
-  report.chunk_bytes = options_.chunk_bytes;
+  report.chunk_bytes = schedule_.chunk_bytes;
   report.topology = topology_->name();
   report.transport = std::string(tp::to_string(options_.transport));
   report.digest = node_->complete() ? node_->digest().to_hex() : "";
+  report.plan = schedule_.reason;
   report.setup_seconds = seconds_between(start_, data_start_);
   report.transfer_seconds = seconds_between(data_start_, Clock::now());
   for (const auto& agent : agents_) {
@@ -220,7 +221,7 @@ void RootSession::send_plans() {
     const int parent = topology_->parent(static_cast<int>(rank));
     Plan plan;
     plan.image_bytes = source_->size();
-    plan.chunk_bytes = options_.chunk_bytes;
+    plan.chunk_bytes = schedule_.chunk_bytes;
     plan.job_size = static_cast<std::uint32_t>(agents_.size());
     plan.mode = options_.mode;
     plan.parent_rank = static_cast<std::uint32_t>(parent);

@@ -7,23 +7,26 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "replicator/job.h"
 #include "replicator/report.h"
+#include "replicator/schedule.h"
 
 namespace imgcast::replicator {
 
 struct ReplicateOptions {
   std::filesystem::path source;
-  std::string destination;              // may hold %r / %h
-  std::vector<std::string> hosts;       // hosts[0] is this host, the root
-  std::string rsh = "ssh";              // "local" runs agents on this machine
-  std::string agent_program;            // imgcast's path on the other hosts
-  std::vector<std::string> agent_args;  // global options put before `agent` (e.g. log level)
-  std::uint32_t chunk_bytes = 4u << 20;
-  std::string topology = "binomial";
+  std::string destination;                   // may hold %r / %h
+  std::vector<std::string> hosts;            // hosts[0] is this host, the root
+  std::string rsh = "ssh";                   // "local" runs agents on this machine
+  std::string agent_program;                 // imgcast's path on the other hosts
+  std::vector<std::string> agent_args;       // global options put before `agent` (e.g. log level)
+  std::optional<std::uint32_t> chunk_bytes;  // nullopt: chosen by the schedule model
+  std::optional<std::string> topology;       // nullopt: chosen by the schedule model
+  LinkModel link;                            // what the model assumes of each link
   transport::Kind transport = transport::Kind::kTcp;
   mode_t mode = 0644;
   std::chrono::milliseconds connect_timeout{30000};

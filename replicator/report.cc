@@ -26,6 +26,9 @@ void Report::print(std::ostream& out) const {
   for (const auto& n : nodes) {
     host_width = std::max(host_width, n.host.size());
   }
+  if (!plan.empty()) {
+    out << "plan: " << plan << "\n";
+  }
   out << fmt::format("{:>4}  {:<{}}  {:>8}  {:>9}  {}\n", "rank", "host", host_width, "time",
                      "MB/s", "result");
   for (const auto& n : nodes) {

@@ -25,6 +25,7 @@ struct Report {
   std::string topology;
   std::string transport;
   std::string digest;        // whole-image xxh3-128, hex
+  std::string plan;          // why this topology and chunk size (the schedule model)
   double setup_seconds = 0;  // launching agents, handshakes, staging files
   double transfer_seconds = 0;
   std::vector<NodeResult> nodes;

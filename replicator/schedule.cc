@@ -1,0 +1,83 @@
+#include "replicator/schedule.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace imgcast::replicator {
+
+namespace {
+constexpr std::uint32_t kSmallestAutoChunk = 64u << 10;
+constexpr std::uint32_t kLargestAutoChunk = 16u << 20;
+}  // namespace
+
+double predict_seconds(const Topology& topology, std::uint64_t image_bytes,
+                       std::uint32_t chunk_bytes, const LinkModel& link) {
+  if (topology.size() <= 1 || image_bytes == 0) {
+    return 0;
+  }
+  // fill: the first chunk reaches a node after the sum, along its path, of its position in each
+  // parent's send order (a parent serves its children one after the other). fan_out: the busiest
+  // uplink sends every chunk that many times, which sets the pace once the pipe is full.
+  std::size_t fan_out = 1;
+  int fill = 0;
+  std::vector<std::pair<int, int>> todo{{topology.root(), 0}};  // rank, step its chunk arrives
+  while (!todo.empty()) {
+    const auto [rank, step] = todo.back();
+    todo.pop_back();
+    fill = std::max(fill, step);
+    const std::vector<int> children = topology.children(rank);
+    fan_out = std::max(fan_out, children.size());
+    for (std::size_t i = 0; i < children.size(); ++i) {
+      todo.emplace_back(children[i], step + static_cast<int>(i) + 1);
+    }
+  }
+  const double chunks = std::ceil(static_cast<double>(image_bytes) / chunk_bytes);
+  // The last chunk may be short, but one full step per chunk is close enough for a choice.
+  const double step =
+      link.alpha_seconds + std::min<double>(chunk_bytes, image_bytes) / link.beta_bytes_per_second;
+  return ((chunks - 1) * static_cast<double>(fan_out) + fill) * step;
+}
+
+Schedule choose_schedule(int nodes, std::uint64_t image_bytes,
+                         const std::optional<std::string>& topology,
+                         const std::optional<std::uint32_t>& chunk_bytes, const LinkModel& link) {
+  std::vector<std::string> topologies;
+  if (topology) {
+    topologies.push_back(*topology);
+  } else {
+    topologies = {"chain", "binomial", "kary:2", "kary:4"};
+  }
+  std::vector<std::uint32_t> chunks;
+  if (chunk_bytes) {
+    chunks.push_back(*chunk_bytes);
+  } else {
+    for (std::uint32_t c = kSmallestAutoChunk; c <= kLargestAutoChunk; c *= 2) {
+      chunks.push_back(c);
+    }
+  }
+  Schedule best{"", 0, std::numeric_limits<double>::infinity(), ""};
+  for (const auto& name : topologies) {
+    const auto tree = make_topology(name, nodes, 0);
+    for (std::uint32_t c : chunks) {
+      const double t = predict_seconds(*tree, image_bytes, c, link);
+      // Ties go to the larger chunk (fewer messages) and the earlier topology in the list.
+      if (t < best.predicted_seconds * (1 - 1e-9) ||
+          (t <= best.predicted_seconds && tree->name() == best.topology && c > best.chunk_bytes)) {
+        best = {tree->name(), c, t, ""};
+      }
+    }
+  }
+  best.reason = fmt::format(
+      "{} with {} KiB chunks: predicted {:.3f}s for {} nodes, {:.1f} MB, link {:.2f} Gbit/s, "
+      "{:.0f} us per chunk per hop{}",
+      best.topology, best.chunk_bytes / 1024, best.predicted_seconds, nodes, image_bytes / 1e6,
+      link.beta_bytes_per_second * 8 / 1e9, link.alpha_seconds * 1e6,
+      topology && chunk_bytes ? " (as given)" : "");
+  return best;
+}
+
+}  // namespace imgcast::replicator
