@@ -38,7 +38,7 @@ double predict_seconds(const Topology& topology, std::uint64_t image_bytes,
                        std::uint32_t chunk_bytes, const LinkModel& link);
 
 // Fills in whatever the user left to "auto" (nullopt): the topology from chain, binomial and
-// kary:2/4, the chunk size from 64 KiB..16 MiB, both minimising predict_seconds. A given value is
+// kary:2/4, the chunk size from 64 KiB..512 KiB, both minimising predict_seconds. A given value is
 // kept as it is (and still gets a prediction). Throws std::invalid_argument for a bad topology
 // name.
 Schedule choose_schedule(int nodes, std::uint64_t image_bytes,
