@@ -7,6 +7,7 @@ set_property(CACHE IMGCAST_WITH_UCX PROPERTY STRINGS AUTO ON OFF)
 set_property(CACHE IMGCAST_WITH_VERBS PROPERTY STRINGS AUTO ON OFF)
 option(IMGCAST_BUILD_TESTS "Build the test suite" ON)
 option(IMGCAST_BUILD_BENCHMARKS "Build the Google Benchmark micro benchmarks" ON)
+option(IMGCAST_BUILD_FUZZERS "Build the libFuzzer targets (needs clang)" OFF)
 set(IMGCAST_LOG_LEVEL "SPDLOG_LEVEL_DEBUG" CACHE STRING
     "Compile-time spdlog level; per-chunk trace lines are compiled out above it")
 
