@@ -125,9 +125,19 @@ void DataNode::on_control(tp::Endpoint* from, std::span<const std::byte> bytes) 
 
 void DataNode::on_pending_message(Pending& pending, const Message& message) {
   tp::Endpoint* endpoint = pending.endpoint.get();
-  auto refuse = [this, endpoint](const std::string& why) {
+  auto refuse = [this, endpoint, &pending](const std::string& why) {
     log().warn("refused data connection from {}: {}", endpoint->peer_name(), why);
-    std::erase_if(pending_, [endpoint](const auto& p) { return p->endpoint.get() == endpoint; });
+    // A peer that proved it holds the job key is told why, so it fails at once instead of
+    // waiting for data (some transports, UCX, do not report a closed endpoint to the peer).
+    auto it = std::find_if(pending_.begin(), pending_.end(),
+                           [endpoint](const auto& p) { return p->endpoint.get() == endpoint; });
+    if (pending.step == Pending::Step::kRegion) {
+      // The endpoint stays open (parked) so the refusal is delivered on every transport.
+      (void)endpoint->send_control(
+          encode(Failed{2, fmt::format("rank {} refused this node: {}", options_.rank, why)}));
+      refused_.push_back(std::move((*it)->endpoint));
+    }
+    pending_.erase(it);
   };
   switch (pending.step) {
     case Pending::Step::kHello: {
@@ -201,6 +211,10 @@ void DataNode::on_pending_message(Pending& pending, const Message& message) {
 }
 
 void DataNode::on_parent_message(const Message& message) {
+  if (const auto* refused = std::get_if<Failed>(&message); refused && parent_ready_) {
+    fail(fmt::format("{}: {}", parent_name_, refused->reason));
+    return;
+  }
   const auto* challenge = std::get_if<Challenge>(&message);
   if (parent_ready_ || challenge == nullptr) {
     fail(fmt::format("{} sent an unexpected {}", parent_name_, message_name(message)));

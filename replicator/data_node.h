@@ -97,6 +97,8 @@ class DataNode {
   std::vector<int> expected_children_;
   std::vector<std::unique_ptr<Child>> children_;
   std::vector<std::unique_ptr<Pending>> pending_;
+  // Authenticated peers this node refused, kept open until the node ends so they get the reason.
+  std::vector<std::unique_ptr<transport::Endpoint>> refused_;
 
   // Agent side: the link to the parent.
   std::unique_ptr<transport::Endpoint> parent_;

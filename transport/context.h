@@ -43,7 +43,9 @@ class Context {
   // Throws Error when it cannot listen.
   virtual std::unique_ptr<Listener> listen(const ListenOptions& options) = 0;
   // Connects to a Listener::address() within the timeout. Throws Error naming the address on
-  // failure (a refused connection fails at once: nobody listens there) or timeout.
+  // failure (a refused connection fails at once: nobody listens there) or timeout. A backend
+  // whose connections complete in the background (UCX) may instead return at once and report a
+  // peer that is not there as PeerFailed from a later poll().
   virtual std::unique_ptr<Endpoint> connect(std::span<const std::byte> address,
                                             std::chrono::milliseconds timeout) = 0;
 

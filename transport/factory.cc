@@ -5,6 +5,9 @@
 #include "transport/error.h"
 #include "transport/log.h"
 #include "transport/tcp/tcp_context.h"
+#if IMGCAST_HAVE_UCX
+#include "transport/ucx/ucx_context.h"
+#endif
 
 namespace imgcast::transport {
 
@@ -12,8 +15,14 @@ Availability probe(Kind kind) {
   switch (kind) {
     case Kind::kTcp:
       return {true, "TCP sockets"};
-    case Kind::kUcx:
-      return {false, "the UCX backend is not built in (it arrives with a later release)"};
+    case Kind::kUcx: {
+#if IMGCAST_HAVE_UCX
+      bool rdma = false;
+      return ucx::probe_ucx(rdma);
+#else
+      return {false, "the UCX backend is not built in (configure with libucx-dev installed)"};
+#endif
+    }
     case Kind::kVerbs:
       return {false, "the verbs backend is not built in (it arrives with a later release)"};
   }
@@ -24,6 +33,11 @@ std::unique_ptr<Context> make_context(Kind kind, const ContextOptions& options) 
   if (kind == Kind::kTcp) {
     return tcp::make_tcp_context(options);
   }
+#if IMGCAST_HAVE_UCX
+  if (kind == Kind::kUcx) {
+    return ucx::make_ucx_context(options);
+  }
+#endif
   const Availability availability = probe(kind);
   throw Error(StatusCode::kUnavailable,
               fmt::format("transport {} is not usable: {}", to_string(kind), availability.reason));
@@ -31,14 +45,25 @@ std::unique_ptr<Context> make_context(Kind kind, const ContextOptions& options) 
 
 Kind choose_kind(std::string_view requested) {
   if (requested == "auto") {
-    for (Kind candidate : {Kind::kVerbs, Kind::kUcx}) {
-      const Availability availability = probe(candidate);
-      if (availability.usable) {
-        log().info("transport auto: chose {} ({})", to_string(candidate), availability.reason);
-        return candidate;
-      }
-      log().info("transport auto: skipped {}: {}", to_string(candidate), availability.reason);
+    // verbs where an RDMA device is up; UCX when it found an RDMA-capable transport (over plain
+    // tcp/shm it would only add overhead to what the TCP backend does); else TCP.
+    const Availability verbs = probe(Kind::kVerbs);
+    if (verbs.usable) {
+      log().info("transport auto: chose verbs ({})", verbs.reason);
+      return Kind::kVerbs;
     }
+    log().info("transport auto: skipped verbs: {}", verbs.reason);
+#if IMGCAST_HAVE_UCX
+    bool rdma = false;
+    const Availability ucx = ucx::probe_ucx(rdma);
+    if (ucx.usable && rdma) {
+      log().info("transport auto: chose ucx ({})", ucx.reason);
+      return Kind::kUcx;
+    }
+    log().info("transport auto: skipped ucx: {}", ucx.usable ? "no RDMA device" : ucx.reason);
+#else
+    log().info("transport auto: skipped ucx: {}", probe(Kind::kUcx).reason);
+#endif
     log().info("transport auto: chose tcp");
     return Kind::kTcp;
   }

@@ -10,6 +10,9 @@
 
 #include "transport/error.h"
 #include "transport/tcp/tcp_context.h"
+#if IMGCAST_HAVE_UCX
+#include "transport/ucx/ucx_context.h"
+#endif
 
 namespace imgcast::transport::test {
 
@@ -65,8 +68,10 @@ class TransportTest : public ::testing::TestWithParam<Backend> {
     listen.bind_host = "127.0.0.1";
     listener_ = receiver_ctx_->listen(listen);
     sender_ = sender_ctx_->connect(listener_->address(), std::chrono::seconds(5));
-    ASSERT_TRUE(poll_until(*receiver_ctx_, receiver_seen_,
-                           [&] { return !all_of<PeerAccepted>(receiver_seen_).empty(); }));
+    // Both sides progress: some backends (UCX) finish connecting only while both poll.
+    ASSERT_TRUE(poll_both_until(*sender_ctx_, sender_seen_, *receiver_ctx_, receiver_seen_,
+                                [&] { return !all_of<PeerAccepted>(receiver_seen_).empty(); }));
+    sender_seen_.clear();
     receiver_ = std::move(all_of<PeerAccepted>(receiver_seen_).front()->endpoint);
     receiver_seen_.clear();
   }
@@ -173,10 +178,10 @@ TEST_P(TransportTest, WaitFdWakesForCompletionsDueAfterPostWrite) {
   ASSERT_TRUE(write(0, 0, 4096, 0, 9).is_ok());
   pollfd waiter{sender_ctx_->wait_fd(), POLLIN, 0};
   const auto start = std::chrono::steady_clock::now();
-  ASSERT_EQ(::poll(&waiter, 1, 5000), 1) << "wait_fd never woke for the WriteDone";
+  ASSERT_EQ(::poll(&waiter, 1, 5000), 1) << "wait_fd never woke after post_write";
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
-  ASSERT_TRUE(sender_ctx_->poll(sender_seen_, std::chrono::milliseconds(0)).is_ok());
-  ASSERT_EQ(all_of<WriteDone>(sender_seen_).size(), 1u);
+  ASSERT_TRUE(poll_both_until(*sender_ctx_, sender_seen_, *receiver_ctx_, receiver_seen_,
+                              [&] { return all_of<WriteDone>(sender_seen_).size() == 1; }));
   EXPECT_EQ(all_of<WriteDone>(sender_seen_).front()->cookie, 9u);
 }
 
@@ -226,7 +231,12 @@ TEST_P(TransportTest, PeerGoneFailsEveryPendingWriteOnceAndReportsIt) {
   for (int i = 0; i < kWrites; ++i) {
     ASSERT_TRUE(write(i * (kBig / kWrites), i * (kBig / kWrites), kBig / kWrites, i, i).is_ok());
   }
-  receiver_.reset();  // the peer disappears with data unread
+  // The peer disappears with data unread: its endpoint, region and whole context go, as when
+  // its process dies (some backends, UCX, keep a connection per context, not per endpoint).
+  receiver_.reset();
+  target_.reset();
+  listener_.reset();
+  receiver_ctx_.reset();
   ASSERT_TRUE(poll_until(*sender_ctx_, sender_seen_, [&] {
     return all_of<WriteDone>(sender_seen_).size() == kWrites &&
            !all_of<PeerFailed>(sender_seen_).empty();
@@ -269,21 +279,32 @@ TEST_P(TransportTest, ImportRejectsADescriptorOfAnotherBackend) {
   EXPECT_THROW(sender_->import_region(foreign), Error);
 }
 
-TEST_P(TransportTest, ConnectToNobodyTimesOutNamingTheAddress) {
+TEST_P(TransportTest, ConnectToNobodyFailsNamingTheAddress) {
   auto listener = receiver_ctx_->listen({"127.0.0.1", "", 0});
   const std::vector<std::byte> address(listener->address().begin(), listener->address().end());
+  const std::string name(reinterpret_cast<const char*>(address.data()), address.size());
   listener.reset();  // now nobody listens there
+  // Either connect throws, or (a background-connecting backend) the endpoint fails soon after.
   try {
-    (void)sender_ctx_->connect(address, std::chrono::milliseconds(300));
-    FAIL() << "connect to a closed port succeeded";
+    auto endpoint = sender_ctx_->connect(address, std::chrono::milliseconds(300));
+    std::vector<Completion> seen;
+    ASSERT_TRUE(poll_until(*sender_ctx_, seen, [&] { return !all_of<PeerFailed>(seen).empty(); }))
+        << "connecting to a closed port neither threw nor failed";
+    const auto failed = all_of<PeerFailed>(seen);
+    EXPECT_EQ(failed.front()->peer, endpoint.get());
+    EXPECT_NE(failed.front()->status.message().find(name), std::string::npos)
+        << failed.front()->status.message();
   } catch (const Error& error) {
-    const std::string name(reinterpret_cast<const char*>(address.data()), address.size());
     EXPECT_NE(std::string(error.what()).find(name), std::string::npos) << error.what();
   }
 }
 
 // A real second process receives 64 MiB and checks every byte.
 TEST_P(TransportTest, TwoProcessesMoveSixtyFourMebibytes) {
+  if (GetParam().kind == Kind::kUcx) {
+    GTEST_SKIP() << "UCX cannot be used in a child forked after the parent initialised it; the "
+                    "end-to-end tests run UCX in separately started processes instead";
+  }
   constexpr std::size_t kSize = 64 << 20;
   constexpr std::uint32_t kChunk = 1 << 20;
   int ready[2];
@@ -362,11 +383,18 @@ TEST_P(TransportTest, TwoProcessesMoveSixtyFourMebibytes) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "receiver status " << status;
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, TransportTest,
-                         ::testing::Values(Backend{
-                             "tcp", Kind::kTcp,
-                             [](const ContextOptions& o) { return tcp::make_tcp_context(o); }}),
-                         backend_name);
+// Every backend built into this binary runs the same suite.
+std::vector<Backend> backends() {
+  std::vector<Backend> out = {
+      {"tcp", Kind::kTcp, [](const ContextOptions& o) { return tcp::make_tcp_context(o); }}};
+#if IMGCAST_HAVE_UCX
+  out.push_back(
+      {"ucx", Kind::kUcx, [](const ContextOptions& o) { return ucx::make_ucx_context(o); }});
+#endif
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, TransportTest, ::testing::ValuesIn(backends()), backend_name);
 
 }  // namespace
 }  // namespace imgcast::transport::test

@@ -1,0 +1,100 @@
+// Replication between hosts with real addresses: a 4-host emulated cluster (perf/cluster,
+// network namespaces on a bridge) and every data transport built in. UCX needs this: its
+// connection manager maps the address a connection arrives on to a network interface, which a
+// bare loopback alias (127.0.0.2) is not. Needs root; skips with the reason otherwise.
+#include <cctype>
+#include <cstdlib>
+
+#include "tests/e2e/harness.h"
+
+namespace imgcast::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ClusterTest : public ::testing::TestWithParam<std::pair<std::string, std::string>> {
+ protected:
+  static void SetUpTestSuite() {
+    (void)run({CLUSTER_SCRIPT, "down"});
+    const ProcessResult up = run({CLUSTER_SCRIPT, "up", "4", "2000"}, std::chrono::seconds(60));
+    cluster_up_ = up.exit_code == 0;
+    why_ = up.err;
+  }
+  static void TearDownTestSuite() { (void)run({CLUSTER_SCRIPT, "down"}); }
+  void SetUp() override {
+    if (!cluster_up_) {
+      GTEST_SKIP() << "cannot build the emulated cluster here (needs root and iproute2): " << why_;
+    }
+  }
+  static bool cluster_up_;
+  static std::string why_;
+};
+bool ClusterTest::cluster_up_ = false;
+std::string ClusterTest::why_;
+
+TEST_P(ClusterTest, EveryHostGetsAnIdenticalCopy) {
+  const auto& [transport, ucx_tls] = GetParam();
+  const fs::path pfs = "/dev/shm/imgcast-test-pfs";
+  fs::create_directories(pfs);
+  const fs::path source = pfs / "image.sif";
+  write_random_file(source, (24u << 20) + 12345, 77);
+  for (int h = 0; h < 4; ++h) {
+    fs::remove(fs::path("/dev/shm/imgcast-cluster") / ("h" + std::to_string(h)) / "image.sif");
+  }
+  std::vector<std::string> env;
+  if (!ucx_tls.empty())
+    env.push_back("UCX_TLS=" + ucx_tls);
+  const ProcessResult result = run({CLUSTER_SCRIPT,
+                                    "exec",
+                                    "h0",
+                                    IMGCAST_BINARY,
+                                    "replicate",
+                                    source.string(),
+                                    "/mnt/imgcast-node/image.sif",
+                                    "--hosts",
+                                    "10.77.0.1,10.77.0.2,10.77.0.3,10.77.0.4",
+                                    "--rsh",
+                                    std::string(CLUSTER_SCRIPT) + " rsh",
+                                    "--transport",
+                                    transport,
+                                    "--topology",
+                                    "chain",
+                                    "--chunk-size",
+                                    "256K",
+                                    "--connect-timeout",
+                                    "20",
+                                    "--stall-timeout",
+                                    "20"},
+                                   std::chrono::seconds(120), env);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("over " + transport), std::string::npos) << result.out;
+  for (int h = 0; h < 4; ++h) {
+    EXPECT_TRUE(files_equal(
+        source, fs::path("/dev/shm/imgcast-cluster") / ("h" + std::to_string(h)) / "image.sif"))
+        << "host h" << h;
+  }
+  fs::remove_all(pfs);
+}
+
+std::vector<std::pair<std::string, std::string>> transports() {
+  std::vector<std::pair<std::string, std::string>> out = {{"tcp", ""}};
+#if IMGCAST_HAVE_UCX
+  out.push_back({"ucx", "tcp"});      // UCX's TCP transport
+  out.push_back({"ucx", "shm,tcp"});  // shared memory where UCX finds it usable, else TCP
+#endif
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, ClusterTest, ::testing::ValuesIn(transports()),
+                         [](const auto& info) {
+                           std::string name = info.param.first;
+                           if (!info.param.second.empty())
+                             name += '_';
+                           for (char c : info.param.second) {
+                             name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           }
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace imgcast::test

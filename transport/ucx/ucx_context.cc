@@ -1,0 +1,211 @@
+#include "transport/ucx/ucx_context.h"
+
+#include <fmt/format.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "transport/error.h"
+#include "transport/log.h"
+#include "transport/tcp/socket_address.h"
+#include "transport/ucx/ucx_endpoint.h"
+#include "transport/ucx/ucx_listener.h"
+#include "transport/ucx/ucx_memory_region.h"
+
+namespace imgcast::transport::ucx {
+
+namespace {
+
+// Active message handlers: the sender sets UCP_AM_SEND_FLAG_REPLY, so UCX tells us its endpoint.
+template <bool kNotice>
+ucs_status_t on_active_message(void* arg, const void* header, std::size_t header_length, void* data,
+                               std::size_t length, const ucp_am_recv_param_t* param) {
+  auto* core = static_cast<UcxCore*>(arg);
+  if ((param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP) == 0) {
+    return UCS_OK;  // nobody to attribute it to
+  }
+  const auto it = core->endpoints.find(param->reply_ep);
+  if (it == core->endpoints.end()) {
+    return UCS_OK;
+  }
+  if ((param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) != 0) {
+    // Every sender uses eager sends; a rendezvous here is a peer that does not follow the rules.
+    it->second->fail({StatusCode::kProtocolError,
+                      fmt::format("{} sent a rendezvous active message", it->second->peer_name())});
+    return UCS_OK;
+  }
+  if constexpr (kNotice) {
+    it->second->on_notice(header, header_length);
+  } else {
+    it->second->on_control(data, length);
+  }
+  return UCS_OK;
+}
+
+void set_handler(ucp_worker_h worker, unsigned id, ucp_am_recv_callback_t cb, void* arg) {
+  ucp_am_handler_param_t param{};
+  param.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
+                     UCP_AM_HANDLER_PARAM_FIELD_ARG | UCP_AM_HANDLER_PARAM_FIELD_FLAGS;
+  param.id = id;
+  param.cb = cb;
+  param.arg = arg;
+  param.flags = UCP_AM_FLAG_WHOLE_MSG;
+  if (const ucs_status_t s = ucp_worker_set_am_recv_handler(worker, &param); s != UCS_OK) {
+    throw Error(StatusCode::kIoError, describe("ucp_worker_set_am_recv_handler", s));
+  }
+}
+
+std::shared_ptr<UcxCore> make_core(const ContextOptions& options) {
+  auto core = std::make_shared<UcxCore>();
+  core->options = options;
+  ucp_config_t* raw_config = nullptr;
+  if (const ucs_status_t s = ucp_config_read(nullptr, nullptr, &raw_config); s != UCS_OK) {
+    throw Error(StatusCode::kUnavailable, describe("ucp_config_read", s));
+  }
+  const ConfigHandle config(raw_config);
+  ucp_params_t params{};
+  params.field_mask = UCP_PARAM_FIELD_FEATURES;
+  params.features = UCP_FEATURE_RMA | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP;
+  ucp_context_h context = nullptr;
+  if (const ucs_status_t s = ucp_init(&params, config.get(), &context); s != UCS_OK) {
+    throw Error(StatusCode::kUnavailable, describe("ucp_init", s));
+  }
+  core->context.reset(context);
+  ucp_worker_params_t worker_params{};
+  worker_params.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE | UCP_WORKER_PARAM_FIELD_EVENTS;
+  worker_params.thread_mode = UCS_THREAD_MODE_SINGLE;  // one thread owns the Context
+  worker_params.events = UCP_WAKEUP_RMA | UCP_WAKEUP_TX | UCP_WAKEUP_RX;
+  ucp_worker_h worker = nullptr;
+  if (const ucs_status_t s = ucp_worker_create(context, &worker_params, &worker); s != UCS_OK) {
+    throw Error(StatusCode::kUnavailable, describe("ucp_worker_create", s));
+  }
+  core->worker.reset(worker);
+  set_handler(worker, kControlMessage, on_active_message<false>, core.get());
+  set_handler(worker, kWriteNotice, on_active_message<true>, core.get());
+
+  int worker_fd = -1;
+  if (const ucs_status_t s = ucp_worker_get_efd(worker, &worker_fd); s != UCS_OK) {
+    throw Error(StatusCode::kUnavailable, describe("ucp_worker_get_efd", s));
+  }
+  core->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
+  core->wakeup.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  for (int fd : {worker_fd, core->wakeup.get()}) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = fd;
+    if (!core->epoll.valid() || ::epoll_ctl(core->epoll.get(), EPOLL_CTL_ADD, fd, &event) != 0) {
+      throw Error(StatusCode::kIoError,
+                  fmt::format("cannot build the UCX wait set: {}", std::strerror(errno)));
+    }
+  }
+  return core;
+}
+
+class UcxContext final : public Context {
+ public:
+  explicit UcxContext(const ContextOptions& options) : core_(make_core(options)) {}
+
+  Kind kind() const noexcept override { return Kind::kUcx; }
+
+  std::unique_ptr<MemoryRegion> register_memory(std::span<std::byte> memory,
+                                                Access access) override {
+    return std::make_unique<UcxMemoryRegion>(core_, memory, access, next_region_id_++);
+  }
+
+  std::unique_ptr<Listener> listen(const ListenOptions& options) override {
+    return std::make_unique<UcxListener>(core_, options);
+  }
+
+  std::unique_ptr<Endpoint> connect(std::span<const std::byte> address,
+                                    std::chrono::milliseconds timeout) override {
+    const std::optional<tcp::HostPort> target = tcp::HostPort::parse(address);
+    if (!target) {
+      throw Error(StatusCode::kInvalidArgument, "malformed UCX address (expected host:port)");
+    }
+    const std::string name = target->to_string();
+    const tcp::AddrInfo info = tcp::resolve(target->host, target->port, false);
+    auto endpoint = std::make_unique<UcxEndpoint>(core_, name);
+    ucp_ep_params_t params{};
+    params.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR;
+    params.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
+    params.sockaddr.addr = info->ai_addr;
+    params.sockaddr.addrlen = info->ai_addrlen;
+    endpoint->open(params);
+    // UCX connects in the background, and only while both workers progress: waiting here could
+    // deadlock a peer that shares this thread. A peer that is not there shows as PeerFailed.
+    (void)timeout;
+    return endpoint;
+  }
+
+  Status poll(std::vector<Completion>& out, std::chrono::milliseconds timeout) override {
+    // Returns with the worker armed, so a caller that then blocks on wait_fd() wakes for the
+    // next event; ucp_worker_arm answers BUSY while there is still progress to make.
+    core_->in_poll = true;
+    bool waited = false;
+    Status result;
+    for (;;) {
+      core_->progress_all();
+      const ucs_status_t armed = ucp_worker_arm(core_->worker.get());
+      if (armed == UCS_ERR_BUSY)
+        continue;
+      if (armed != UCS_OK) {
+        result = {StatusCode::kIoError, describe("ucp_worker_arm", armed)};
+        break;
+      }
+      if (!core_->ready.empty() || waited || timeout.count() == 0)
+        break;
+      std::array<epoll_event, 2> events;
+      const int n = ::epoll_wait(core_->epoll.get(), events.data(), events.size(),
+                                 static_cast<int>(timeout.count()));
+      if (n < 0 && errno != EINTR) {
+        result = {StatusCode::kIoError, fmt::format("epoll_wait failed: {}", std::strerror(errno))};
+        break;
+      }
+      waited = true;
+    }
+    std::uint64_t count = 0;
+    (void)!::read(core_->wakeup.get(), &count, sizeof count);
+    core_->in_poll = false;
+    for (auto& completion : core_->ready) {
+      out.push_back(std::move(completion));
+    }
+    core_->ready.clear();
+    return result;
+  }
+
+  int wait_fd() const noexcept override { return core_->epoll.get(); }
+
+ private:
+  std::shared_ptr<UcxCore> core_;
+  std::uint32_t next_region_id_ = 1;
+};
+
+}  // namespace
+
+std::unique_ptr<Context> make_ucx_context(const ContextOptions& options) {
+  return std::make_unique<UcxContext>(options);
+}
+
+Availability probe_ucx(bool& rdma_capable) {
+  rdma_capable = false;
+  try {
+    (void)make_core({});
+  } catch (const Error& error) {
+    return {false, error.what()};
+  }
+  // UCX moves data by RDMA only over an RDMA device; without one it runs over tcp/shm, which
+  // the native TCP backend does as well with less overhead.
+  std::error_code ignored;
+  const std::filesystem::path devices = "/sys/class/infiniband";
+  rdma_capable =
+      std::filesystem::exists(devices, ignored) && !std::filesystem::is_empty(devices, ignored);
+  return {true, rdma_capable ? "UCX with an RDMA device" : "UCX over tcp/shared memory"};
+}
+
+}  // namespace imgcast::transport::ucx
