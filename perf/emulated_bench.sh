@@ -5,10 +5,11 @@
 # does not count. Prints one Markdown row per run and appends JSON lines to perf/results/.
 #
 #   perf/emulated_bench.sh [N (16)] [SIZE_MIB (256)] [RATE_MBIT (200)] [REPS (1)]
-#   TOPOLOGIES="binomial chain kary:2" CHUNKS="1M" IMGCAST=build/cli/imgcast
+#   TOPOLOGIES="binomial chain kary:2" CHUNKS="1M" TRANSPORTS="tcp ucx" IMGCAST=build/cli/imgcast
 set -euo pipefail
 n=${1:-16}; size_mib=${2:-256}; rate=${3:-200}; reps=${4:-1}
 topologies=${TOPOLOGIES:-binomial chain kary:2}
+transports=${TRANSPORTS:-tcp}
 chunks=${CHUNKS:-1M}
 here=$(cd "$(dirname "$0")/.." && pwd)
 imgcast=${IMGCAST:-$here/build/cli/imgcast}
@@ -31,8 +32,9 @@ json=$results/emulated-$stamp.jsonl
 cpu_busy() { awk '/^cpu / {print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }
 
 echo "emulated cluster: $n hosts, ${rate} Mbit/s links, ${size_mib} MiB image, ideal S*8/RATE = ${ideal} s"
-echo "| topology | chunk | rep | time s | time/ideal | setup s | transfer s | machine CPU % | imgcast CPU s per GiB per node | plan |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| transport | topology | chunk | rep | time s | time/ideal | setup s | transfer s | machine CPU % | imgcast CPU s per GiB per node | plan |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+for transport in $transports; do
 for topology in $topologies; do
   for chunk in $chunks; do
     for ((rep = 1; rep <= reps; rep++)); do
@@ -43,7 +45,8 @@ for topology in $topologies; do
       "$cluster" exec h0 /usr/bin/time -f "%U %S" -o /dev/shm/imgcast-cluster/h0.time \
         "$imgcast" --log-level warn replicate "$pfs/image.sif" /mnt/imgcast-node/image.sif \
         --hosts "$hosts" --rsh "$cluster rsh" --topology "$topology" --chunk-size "$chunk" \
-        --link-mbit "$rate" --stall-timeout 120 > /dev/shm/imgcast-cluster/out.txt
+        --link-mbit "$rate" --transport "$transport" --stall-timeout 120 \
+        > /dev/shm/imgcast-cluster/out.txt
       end=$(date +%s.%N)
       read -r busy1 total1 < <(cpu_busy)
       verified=0
@@ -51,7 +54,7 @@ for topology in $topologies; do
         cmp -s "$pfs/image.sif" "/dev/shm/imgcast-cluster/h$h/image.sif" && verified=$((verified + 1))
       done
       if ((verified != n)); then
-        echo "| $topology | $chunk | $rep | NOT VERIFIED ($verified/$n) | | | | | | |"
+        echo "| $transport | $topology | $chunk | $rep | NOT VERIFIED ($verified/$n) | | | | | | |"
         continue
       fi
       read -r user sys < /dev/shm/imgcast-cluster/h0.time
@@ -59,18 +62,18 @@ for topology in $topologies; do
       setup=$(sed -n 's/.*(setup \([0-9.]*\)s).*/\1/p' "$out")
       transfer=$(sed -n 's/.*transfer \([0-9.]*\)s.*/\1/p' "$out")
       plan=$(sed -n 's/^plan: \([^:]*\):.*/\1/p' "$out")
-      python3 - "$setup" "$transfer" "$plan" "$topology" "$chunk" "$rep" "$start" "$end" "$ideal" "$busy0" "$total0" "$busy1" \
+      python3 - "$transport" "$setup" "$transfer" "$plan" "$topology" "$chunk" "$rep" "$start" "$end" "$ideal" "$busy0" "$total0" "$busy1" \
         "$total1" "$user" "$sys" "$size_mib" "$n" "$rate" "$json" <<'PY'
 import json, sys
-(setup, transfer, plan, topology, chunk, rep, start, end, ideal, b0, t0, b1, t1, user, sys_,
+(transport, setup, transfer, plan, topology, chunk, rep, start, end, ideal, b0, t0, b1, t1, user, sys_,
  size, n, rate, path) = sys.argv[1:]
 elapsed = float(end) - float(start)
 cpu = 100 * (float(b1) - float(b0)) / max(1.0, float(t1) - float(t0))
 per_gib = (float(user) + float(sys_)) / (int(size) / 1024) / int(n)
-print(f"| {topology} | {chunk} | {rep} | {elapsed:.2f} | {elapsed / float(ideal):.3f} | {setup} | "
+print(f"| {transport} | {topology} | {chunk} | {rep} | {elapsed:.2f} | {elapsed / float(ideal):.3f} | {setup} | "
       f"{transfer} | {cpu:.0f} | {per_gib:.3f} | {plan} |")
 with open(path, "a") as out:
-    out.write(json.dumps({"system": "imgcast", "topology": topology, "chunk": chunk, "rep": int(rep),
+    out.write(json.dumps({"system": "imgcast", "transport": transport, "topology": topology, "chunk": chunk, "rep": int(rep),
                           "nodes": int(n), "size_mib": int(size), "rate_mbit": int(rate),
                           "seconds": round(elapsed, 3), "ideal_seconds": float(ideal),
                           "setup_seconds": float(setup), "transfer_seconds": float(transfer),
@@ -80,4 +83,5 @@ with open(path, "a") as out:
 PY
     done
   done
+done
 done
