@@ -1,16 +1,11 @@
 #include "replicator/log.h"
 
+#include "transport/log.h"
+
 namespace imgcast::replicator {
 
 spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    if (auto existing = spdlog::get("replicator")) {
-      return existing;
-    }
-    auto created = spdlog::default_logger()->clone("replicator");
-    spdlog::register_logger(created);
-    return created;
-  }();
+  static const std::shared_ptr<spdlog::logger> logger = transport::named_logger("replicator");
   return *logger;
 }
 

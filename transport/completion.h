@@ -54,4 +54,8 @@ struct PeerFailed {
 
 using Completion = std::variant<WriteDone, WriteArrived, ControlArrived, PeerAccepted, PeerFailed>;
 
+// Removes every completion in `queue` that names `endpoint` (being destroyed: no completion may
+// outlive it). For backends' queues of completions not yet handed out.
+void forget_completions(std::vector<Completion>& queue, const Endpoint* endpoint);
+
 }  // namespace imgcast::transport

@@ -39,9 +39,9 @@ class Endpoint {
   // is wrong and nothing was queued. Any latched failure is returned as is.
   Status post_write(const WriteRequest& request);
 
-  // Sends a small message (at most kMaxControlBytes), reliable and ordered after every write
-  // posted before it on this endpoint.
-  virtual Status send_control(std::span<const std::byte> message) = 0;
+  // Sends a small message (at most kMaxControlBytes; longer is kInvalidArgument), reliable and
+  // ordered after every write posted before it on this endpoint.
+  Status send_control(std::span<const std::byte> message);
 
   // Imports a peer's region for writing. Throws Error when the descriptor does not fit this
   // backend (wrong kind, key that does not unpack).
@@ -62,6 +62,8 @@ class Endpoint {
  private:
   // REQUIRES: the request passed post_write's range checks.
   virtual Status do_post_write(const WriteRequest& request) = 0;
+  // REQUIRES: message.size() <= kMaxControlBytes.
+  virtual Status do_send_control(std::span<const std::byte> message) = 0;
 
   std::uint64_t user_tag_ = 0;
 };

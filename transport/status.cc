@@ -49,15 +49,17 @@ void log_breadcrumb(const char* file, int line, const Status& status) noexcept {
 }
 }  // namespace detail
 
+std::shared_ptr<spdlog::logger> named_logger(const char* name) {
+  if (auto existing = spdlog::get(name)) {
+    return existing;
+  }
+  auto created = spdlog::default_logger()->clone(name);
+  spdlog::register_logger(created);
+  return created;
+}
+
 spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    if (auto existing = spdlog::get("transport")) {
-      return existing;
-    }
-    auto created = spdlog::default_logger()->clone("transport");
-    spdlog::register_logger(created);
-    return created;
-  }();
+  static const std::shared_ptr<spdlog::logger> logger = named_logger("transport");
   return *logger;
 }
 

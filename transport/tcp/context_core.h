@@ -11,7 +11,7 @@
 #include "transport/completion.h"
 #include "transport/context.h"
 #include "transport/memory_region.h"
-#include "transport/tcp/fd.h"
+#include "transport/unique_fd.h"
 
 namespace imgcast::transport::tcp {
 
@@ -33,10 +33,10 @@ struct ContextCore {
   explicit ContextCore(const ContextOptions& o);
 
   ContextOptions options;
-  Fd epoll;
+  UniqueFd epoll;
   // In the epoll set (data.ptr == nullptr), so wait_fd() turns readable when a completion is
   // queued outside poll() (a send that left at once inside post_write).
-  Fd wakeup;
+  UniqueFd wakeup;
   bool in_poll = false;
   std::unordered_map<std::uint32_t, RegisteredRegion> regions;
   std::uint32_t next_region_id = 1;

@@ -26,9 +26,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // One connection attempt to one resolved address, bounded by `deadline`. Returns the connected
-// socket, or an invalid Fd with `error` set.
-Fd try_connect(const addrinfo& a, Clock::time_point deadline, int& error) {
-  Fd s(::socket(a.ai_family, a.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a.ai_protocol));
+// socket, or an invalid UniqueFd with `error` set.
+UniqueFd try_connect(const addrinfo& a, Clock::time_point deadline, int& error) {
+  UniqueFd s(::socket(a.ai_family, a.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a.ai_protocol));
   if (!s.valid()) {
     error = errno;
     return {};
@@ -96,7 +96,7 @@ class TcpContext final : public Context {
     // "refused" means the peer is gone, and waiting would only delay the failure.
     const AddrInfo info = resolve(target->host, target->port, false);
     for (const addrinfo* a = info.get(); a != nullptr; a = a->ai_next) {
-      Fd s = try_connect(*a, deadline, error);
+      UniqueFd s = try_connect(*a, deadline, error);
       if (s.valid()) {
         return std::make_unique<TcpEndpoint>(core_, std::move(s), name);
       }

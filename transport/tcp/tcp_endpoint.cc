@@ -23,7 +23,7 @@ constexpr int kMaxFramesPerSend = 16;
 constexpr std::uint64_t kReceiveBudget = 8u << 20;
 }  // namespace
 
-TcpEndpoint::TcpEndpoint(std::shared_ptr<ContextCore> core, Fd socket, std::string peer_name)
+TcpEndpoint::TcpEndpoint(std::shared_ptr<ContextCore> core, UniqueFd socket, std::string peer_name)
     : core_(std::move(core)),
       socket_(std::move(socket)),
       peer_name_(std::move(peer_name)),
@@ -79,13 +79,9 @@ Status TcpEndpoint::do_post_write(const WriteRequest& request) {
   return enqueue(std::move(frame));
 }
 
-Status TcpEndpoint::send_control(std::span<const std::byte> message) {
+Status TcpEndpoint::do_send_control(std::span<const std::byte> message) {
   if (!failure_.is_ok())
     return failure_;
-  if (message.size() > kMaxControlBytes) {
-    return {StatusCode::kInvalidArgument, fmt::format("control message of {} bytes exceeds {}",
-                                                      message.size(), kMaxControlBytes)};
-  }
   FrameHeader header;
   header.type = FrameType::kControl;
   header.length = static_cast<std::uint32_t>(message.size());

@@ -21,10 +21,9 @@ namespace imgcast::transport::tcp {
 class TcpEndpoint final : public Endpoint, public EpollHandler {
  public:
   // Takes a connected non-blocking socket and adds it to the epoll set. Throws Error.
-  TcpEndpoint(std::shared_ptr<ContextCore> core, Fd socket, std::string peer_name);
+  TcpEndpoint(std::shared_ptr<ContextCore> core, UniqueFd socket, std::string peer_name);
   ~TcpEndpoint() override;
 
-  Status send_control(std::span<const std::byte> message) override;
   std::unique_ptr<RemoteRegion> import_region(const RegionDescriptor& descriptor) override;
   const std::string& peer_name() const noexcept override { return peer_name_; }
   void on_events(std::uint32_t events) override;
@@ -43,6 +42,7 @@ class TcpEndpoint final : public Endpoint, public EpollHandler {
   enum class ReceiveStep { kHeader, kPayload, kControl };
 
   Status do_post_write(const WriteRequest& request) override;
+  Status do_send_control(std::span<const std::byte> message) override;
   Status enqueue(Outgoing&& frame);
   void flush();
   void receive();
@@ -51,7 +51,7 @@ class TcpEndpoint final : public Endpoint, public EpollHandler {
   void fail(Status status);
 
   std::shared_ptr<ContextCore> core_;
-  Fd socket_;
+  UniqueFd socket_;
   std::string peer_name_;
   Status failure_;  // latched first failure
 

@@ -21,7 +21,8 @@ TcpListener::TcpListener(std::shared_ptr<ContextCore> core, const ListenOptions&
   const AddrInfo info = resolve(options.bind_host, options.port, true);
   int last_error = 0;
   for (const addrinfo* a = info.get(); a != nullptr && !socket_.valid(); a = a->ai_next) {
-    Fd s(::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol));
+    UniqueFd s(
+        ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol));
     const int on = 1;
     if (s.valid() && ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
         ::bind(s.get(), a->ai_addr, a->ai_addrlen) == 0 && ::listen(s.get(), SOMAXCONN) == 0) {
@@ -61,7 +62,7 @@ TcpListener::~TcpListener() {
 
 void TcpListener::on_events(std::uint32_t /*events*/) {
   for (;;) {
-    Fd accepted(::accept4(socket_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    UniqueFd accepted(::accept4(socket_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!accepted.valid()) {
       if (errno == EINTR || errno == ECONNABORTED)
         continue;

@@ -23,7 +23,7 @@ class TcpListener final : public Listener, public EpollHandler {
 
  private:
   std::shared_ptr<ContextCore> core_;
-  Fd socket_;
+  UniqueFd socket_;
   std::string name_;
   std::vector<std::byte> address_;
 };

@@ -20,23 +20,7 @@ void ContextCore::complete(Completion completion) {
   ready.push_back(std::move(completion));
 }
 
-void ContextCore::forget(const Endpoint* endpoint) {
-  std::erase_if(ready, [endpoint](const Completion& c) {
-    return std::visit(
-        [endpoint](const auto& e) {
-          using T = std::decay_t<decltype(e)>;
-          if constexpr (std::is_same_v<T, WriteDone>)
-            return e.endpoint == endpoint;
-          if constexpr (std::is_same_v<T, WriteArrived> || std::is_same_v<T, ControlArrived>) {
-            return e.from == endpoint;
-          }
-          if constexpr (std::is_same_v<T, PeerFailed>)
-            return e.peer == endpoint;
-          return false;
-        },
-        c);
-  });
-}
+void ContextCore::forget(const Endpoint* endpoint) { forget_completions(ready, endpoint); }
 
 std::uint64_t random_u64() {
   std::uint64_t value = 0;

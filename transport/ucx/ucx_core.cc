@@ -25,23 +25,7 @@ void UcxCore::complete(Completion completion) {
   ready.push_back(std::move(completion));
 }
 
-void UcxCore::forget(const Endpoint* endpoint) {
-  std::erase_if(ready, [endpoint](const Completion& c) {
-    return std::visit(
-        [endpoint](const auto& e) {
-          using T = std::decay_t<decltype(e)>;
-          if constexpr (std::is_same_v<T, WriteDone>)
-            return e.endpoint == endpoint;
-          if constexpr (std::is_same_v<T, WriteArrived> || std::is_same_v<T, ControlArrived>) {
-            return e.from == endpoint;
-          }
-          if constexpr (std::is_same_v<T, PeerFailed>)
-            return e.peer == endpoint;
-          return false;
-        },
-        c);
-  });
-}
+void UcxCore::forget(const Endpoint* endpoint) { forget_completions(ready, endpoint); }
 
 void UcxCore::progress_all() {
   while (ucp_worker_progress(worker.get()) != 0) {

@@ -12,8 +12,8 @@
 
 #include "transport/completion.h"
 #include "transport/context.h"
-#include "transport/tcp/fd.h"
 #include "transport/ucx/handles.h"
+#include "transport/unique_fd.h"
 
 namespace imgcast::transport::ucx {
 
@@ -27,8 +27,8 @@ struct UcxCore {
   ContextOptions options;
   ContextHandle context;
   WorkerHandle worker;
-  tcp::Fd epoll;
-  tcp::Fd wakeup;  // signalled when a completion is queued outside poll()
+  UniqueFd epoll;
+  UniqueFd wakeup;  // signalled when a completion is queued outside poll()
   bool in_poll = false;
   std::vector<Completion> ready;
   std::unordered_map<ucp_ep_h, UcxEndpoint*> endpoints;

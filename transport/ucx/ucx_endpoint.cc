@@ -163,13 +163,9 @@ void UcxEndpoint::finish(WriteSlot& slot) {
   --slots_used_;
 }
 
-Status UcxEndpoint::send_control(std::span<const std::byte> message) {
+Status UcxEndpoint::do_send_control(std::span<const std::byte> message) {
   if (!failure_.is_ok())
     return failure_;
-  if (message.size() > kMaxControlBytes) {
-    return {StatusCode::kInvalidArgument, fmt::format("control message of {} bytes exceeds {}",
-                                                      message.size(), kMaxControlBytes)};
-  }
   auto* pending = new PendingControl{{message.begin(), message.end()}};
   ucp_request_param_t param{};
   param.op_attr_mask =

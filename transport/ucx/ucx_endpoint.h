@@ -25,7 +25,6 @@ class UcxEndpoint final : public Endpoint {
   void open(ucp_ep_params_t params);
   ucp_ep_h ep() const noexcept { return ep_; }
 
-  Status send_control(std::span<const std::byte> message) override;
   std::unique_ptr<RemoteRegion> import_region(const RegionDescriptor& descriptor) override;
   const std::string& peer_name() const noexcept override { return peer_name_; }
 
@@ -46,6 +45,7 @@ class UcxEndpoint final : public Endpoint {
   };
 
   Status do_post_write(const WriteRequest& request) override;
+  Status do_send_control(std::span<const std::byte> message) override;
   static void on_write_op_done(void* request, ucs_status_t status, void* user_data);
   Status track(WriteSlot& slot, ucs_status_ptr_t op, const char* what);
   void finish(WriteSlot& slot);
