@@ -29,6 +29,7 @@ struct ReplicateArgs {
   std::string mode = "0644";
   std::string agent_path;
   double connect_timeout = 30;
+  bool json = false;
   double stall_timeout = 60;
 };
 
@@ -95,6 +96,7 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--stall-timeout", args->stall_timeout,
                   "Seconds without progress before a node counts as failed")
       ->capture_default_str();
+  cmd->add_flag("--json", args->json, "Print the summary as JSON (schema in docs/usage.md)");
   cmd->add_option("--agent-path", args->agent_path,
                   "imgcast's path on the other hosts (default: this executable's path)");
 
@@ -124,7 +126,11 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       options.connect_timeout = parse_seconds(args->connect_timeout, "--connect-timeout");
       options.stall_timeout = parse_seconds(args->stall_timeout, "--stall-timeout");
       const replicator::Report report = replicator::replicate(options, context_factory());
-      report.print(std::cout);
+      if (args->json) {
+        report.print_json(std::cout);
+      } else {
+        report.print(std::cout);
+      }
       return report_exit(report);
     });
   };

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <ostream>
 
 namespace imgcast::replicator {
@@ -46,6 +47,57 @@ void Report::print(std::ostream& out) const {
       verified_count(), nodes.size(), megabytes,
       chunk_bytes ? (image_bytes + chunk_bytes - 1) / chunk_bytes : 0, chunk_bytes / 1024, topology,
       transport, transfer_seconds, setup_seconds, aggregate, digest);
+}
+
+std::vector<int> Report::stragglers() const {
+  std::vector<double> times;
+  for (const auto& n : nodes) {
+    if (n.verified)
+      times.push_back(n.seconds);
+  }
+  std::vector<int> slow;
+  if (times.empty())
+    return slow;
+  std::sort(times.begin(), times.end());
+  const std::size_t mid = times.size() / 2;
+  const double median = times.size() % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2;
+  for (const auto& n : nodes) {
+    if (n.verified && n.seconds > 1.5 * median)
+      slow.push_back(n.rank);
+  }
+  return slow;
+}
+
+void Report::print_json(std::ostream& out) const {
+  nlohmann::json nodes_json = nlohmann::json::array();
+  for (const auto& n : nodes) {
+    nlohmann::json node = {{"rank", n.rank},
+                           {"host", n.host},
+                           {"destination", n.destination},
+                           {"verified", n.verified},
+                           {"seconds", n.seconds}};
+    node["mb_per_s"] =
+        n.verified && n.seconds > 0 ? nlohmann::json(image_bytes / 1e6 / n.seconds) : nullptr;
+    node["failure"] = n.verified ? nullptr : nlohmann::json(n.failure);
+    nodes_json.push_back(std::move(node));
+  }
+  const nlohmann::json document = {{"schema", "imgcast.report.v1"},
+                                   {"image_bytes", image_bytes},
+                                   {"digest_xxh3_128", digest},
+                                   {"topology", topology},
+                                   {"transport", transport},
+                                   {"chunk_bytes", chunk_bytes},
+                                   {"plan", plan},
+                                   {"setup_seconds", setup_seconds},
+                                   {"transfer_seconds", transfer_seconds},
+                                   {"nodes", nodes_json},
+                                   {"stragglers", stragglers()},
+                                   {"totals",
+                                    {{"nodes", nodes.size()},
+                                     {"verified", verified_count()},
+                                     {"failed", nodes.size() - verified_count()},
+                                     {"exit_code", static_cast<int>(exit_code())}}}};
+  out << document.dump(2) << "\n";
 }
 
 }  // namespace imgcast::replicator

@@ -35,6 +35,10 @@ struct Report {
   ExitCode exit_code() const;
   // One line per node and a total line.
   void print(std::ostream& out) const;
+  // The same as one JSON document (schema in docs/usage.md), for scripts.
+  void print_json(std::ostream& out) const;
+  // Verified nodes slower than 1.5 x the median verified node's time.
+  std::vector<int> stragglers() const;
 };
 
 }  // namespace imgcast::replicator

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "tests/e2e/harness.h"
 
@@ -125,6 +126,34 @@ TEST(Replicate, ModeOptionSetsTheFileMode) {
     ASSERT_EQ(::stat(job.copy(rank).c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 07777, 0600u);
   }
+}
+
+TEST(Replicate, JsonSummaryFollowsTheSchema) {
+  LocalJob job(3);
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 300000, 5);
+  const ProcessResult result = run(job.command(source, {"--json"}));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto doc = nlohmann::json::parse(result.out);  // stdout holds the document alone
+  EXPECT_EQ(doc.at("schema"), "imgcast.report.v1");
+  EXPECT_EQ(doc.at("image_bytes"), 300000);
+  EXPECT_EQ(doc.at("digest_xxh3_128").get<std::string>().size(), 32u);
+  EXPECT_FALSE(doc.at("topology").get<std::string>().empty());
+  EXPECT_EQ(doc.at("transport"), "tcp");
+  EXPECT_GT(doc.at("chunk_bytes").get<int>(), 0);
+  EXPECT_TRUE(doc.at("stragglers").is_array());
+  ASSERT_EQ(doc.at("nodes").size(), 3u);
+  for (int rank = 0; rank < 3; ++rank) {
+    const auto& node = doc.at("nodes").at(rank);
+    EXPECT_EQ(node.at("rank"), rank);
+    EXPECT_EQ(node.at("host"), fmt::format("127.0.0.{}", rank + 1));
+    EXPECT_EQ(node.at("destination"), job.copy(rank).string());
+    EXPECT_TRUE(node.at("verified").get<bool>());
+    EXPECT_TRUE(node.at("failure").is_null());
+    EXPECT_TRUE(node.at("mb_per_s").is_number());
+  }
+  EXPECT_EQ(doc.at("totals").at("verified"), 3);
+  EXPECT_EQ(doc.at("totals").at("exit_code"), 0);
 }
 
 TEST(Replicate, DemoRunsAndChecksEveryCopy) {

@@ -39,5 +39,24 @@ TEST(Report, PrintsOneLinePerNodeAndATotal) {
   EXPECT_NE(text.find("2/3 nodes verified"), std::string::npos);
 }
 
+TEST(Report, StragglersAreVerifiedNodesSlowerThanOneAndAHalfTheMedian) {
+  Report report = report_with({true, true, true, true, false});
+  report.nodes[0].seconds = 1.0;
+  report.nodes[1].seconds = 1.1;
+  report.nodes[2].seconds = 1.4;  // below 1.5 x the median (1.25)
+  report.nodes[3].seconds = 2.0;  // above
+  report.nodes[4].seconds = 9.0;  // failed: not a straggler
+  EXPECT_EQ(report.stragglers(), std::vector<int>{3});
+}
+
+TEST(Report, JsonCarriesEveryNodeAndTheTotals) {
+  std::ostringstream out;
+  report_with({true, false}).print_json(out);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("\"schema\": \"imgcast.report.v1\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"failure\": \"lost parent rank 0\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"exit_code\": 3"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace imgcast::replicator
