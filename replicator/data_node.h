@@ -68,8 +68,6 @@ class DataNode {
   // Set once; the node's own copy cannot complete (parent lost, bad chunk, read error).
   const std::optional<std::string>& failure() const noexcept { return failure_; }
   std::uint64_t bytes_verified() const noexcept;
-  std::size_t children_expected() const noexcept { return expected_children_.size(); }
-
  private:
   struct Child;
   struct Pending;

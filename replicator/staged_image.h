@@ -39,7 +39,6 @@ class StagedImage {
   // The whole mapping (empty for a 0-byte image). Stays valid after commit().
   std::span<std::byte> bytes() const noexcept { return {data_, size_}; }
   const std::filesystem::path& destination() const noexcept { return destination_; }
-  std::string temporary_name() const { return temp_name_; }
   bool committed() const noexcept { return committed_; }
 
   // Maps every page of the file now (MADV_POPULATE_WRITE), so receiving costs no page faults.

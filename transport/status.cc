@@ -39,15 +39,7 @@ std::string Status::to_string() const {
   return out;
 }
 
-namespace detail {
-void log_breadcrumb(const char* file, int line, const Status& status) noexcept {
-  try {
-    log().debug("{}:{}: {}", file, line, status.to_string());
-  } catch (...) {
-    // Logging must never turn an error path into a crash.
-  }
-}
-}  // namespace detail
+
 
 std::shared_ptr<spdlog::logger> named_logger(const char* name) {
   if (auto existing = spdlog::get(name)) {

@@ -42,17 +42,3 @@ class [[nodiscard]] Status {
 };
 
 }  // namespace imgcast::transport
-
-// Propagates a non-ok Status to the caller, leaving a debug breadcrumb with file:line.
-#define IMGCAST_RETURN_IF_ERROR(expr)                                                    \
-  do {                                                                                   \
-    ::imgcast::transport::Status imgcast_status_ = (expr);                               \
-    if (!imgcast_status_.is_ok()) {                                                      \
-      ::imgcast::transport::detail::log_breadcrumb(__FILE__, __LINE__, imgcast_status_); \
-      return imgcast_status_;                                                            \
-    }                                                                                    \
-  } while (0)
-
-namespace imgcast::transport::detail {
-void log_breadcrumb(const char* file, int line, const Status& status) noexcept;
-}  // namespace imgcast::transport::detail
