@@ -39,6 +39,21 @@ TEST_F(BadInput, MissingSource) {
   expect_nothing_written(job_);
 }
 
+TEST_F(BadInput, UnreadableSource) {
+  // Root reads every file, so run imgcast as nobody (setpriv) against a mode-000 source.
+  std::filesystem::permissions(source_, std::filesystem::perms::none);
+  std::filesystem::permissions(job_.dir.path(), std::filesystem::perms::all);
+  const auto result = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           IMGCAST_BINARY, "replicate", source_.string(), job_.destination(),
+                           "--hosts", "127.0.0.1", "--rsh", "local"});
+  if (result.exit_code == 127) {
+    GTEST_SKIP() << "setpriv is not available here: " << result.err;
+  }
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  expect_one_line_error(result, "not readable");
+  expect_nothing_written(job_);
+}
+
 TEST_F(BadInput, SourceIsADirectory) {
   const auto result = run(job_.command(job_.dir.path()));
   EXPECT_EQ(result.exit_code, 1);
