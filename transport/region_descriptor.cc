@@ -49,6 +49,9 @@ std::optional<RegionDescriptor> RegionDescriptor::decode(std::span<const std::by
   const std::byte* p = bytes.data();
   if (load_le32(p) != kMagic)
     return std::nullopt;
+  // Reserved bytes must be zero: one byte string per descriptor (found by fuzz_region_descriptor).
+  if (p[5] != std::byte{0} || p[6] != std::byte{0} || p[7] != std::byte{0})
+    return std::nullopt;
   const auto kind_byte = static_cast<std::uint8_t>(p[4]);
   if (kind_byte < static_cast<std::uint8_t>(Kind::kTcp) ||
       kind_byte > static_cast<std::uint8_t>(Kind::kVerbs)) {

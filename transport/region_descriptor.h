@@ -29,7 +29,8 @@ struct RegionDescriptor {
   std::vector<std::byte> key;
 
   std::vector<std::byte> encode() const;
-  // Returns nullopt for anything malformed: short input, bad magic, unknown kind, key too long,
+  // Returns nullopt for anything malformed: short input, bad magic, unknown kind, non-zero
+  // reserved bytes, key too long,
   // trailing bytes.
   static std::optional<RegionDescriptor> decode(std::span<const std::byte> bytes);
 

@@ -114,6 +114,12 @@ TEST(RegionDescriptor, RejectsTruncatedOversizedAndTrailing) {
   bad_kind[4] = std::byte{0};
   EXPECT_FALSE(RegionDescriptor::decode(bad_kind));
 
+  for (int reserved : {5, 6, 7}) {  // one encoding per descriptor (a fuzzer finding)
+    auto with_reserved = bytes;
+    with_reserved[reserved] = std::byte{0xff};
+    EXPECT_FALSE(RegionDescriptor::decode(with_reserved)) << "reserved byte " << reserved;
+  }
+
   // A key length over the bound is refused before anything is copied.
   RegionDescriptor big;
   big.key.assign(RegionDescriptor::kMaxKeyBytes + 1, std::byte{2});

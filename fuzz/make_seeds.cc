@@ -1,0 +1,63 @@
+// Writes the seed corpus: one valid input per message kind, so the fuzzers start from inputs
+// that pass the first checks. Run by fuzz/run.sh when a corpus directory is empty.
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "replicator/auth.h"
+#include "replicator/job.h"
+#include "replicator/messages.h"
+#include "transport/region_descriptor.h"
+#include "transport/tcp/frame_header.h"
+
+namespace fs = std::filesystem;
+using namespace imgcast;
+
+static void write(const fs::path& dir, const std::string& name, const void* data, std::size_t n) {
+  fs::create_directories(dir);
+  std::ofstream(dir / name, std::ios::binary).write(static_cast<const char*>(data), n);
+}
+
+int main(int argc, char** argv) {
+  const fs::path root = argc > 1 ? argv[1] : "corpus";
+  transport::tcp::FrameHeader write_frame;
+  write_frame.region_id = 1;
+  write_frame.length = 4096;
+  write_frame.write_key = 42;
+  std::array<std::byte, 48> bytes;
+  write_frame.encode(bytes);
+  write(root / "fuzz_frame_header", "write", bytes.data(), bytes.size());
+  transport::tcp::FrameHeader control;
+  control.type = transport::tcp::FrameType::kControl;
+  control.length = 10;
+  control.encode(bytes);
+  write(root / "fuzz_frame_header", "control", bytes.data(), bytes.size());
+
+  transport::RegionDescriptor descriptor;
+  descriptor.length = 1 << 20;
+  descriptor.key.assign(8, std::byte{7});
+  const auto d = descriptor.encode();
+  write(root / "fuzz_region_descriptor", "tcp", d.data(), d.size());
+
+  replicator::Plan plan;
+  plan.image_bytes = 1 << 30;
+  plan.chunk_bytes = 1 << 19;
+  plan.job_size = 16;
+  plan.topology = "chain";
+  plan.destination = "/tmp/%r.sif";
+  plan.job_tag = "abc";
+  const std::vector<replicator::Message> messages = {
+      replicator::Hello{}, replicator::Challenge{}, replicator::Proof{},
+      replicator::Join{{std::byte{'h'}}}, plan, replicator::Ready{},
+      replicator::Failed{1, "no"}, replicator::Finish{}, replicator::Result{5},
+      replicator::Abort{"x"}, replicator::Bye{}, replicator::Region{d}};
+  for (const auto& m : messages) {
+    const auto e = replicator::encode(m);
+    write(root / "fuzz_messages", replicator::message_name(m), e.data(), e.size());
+  }
+  replicator::JobSecret secret;
+  const std::string line = secret.to_line();
+  write(root / "fuzz_job_secret", "line", line.data(), line.size());
+  return 0;
+}
