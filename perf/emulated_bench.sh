@@ -5,11 +5,13 @@
 # does not count. Prints one Markdown row per run and appends JSON lines to perf/results/.
 #
 #   perf/emulated_bench.sh [N (16)] [SIZE_MIB (256)] [RATE_MBIT (200)] [REPS (1)]
-#   TOPOLOGIES="binomial chain kary:2" CHUNKS="1M" TRANSPORTS="tcp ucx" IMGCAST=build/cli/imgcast
+#   TOPOLOGIES="binomial chain kary:2" CHUNKS="1M" TRANSPORTS="tcp ucx" SYSTEMS="imgcast allpull"
+#   IMGCAST=build/cli/imgcast
 set -euo pipefail
 n=${1:-16}; size_mib=${2:-256}; rate=${3:-200}; reps=${4:-1}
 topologies=${TOPOLOGIES:-binomial chain kary:2}
 transports=${TRANSPORTS:-tcp}
+systems=${SYSTEMS:-imgcast}  # imgcast and/or allpull (every host fetches from h0 over HTTP)
 chunks=${CHUNKS:-1M}
 here=$(cd "$(dirname "$0")/.." && pwd)
 imgcast=${IMGCAST:-$here/build/cli/imgcast}
@@ -34,6 +36,28 @@ cpu_busy() { awk '/^cpu / {print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/st
 echo "emulated cluster: $n hosts, ${rate} Mbit/s links, ${size_mib} MiB image, ideal S*8/RATE = ${ideal} s"
 echo "| transport | topology | chunk | rep | time s | time/ideal | setup s | transfer s | machine CPU % | imgcast CPU s per GiB per node | plan |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
+if [[ " $systems " == *" allpull "* ]]; then
+  for ((rep = 1; rep <= reps; rep++)); do
+    rm -f /dev/shm/imgcast-cluster/h*/image.sif
+    read -r busy0 total0 < <(cpu_busy)
+    seconds=$("$here/perf/comparators/all_pull.sh" "$pfs/image.sif" "$n")
+    read -r busy1 total1 < <(cpu_busy)
+    python3 - "$seconds" "$ideal" "$busy0" "$total0" "$busy1" "$total1" "$rep" "$n" \
+      "$size_mib" "$rate" "$json" <<'PY'
+import json, sys
+seconds, ideal, b0, t0, b1, t1, rep, n, size, rate, path = sys.argv[1:]
+cpu = 100 * (float(b1) - float(b0)) / max(1.0, float(t1) - float(t0))
+print(f"| http | all-pull (nginx + curl) | - | {rep} | {float(seconds):.2f} | "
+      f"{float(seconds) / float(ideal):.3f} | - | - | {cpu:.0f} | - | every host fetches from h0 |")
+with open(path, "a") as out:
+    out.write(json.dumps({"system": "all-pull", "rep": int(rep), "nodes": int(n),
+                          "size_mib": int(size), "rate_mbit": int(rate),
+                          "seconds": float(seconds), "ideal_seconds": float(ideal),
+                          "machine_cpu_percent": round(cpu, 1)}) + "\n")
+PY
+  done
+fi
+[[ " $systems " == *" imgcast "* ]] || exit 0
 for transport in $transports; do
 for topology in $topologies; do
   for chunk in $chunks; do

@@ -8,7 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   libspdlog-dev libfmt-dev libcli11-dev libxxhash-dev libnuma-dev nlohmann-json3-dev
   libucx-dev ucx-utils libibverbs-dev librdmacm-dev rdma-core ibverbs-utils
-  iperf3 squashfs-tools procps iproute2 util-linux
+  iperf3 squashfs-tools procps iproute2 util-linux nginx-light curl
 )
 
 missing=()
