@@ -1,12 +1,16 @@
 #include "replicator/job.h"
 
 #include <fmt/format.h>
+#include <netdb.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <sstream>
 #include <vector>
 
 #include "replicator/errors.h"
+#include "replicator/unique_fd.h"
 #include "transport/error.h"
 
 namespace imgcast::replicator {
@@ -65,6 +69,22 @@ std::string expand_destination(std::string_view pattern, int rank, std::string_v
     }
   }
   return out;
+}
+
+bool is_this_machine(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), "0", &hints, &found) != 0) {
+    return false;
+  }
+  bool local = false;
+  for (const addrinfo* a = found; a != nullptr && !local; a = a->ai_next) {
+    UniqueFd probe(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol));
+    local = probe.valid() && ::bind(probe.get(), a->ai_addr, a->ai_addrlen) == 0;
+  }
+  ::freeaddrinfo(found);
+  return local;
 }
 
 void wait_readable(std::span<const int> fds, std::chrono::milliseconds timeout) {

@@ -36,6 +36,10 @@ struct JobSecret {
 // "%x".
 std::string expand_destination(std::string_view pattern, int rank, std::string_view host);
 
+// True when `host` resolves to an address of this machine (binding a socket to it succeeds; no
+// packet is sent). The root must be the first host of the list.
+bool is_this_machine(const std::string& host);
+
 // Waits up to `timeout` until one of `fds` is readable (EINTR ends the wait early, so a signal
 // is seen at once).
 void wait_readable(std::span<const int> fds, std::chrono::milliseconds timeout);

@@ -105,6 +105,12 @@ Report RootSession::run() {
   if (size == 0) {
     throw InputError("no hosts: pass --hosts h1,h2,... or --hostfile FILE");
   }
+  if (!is_this_machine(options_.hosts[0])) {
+    throw InputError(
+        fmt::format("this machine is not {}, the first host of the list (the root, which reads the "
+                    "source): run imgcast replicate there, or put this host first",
+                    options_.hosts[0]));
+  }
   // Everything that can be checked here is checked before any agent starts: the source (opened
   // now, once, for the whole job), the plan and our own destination.
   source_.emplace(ImageSource::open(options_.source));
@@ -209,7 +215,7 @@ void RootSession::wait_for(Phase phase) {
           phase == Phase::kJoining ? AgentRecord::State::kLaunched : AgentRecord::State::kJoined;
       abort_setup(ExitCode::kTransferFailed,
                   fmt::format("timed out after {} ms waiting for the agent on {} to {} (is the "
-                              "host reachable, and is this machine the first host of the list?)",
+                              "host reachable, and can --rsh start imgcast there?)",
                               options_.connect_timeout.count(), hosts_in(state),
                               phase == Phase::kJoining ? "join" : "get ready"));
     }

@@ -152,6 +152,16 @@ TEST_F(BadInput, UnreachableHostTimesOutNamingIt) {
   expect_nothing_written(job_);
 }
 
+TEST_F(BadInput, RunningAwayFromTheFirstHostIsRefusedAtOnce) {
+  // 192.0.2.1 is a documentation address (TEST-NET-1): never this machine. Only a local bind
+  // is tried; no packet is sent.
+  job_.hosts = "192.0.2.1,127.0.0.2";
+  const auto result = run(job_.command(source_), std::chrono::seconds(30));
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  expect_one_line_error(result, "192.0.2.1");
+  expect_nothing_written(job_);
+}
+
 TEST_F(BadInput, LauncherThatCannotRunNamesTheHost) {
   job_.hosts = "127.0.0.1,node-b,node-c";
   job_.rsh = "/nonexistent/ssh";
