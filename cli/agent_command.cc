@@ -32,7 +32,7 @@ Run add_agent_command(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
 
   return [args, &global]() {
-    setup_logging(args->host, args->rank, global.log_level);
+    setup_logging(args->host, args->rank, global.level());
     replicator::AgentOptions options;
     options.control_address = args->control;
     options.rank = args->rank;

@@ -12,6 +12,15 @@ using Run = std::function<int()>;
 
 struct GlobalOptions {
   std::string log_level;  // "", "trace", "debug", "info", "warn", "error", "off"
+  int verbose = 0;        // -v: info, -vv: debug (--log-level wins)
+  bool quiet = false;     // -q: no progress line and no table; errors and --json only
+
+  // The spdlog level these options ask for (default: warn).
+  std::string level() const {
+    if (!log_level.empty())
+      return log_level;
+    return verbose >= 2 ? "debug" : verbose == 1 ? "info" : "warn";
+  }
 };
 
 Run add_replicate_command(CLI::App& app, const GlobalOptions& global);

@@ -75,7 +75,7 @@ Run add_demo_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_flag("--keep", args->keep, "Keep the sample image and the copies");
 
   return [args, &global]() {
-    setup_logging(hostname(), 0, global.log_level.empty() ? "warn" : global.log_level);
+    setup_logging(hostname(), 0, global.level());
     return run_guarded([&] {
       const std::uint64_t size = replicator::parse_size(args->size, "--size");
       ScratchDir scratch(args->dir);
@@ -97,7 +97,7 @@ Run add_demo_command(CLI::App& app, const GlobalOptions& global) {
       options.destination = (scratch.path() / "node%r" / "image").string();
       options.rsh = "local";
       options.agent_program = self_path();
-      options.agent_args = {"--log-level", global.log_level.empty() ? "warn" : global.log_level};
+      options.agent_args = {"--log-level", global.level()};
       // Loopback links: far faster than a NIC, so the model assumes 20 Gbit/s.
       apply_plan_options(args->topology, args->chunk_size, 20000, 50, options);
       const replicator::Report report = replicator::replicate(options, context_factory());

@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", global.log_level,
                  "trace, debug, info, warn, error or off (default: SPDLOG_LEVEL, else info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_flag("-v,--verbose", global.verbose, "More log lines: -v info, -vv debug");
+  app.add_flag("-q,--quiet", global.quiet, "No progress line and no summary table");
 
   const auto replicate = imgcast::cli::add_replicate_command(app, global);
   const auto agent = imgcast::cli::add_agent_command(app, global);

@@ -1,11 +1,14 @@
 // imgcast replicate SRC DST --hosts h1,h2,... | --hostfile F [--rsh CMD] ...
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/context_factory.h"
 #include "cli/logging.h"
+#include "cli/progress_line.h"
 #include "cli/run_guard.h"
 #include "replicator/parse.h"
 #include "replicator/replicate.h"
@@ -101,7 +104,7 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
                   "imgcast's path on the other hosts (default: this executable's path)");
 
   return [args, &global]() {
-    setup_logging(hostname(), 0, global.log_level);
+    setup_logging(hostname(), 0, global.level());
     return run_guarded([&] {
       replicator::ReplicateOptions options;
       options.source = args->source;
@@ -116,8 +119,14 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       }
       options.rsh = args->rsh;
       options.agent_program = args->agent_path.empty() ? self_path() : args->agent_path;
-      if (!global.log_level.empty()) {
-        options.agent_args = {"--log-level", global.log_level};
+      options.agent_args = {"--log-level", global.level()};
+      // The live line only on a terminal: logs and pipes get the summary alone.
+      std::optional<ProgressLine> progress;
+      if (!global.quiet && !args->json && ::isatty(STDOUT_FILENO)) {
+        progress.emplace(std::cout);
+        options.on_progress = [&progress](const replicator::ProgressSnapshot& snapshot) {
+          progress->update(snapshot);
+        };
       }
       apply_plan_options(args->topology, args->chunk_size, args->link_mbit, args->hop_latency_us,
                          options);
@@ -126,9 +135,12 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       options.connect_timeout = parse_seconds(args->connect_timeout, "--connect-timeout");
       options.stall_timeout = parse_seconds(args->stall_timeout, "--stall-timeout");
       const replicator::Report report = replicator::replicate(options, context_factory());
+      if (progress) {
+        progress->clear();
+      }
       if (args->json) {
         report.print_json(std::cout);
-      } else {
+      } else if (!global.quiet) {
         report.print(std::cout);
       }
       return report_exit(report);

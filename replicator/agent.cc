@@ -50,6 +50,7 @@ class AgentSession {
   std::optional<ImageDigest> expected_digest_;
   Clock::time_point plan_time_{};
   Clock::time_point last_progress_{};
+  Clock::time_point last_progress_report_{};
   std::uint64_t last_bytes_ = 0;
   std::chrono::milliseconds stall_timeout_{0};
   bool reported_ = false;
@@ -207,6 +208,11 @@ void AgentSession::check_done() {
   if (node_->bytes_verified() != last_bytes_) {
     last_bytes_ = node_->bytes_verified();
     last_progress_ = now;
+    // A few progress reports a second feed the root's progress line; not one per chunk.
+    if (now - last_progress_report_ >= std::chrono::milliseconds(250)) {
+      last_progress_report_ = now;
+      (void)control_->send_control(encode(Progress{last_bytes_}));
+    }
   } else if (stall_timeout_.count() > 0 && !node_->complete() &&
              now - last_progress_ > stall_timeout_) {
     report_failure(ExitCode::kTransferFailed,

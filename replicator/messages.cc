@@ -22,6 +22,7 @@ enum class Tag : std::uint8_t {
   kAbort = 10,
   kBye = 11,
   kRegion = 12,
+  kProgress = 13,
 };
 
 template <std::size_t N>
@@ -64,6 +65,9 @@ void write(ByteWriter& out, const Abort& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kAbort)).str(m.reason);
 }
 void write(ByteWriter& out, const Bye&) { out.u8(static_cast<std::uint8_t>(Tag::kBye)); }
+void write(ByteWriter& out, const Progress& m) {
+  out.u8(static_cast<std::uint8_t>(Tag::kProgress)).u64(m.bytes_verified);
+}
 void write(ByteWriter& out, const Region& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kRegion)).blob(m.descriptor);
 }
@@ -133,6 +137,8 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
       return Bye{};
     case Tag::kRegion:
       return Region{in.blob(kMaxDescriptorBytes)};
+    case Tag::kProgress:
+      return Progress{in.u64()};
   }
   return std::nullopt;
 }
@@ -149,7 +155,7 @@ std::optional<Message> decode(std::span<const std::byte> bytes) {
   ByteReader in(bytes);
   const std::uint8_t tag = in.u8();
   if (!in.ok() || tag < static_cast<std::uint8_t>(Tag::kHello) ||
-      tag > static_cast<std::uint8_t>(Tag::kRegion)) {
+      tag > static_cast<std::uint8_t>(Tag::kProgress)) {
     return std::nullopt;
   }
   std::optional<Message> message = read_body(static_cast<Tag>(tag), in);
@@ -160,9 +166,9 @@ std::optional<Message> decode(std::span<const std::byte> bytes) {
 }
 
 const char* message_name(const Message& message) noexcept {
-  static constexpr const char* kNames[] = {"Hello",  "Challenge", "Proof",  "Join",
-                                           "Plan",   "Ready",     "Failed", "Finish",
-                                           "Result", "Abort",     "Bye",    "Region"};
+  static constexpr const char* kNames[] = {"Hello", "Challenge", "Proof",   "Join",   "Plan",
+                                           "Ready", "Failed",    "Finish",  "Result", "Abort",
+                                           "Bye",   "Region",    "Progress"};
   static_assert(std::size(kNames) == std::variant_size_v<Message>);
   return kNames[message.index()];
 }

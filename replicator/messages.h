@@ -8,7 +8,7 @@
 //   control:  agent -> Hello, root -> Challenge, agent -> Proof, agent -> Join{data address}
 //             root -> Plan; agent -> Ready | Failed
 //             root -> Finish{image digest} (after the root has read every chunk)
-//             agent -> Result | Failed;  root -> Bye | Abort
+//             agent -> Progress* (while receiving), Result | Failed;  root -> Bye | Abort
 //   data:     child -> Hello, parent -> Challenge, child -> Proof, child -> Region{descriptor}
 //             then only one-sided writes, parent -> child.
 #pragma once
@@ -81,9 +81,12 @@ struct Bye {};
 struct Region {
   std::vector<std::byte> descriptor;
 };
+struct Progress {
+  std::uint64_t bytes_verified = 0;  // agent -> root, a few times a second while receiving
+};
 
 using Message = std::variant<Hello, Challenge, Proof, Join, Plan, Ready, Failed, Finish, Result,
-                             Abort, Bye, Region>;
+                             Abort, Bye, Region, Progress>;
 
 // Bounds a decoder enforces.
 inline constexpr std::size_t kMaxTextBytes = 4096;

@@ -39,6 +39,7 @@ struct AgentRecord {
   std::string failure;
   ExitCode failure_code = ExitCode::kTransferFailed;
   double seconds = 0;
+  std::uint64_t bytes_verified = 0;  // from its Progress reports
 };
 
 // A control connection that has not yet proved it holds the job key.
@@ -62,6 +63,7 @@ class RootSession {
   void wait_for(Phase phase);
   void run_transfer();
   void step(milliseconds timeout, bool data_busy);
+  void report_progress();
   void on_control_event(tp::Completion& event);
   void on_pending_message(PendingControl& pending, const Message& message);
   void on_agent_message(AgentRecord& agent, const Message& message);
@@ -254,6 +256,7 @@ void RootSession::run_transfer() {
   std::uint64_t last_bytes = 0;
   bool busy = true;
   bool finished_sent = false;
+  auto last_report = data_start_;
   auto& root = agents_[0];
   for (;;) {
     step(busy ? milliseconds(0) : milliseconds(200), busy);
@@ -295,6 +298,10 @@ void RootSession::run_transfer() {
         }
       }
     }
+    if (options_.on_progress && now - last_report >= milliseconds(250)) {
+      last_report = now;
+      report_progress();
+    }
     if (std::all_of(agents_.begin(), agents_.end(), [](const AgentRecord& a) {
           return a.state == AgentRecord::State::kDone || a.state == AgentRecord::State::kFailed;
         })) {
@@ -302,6 +309,20 @@ void RootSession::run_transfer() {
     }
   }
   say_goodbye();
+}
+
+void RootSession::report_progress() {
+  ProgressSnapshot snapshot;
+  snapshot.image_bytes = source_->size();
+  snapshot.elapsed_seconds = seconds_between(data_start_, Clock::now());
+  for (const auto& agent : agents_) {
+    snapshot.bytes_verified.push_back(agent.rank == 0 ? node_->bytes_verified()
+                                                      : agent.bytes_verified);
+    snapshot.hosts.push_back(agent.host);
+    snapshot.done += agent.state == AgentRecord::State::kDone;
+    snapshot.failed += agent.state == AgentRecord::State::kFailed;
+  }
+  options_.on_progress(snapshot);
 }
 
 void RootSession::step(milliseconds timeout, bool data_busy) {
@@ -430,9 +451,15 @@ void RootSession::on_agent_message(AgentRecord& agent, const Message& message) {
     agent.state = AgentRecord::State::kReady;
     return;
   }
+  if (const auto* progress = std::get_if<Progress>(&message);
+      progress != nullptr && agent.state == AgentRecord::State::kReady) {
+    agent.bytes_verified = std::min(progress->bytes_verified, source_->size());
+    return;
+  }
   if (std::holds_alternative<Result>(message) && agent.state == AgentRecord::State::kReady) {
     agent.state = AgentRecord::State::kDone;
     agent.seconds = seconds_between(data_start_, Clock::now());
+    agent.bytes_verified = source_->size();
     return;
   }
   if (const auto* failed = std::get_if<Failed>(&message)) {

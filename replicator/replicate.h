@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,16 @@
 #include "replicator/schedule.h"
 
 namespace imgcast::replicator {
+
+// What the root knows of the transfer while it runs, for a progress display.
+struct ProgressSnapshot {
+  std::uint64_t image_bytes = 0;
+  double elapsed_seconds = 0;                 // since the first chunk was read
+  std::vector<std::uint64_t> bytes_verified;  // per rank
+  std::vector<std::string> hosts;             // per rank
+  int done = 0;                               // ranks with a placed copy
+  int failed = 0;
+};
 
 struct ReplicateOptions {
   std::filesystem::path source;
@@ -31,6 +42,8 @@ struct ReplicateOptions {
   mode_t mode = 0644;
   std::chrono::milliseconds connect_timeout{30000};
   std::chrono::milliseconds stall_timeout{60000};
+  // Called about four times a second during the transfer (optional).
+  std::function<void(const ProgressSnapshot&)> on_progress;
 };
 
 // Throws InputError / SecurityError for bad input before anything is written or launched, and

@@ -156,6 +156,37 @@ TEST(Replicate, JsonSummaryFollowsTheSchema) {
   EXPECT_EQ(doc.at("totals").at("exit_code"), 0);
 }
 
+TEST(Replicate, ProgressLineOnATerminalOnly) {
+  LocalJob job(3);
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 512u << 20, 8);
+  // A real pseudo-terminal: util-linux `script` runs the command with its stdout on a pty.
+  std::string command;
+  for (const auto& arg : job.command(source, {"--topology", "chain", "--chunk-size", "64K"})) {
+    command += "'" + arg + "' ";
+  }
+  const ProcessResult on_tty = run({"script", "-qfec", command, "/dev/null"});
+  ASSERT_EQ(on_tty.exit_code, 0) << on_tty.out << on_tty.err;
+  EXPECT_NE(on_tty.out.find("\r\033[K["), std::string::npos) << "no progress line on a tty";
+  EXPECT_NE(on_tty.out.find("hosts done"), std::string::npos);
+  EXPECT_NE(on_tty.out.find("total: 3/3 nodes verified"), std::string::npos);
+
+  for (int rank = 0; rank < 3; ++rank)
+    std::filesystem::remove(job.copy(rank));
+  const ProcessResult piped = run(job.command(source, {"--chunk-size", "64K"}));
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.out.find('\r'), std::string::npos) << "control characters in a pipe";
+
+  for (int rank = 0; rank < 3; ++rank)
+    std::filesystem::remove(job.copy(rank));
+  auto quiet = job.command(source);
+  quiet.insert(quiet.begin() + 1, "-q");
+  const ProcessResult silent = run(quiet);
+  ASSERT_EQ(silent.exit_code, 0) << silent.err;
+  EXPECT_TRUE(silent.out.empty()) << silent.out;
+  job.expect_all_copies_of(source);
+}
+
 TEST(Replicate, DemoRunsAndChecksEveryCopy) {
   TempDir scratch;
   const ProcessResult result = run(

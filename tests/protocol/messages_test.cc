@@ -37,7 +37,8 @@ std::vector<Message> samples() {
           Result{123456789},
           Abort{"interrupted"},
           Bye{},
-          Region{{std::byte{7}}}};
+          Region{{std::byte{7}}},
+          Progress{1ull << 40}};
 }
 
 TEST(Messages, EveryMessageRoundTrips) {
