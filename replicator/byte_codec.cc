@@ -1,6 +1,8 @@
 #include "replicator/byte_codec.h"
 
 #include <cstring>
+#include <limits>
+#include <stdexcept>
 
 #include "transport/byte_order.h"
 
@@ -38,6 +40,10 @@ ByteWriter& ByteWriter::raw(std::span<const std::byte> bytes) {
   return *this;
 }
 ByteWriter& ByteWriter::blob(std::span<const std::byte> bytes) {
+  // A truncated length prefix would desynchronise the reader on everything after it.
+  if (bytes.size() > std::numeric_limits<std::uint32_t>::max()) {
+    throw std::length_error("a blob of 4 GiB or more does not fit a u32 length prefix");
+  }
   u32(static_cast<std::uint32_t>(bytes.size()));
   return raw(bytes);
 }

@@ -11,7 +11,8 @@ ChunkPlan::ChunkPlan(std::uint64_t image_bytes, std::uint32_t chunk_bytes)
   if (chunk_bytes < kMinChunkBytes || chunk_bytes > kMaxChunkBytes) {
     throw std::invalid_argument(fmt::format("chunk size {} is outside 4 KiB..1 GiB", chunk_bytes));
   }
-  const std::uint64_t count = (image_bytes + chunk_bytes - 1) / chunk_bytes;
+  // Not (image_bytes + chunk_bytes - 1) / chunk_bytes: that wraps for sizes near 2^64.
+  const std::uint64_t count = image_bytes / chunk_bytes + (image_bytes % chunk_bytes != 0 ? 1 : 0);
   if (count > kMaxChunks) {
     throw std::invalid_argument(
         fmt::format("a {}-byte image needs {} chunks of {} bytes, more than {}: use larger chunks",

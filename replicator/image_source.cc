@@ -19,8 +19,10 @@ ImageSource::ImageSource(std::filesystem::path path, UniqueFd fd, std::uint64_t 
 
 ImageSource ImageSource::open(const std::filesystem::path& path) {
   // The one open of the source for the whole job; everything after works on this descriptor
-  // (no stat by path), so the PFS sees one open and one stream of large reads.
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // (no stat by path), so the PFS sees one open and one stream of large reads. O_NONBLOCK only
+  // so that naming a FIFO (or a tty) fails below instead of hanging in open() until a writer
+  // appears; it is cleared once fstat shows a regular file or block device.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd.valid()) {
     const int error = errno;
     switch (error) {
@@ -31,8 +33,8 @@ ImageSource ImageSource::open(const std::filesystem::path& path) {
         throw InputError(
             fmt::format("source {} is not readable: check its permissions", path.string()));
       case ENOTDIR:
-        throw InputError(
-            fmt::format("source {}: a part of the path is not a directory", path.string()));
+        throw InputError(fmt::format(
+            "source {}: a part of the path is not a directory: check the path", path.string()));
       default:
         throw InputError(
             fmt::format("cannot open source {}: {}", path.string(), std::strerror(error)));
@@ -55,6 +57,11 @@ ImageSource ImageSource::open(const std::filesystem::path& path) {
   } else {
     throw InputError(fmt::format(
         "source {} is not a regular file or block device: name the image file", path.string()));
+  }
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    throw InputError(
+        fmt::format("cannot set up reading of source {}: {}", path.string(), std::strerror(errno)));
   }
   // Large sequential reads: ask for aggressive read-ahead. Advice only, so failure is harmless.
   (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);

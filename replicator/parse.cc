@@ -50,6 +50,8 @@ void check_hosts(const std::vector<std::string>& hosts, std::string_view where) 
 
 }  // namespace
 
+// Whole numbers only: sizes are chunk and buffer sizes, where "1.5G" would have to be rounded to
+// some byte count the user did not type; "1536M" says it exactly.
 std::uint64_t parse_size(std::string_view text, std::string_view what) {
   const std::string_view t = trim(text);
   auto bad = [&] {
@@ -123,6 +125,12 @@ std::vector<std::string> parse_host_list(std::string_view text) {
 }
 
 std::vector<std::string> read_hostfile(const std::filesystem::path& path) {
+  // An ifstream opens a directory and then reads nothing, which would report "no hosts".
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    throw InputError(fmt::format("hostfile {} is a directory: name the file that lists the hosts",
+                                 path.string()));
+  }
   std::ifstream in(path);
   if (!in) {
     throw InputError(fmt::format("hostfile {} cannot be read: check the path", path.string()));

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <utility>
 
 #include "replicator/errors.h"
 #include "replicator/log.h"
@@ -56,7 +57,12 @@ StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
           fmt::format("destination directory {} does not exist: create it first", dir.string()));
     }
     if (error == ENOTDIR) {
-      throw InputError(fmt::format("destination directory {} is not a directory", dir.string()));
+      throw InputError(fmt::format(
+          "destination directory {} is not a directory: name a file in a directory", dir.string()));
+    }
+    if (error == EACCES || error == EPERM) {
+      throw InputError(fmt::format(
+          "destination directory {} is not accessible: check its permissions", dir.string()));
     }
     throw InputError(fmt::format("cannot open destination directory {}: {}", dir.string(),
                                  describe_errno(error)));
@@ -73,14 +79,24 @@ StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
   const std::string base = "." + name + ".imgcast-" + sanitized(job_tag);
   std::mt19937 random(std::random_device{}());
   for (int attempt = 0; attempt < 16 && !image.file_fd_.valid(); ++attempt) {
-    image.temp_name_ = attempt == 0 ? base + ".tmp" : fmt::format("{}-{:x}.tmp", base, random());
-    image.file_fd_.reset(::openat(image.dir_fd_.get(), image.temp_name_.c_str(),
+    std::string candidate =
+        attempt == 0 ? base + ".tmp" : fmt::format("{}-{:x}.tmp", base, random());
+    image.file_fd_.reset(::openat(image.dir_fd_.get(), candidate.c_str(),
                                   O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!image.file_fd_.valid() && errno != EEXIST) {
+    if (image.file_fd_.valid()) {
+      // Only a name we created becomes ours to remove: on any failure before this point the
+      // destructor must not unlink someone else's file (another run's temporary, say).
+      image.temp_name_ = std::move(candidate);
+    } else if (errno != EEXIST) {
       const int error = errno;
       if (error == EACCES || error == EPERM || error == EROFS) {
         throw InputError(fmt::format("destination directory {} is not writable: {}", dir.string(),
                                      describe_errno(error)));
+      }
+      if (error == ENAMETOOLONG) {
+        // The temporary name adds ~20 characters to the file name.
+        throw InputError(fmt::format("destination name {} is too long: use a shorter file name",
+                                     destination.string()));
       }
       throw TransferError(fmt::format("cannot create a temporary file in {}: {}", dir.string(),
                                       describe_errno(error)));
@@ -191,8 +207,9 @@ void StagedImage::discard() noexcept {
   removed_ = true;
   unregister_temporary(signal_slot_);
   if (::unlinkat(dir_fd_.get(), temp_name_.c_str(), 0) != 0 && errno != ENOENT) {
+    const int error = errno;  // before log(), whose first use may change errno
     try {
-      log().warn("cannot remove temporary file {}: {}", temp_name_, describe_errno(errno));
+      log().warn("cannot remove temporary file {}: {}", temp_name_, describe_errno(error));
     } catch (...) {
     }
   }

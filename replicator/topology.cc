@@ -52,8 +52,9 @@ class RelativeTopology : public Topology {
       throw std::invalid_argument(fmt::format("rank {} is outside 0..{}", rank, size_ - 1));
     }
   }
-  int relative(int rank) const { return (rank - root_ + size_) % size_; }
-  int absolute(int rel) const { return (rel + root_) % size_; }
+  // Written without rank + size, which would overflow int for jobs past 2^30 ranks.
+  int relative(int rank) const { return rank >= root_ ? rank - root_ : rank + (size_ - root_); }
+  int absolute(int rel) const { return rel < size_ - root_ ? rel + root_ : rel - (size_ - root_); }
   int root_;
 };
 

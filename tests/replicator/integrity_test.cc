@@ -1,6 +1,7 @@
 #include "replicator/integrity.h"
 
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 #include <random>
 
@@ -19,6 +20,20 @@ TEST(Integrity, Xxh3KnownVectors) {
   EXPECT_EQ(empty.digest().to_hex(), "99aa06d3014798d86001c324468d497f");
 }
 
+TEST(Integrity, MatchesTheLibraryOneShot) {
+  // The hasher's streaming state and the dispatched entry points must agree with plain
+  // XXH3_128bits / XXH3_64bits, and high/low must not be swapped.
+  const std::string text = "imgcast replicates a container image to every node of a job";
+  const auto data = bytes_of(text);
+  const XXH128_hash_t reference = XXH3_128bits(text.data(), text.size());
+  ImageHasher hasher;
+  hasher.update(std::span(data).first(7));
+  hasher.update(std::span(data).subspan(7));
+  EXPECT_EQ(hasher.digest(), (ImageDigest{reference.high64, reference.low64}));
+  EXPECT_EQ(chunk_digest(data), XXH3_64bits(text.data(), text.size()));
+  EXPECT_EQ(hasher.digest().to_hex().size(), 32u);
+}
+
 TEST(Integrity, StreamingInPiecesEqualsOneShot) {
   std::vector<std::byte> data(3'000'017);
   std::mt19937_64 random(9);
@@ -33,6 +48,9 @@ TEST(Integrity, StreamingInPiecesEqualsOneShot) {
     }
     EXPECT_EQ(pieces.digest(), whole.digest()) << "pieces of " << piece;
   }
+  const XXH128_hash_t reference = XXH3_128bits(data.data(), data.size());
+  EXPECT_EQ(whole.digest(), (ImageDigest{reference.high64, reference.low64}));
+  EXPECT_EQ(chunk_digest(data), XXH3_64bits(data.data(), data.size()));
 }
 
 TEST(Integrity, OneFlippedBitChangesBothDigests) {
@@ -50,6 +68,8 @@ TEST(Integrity, OneFlippedBitChangesBothDigests) {
 TEST(Integrity, HexIsHighThenLow) {
   EXPECT_EQ((ImageDigest{0x0123456789abcdefULL, 0x1ULL}).to_hex(),
             "0123456789abcdef0000000000000001");
+  EXPECT_EQ((ImageDigest{~0ULL, 0xABCULL}).to_hex(), "ffffffffffffffff0000000000000abc");
+  EXPECT_EQ(ImageDigest{}.to_hex(), std::string(32, '0'));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <charconv>
 
+#include "transport/endpoint.h"
 #include "transport/error.h"
 
 namespace imgcast::transport::tcp {
@@ -16,7 +17,7 @@ std::string HostPort::to_string() const {
 }
 
 std::optional<HostPort> HostPort::parse(std::span<const std::byte> bytes) {
-  if (bytes.empty() || bytes.size() > 1024)
+  if (bytes.empty() || bytes.size() > Listener::kMaxAddressBytes)
     return std::nullopt;
   std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   for (char c : text) {
@@ -55,6 +56,18 @@ AddrInfo resolve(const std::string& host, std::uint16_t port, bool passive) {
                 fmt::format("cannot resolve host '{}': {}", host, ::gai_strerror(rc)));
   }
   return AddrInfo(result);
+}
+
+std::string printable(std::span<const std::byte> bytes) {
+  constexpr std::size_t kShown = 64;
+  std::string out;
+  for (std::size_t i = 0; i < bytes.size() && i < kShown; ++i) {
+    const auto c = static_cast<char>(bytes[i]);
+    out += c > ' ' && c <= '~' ? c : '?';
+  }
+  if (bytes.size() > kShown)
+    out += "...";
+  return out;
 }
 
 std::string peer_name_of(int socket) {

@@ -29,6 +29,10 @@ using AddrInfo = std::unique_ptr<addrinfo, AddrInfoDeleter>;
 // Throws Error (kUnavailable) naming the host when it does not resolve.
 AddrInfo resolve(const std::string& host, std::uint16_t port, bool passive);
 
+// An address blob as it can go into a one-line error: at most 64 characters, anything
+// unprintable shown as '?' (the bytes came from a peer or a store).
+std::string printable(std::span<const std::byte> bytes);
+
 // "10.0.0.2:4711" for a connected socket's peer.
 std::string peer_name_of(int socket);
 

@@ -8,8 +8,10 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "transport/error.h"
@@ -38,12 +40,15 @@ UniqueFd try_connect(const addrinfo& a, Clock::time_point deadline, int& error) 
       error = errno;
       return {};
     }
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    pollfd p{s.get(), POLLOUT, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(std::max<long long>(left.count(), 0)));
+    int ready = 0;
+    do {  // a signal (EINTR) must neither end the wait early nor stretch it past the deadline
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      pollfd p{s.get(), POLLOUT, 0};
+      ready = ::poll(&p, 1, static_cast<int>(std::clamp<long long>(left.count(), 0, INT_MAX)));
+    } while (ready < 0 && errno == EINTR);
     if (ready <= 0) {
-      error = ETIMEDOUT;
+      error = ready == 0 ? ETIMEDOUT : errno;
       return {};
     }
     socklen_t length = sizeof error;
@@ -87,7 +92,8 @@ class TcpContext final : public Context {
                                     std::chrono::milliseconds timeout) override {
     const std::optional<HostPort> target = HostPort::parse(address);
     if (!target) {
-      throw Error(StatusCode::kInvalidArgument, "malformed TCP address (expected host:port)");
+      throw Error(StatusCode::kInvalidArgument,
+                  fmt::format("malformed TCP address '{}' (expected host:port)", printable(address)));
     }
     const std::string name = target->to_string();
     const auto deadline = Clock::now() + timeout;
@@ -112,7 +118,8 @@ class TcpContext final : public Context {
   Status poll(std::vector<Completion>& out, std::chrono::milliseconds timeout) override {
     // Completions made since the last poll (e.g. sends that left at once) come first, and
     // then we only look, without blocking.
-    const int wait_ms = core_->ready.empty() ? static_cast<int>(timeout.count()) : 0;
+    const int wait_ms =
+        core_->ready.empty() ? static_cast<int>(std::min<long long>(timeout.count(), INT_MAX)) : 0;
     std::array<epoll_event, 64> events;
     const int n = ::epoll_wait(core_->epoll.get(), events.data(), events.size(), wait_ms);
     if (n < 0 && errno != EINTR) {

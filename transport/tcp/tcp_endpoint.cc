@@ -141,8 +141,7 @@ void TcpEndpoint::flush() {
         set_want_write(true);
         return;
       }
-      fail({StatusCode::kIoError,
-            fmt::format("sending to {} failed: {}", peer_name_, std::strerror(errno))});
+      fail(socket_error("sending to", errno));
       return;
     }
     // Retire the frames this call completed; the last one may be partial.
@@ -229,8 +228,7 @@ void TcpEndpoint::receive() {
         continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK)
         return;
-      fail({StatusCode::kIoError,
-            fmt::format("receiving from {} failed: {}", peer_name_, std::strerror(errno))});
+      fail(socket_error("receiving from", errno));
       return;
     }
     if (n == 0) {
@@ -302,6 +300,14 @@ bool TcpEndpoint::start_frame() {
   }
   step_ = ReceiveStep::kPayload;
   return true;
+}
+
+Status TcpEndpoint::socket_error(const char* what, int error) const {
+  // A reset is how a peer that died with our bytes unread goes away: the same "peer gone" as a
+  // clean hang-up, so callers see kClosed for both; anything else is a local I/O error.
+  const bool gone = error == ECONNRESET || error == EPIPE;
+  return {gone ? StatusCode::kClosed : StatusCode::kIoError,
+          fmt::format("{} {} failed: {}", what, peer_name_, std::strerror(error))};
 }
 
 void TcpEndpoint::fail(Status status) {

@@ -48,6 +48,9 @@ class TcpEndpoint final : public Endpoint, public EpollHandler {
   void receive();
   bool start_frame();  // header complete: check it and set up the payload
   void set_want_write(bool want);
+  Status socket_error(const char* what, int error) const;
+  // Latches `status` (first failure only), leaves the epoll set, completes every queued write
+  // with it and reports PeerFailed once.
   void fail(Status status);
 
   std::shared_ptr<ContextCore> core_;

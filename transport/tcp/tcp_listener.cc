@@ -74,8 +74,14 @@ void TcpListener::on_events(std::uint32_t /*events*/) {
     const int on = 1;
     ::setsockopt(accepted.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     std::string peer = peer_name_of(accepted.get());
-    core_->complete(PeerAccepted{
-        this, std::make_unique<TcpEndpoint>(core_, std::move(accepted), std::move(peer))});
+    try {
+      auto endpoint = std::make_unique<TcpEndpoint>(core_, std::move(accepted), peer);
+      core_->complete(PeerAccepted{this, std::move(endpoint)});
+    } catch (const Error& error) {
+      // We run inside poll(), which must not throw: drop this connection (its peer sees EOF)
+      // and keep listening.
+      log().warn("listener {}: dropped the connection from {}: {}", name_, peer, error.what());
+    }
   }
 }
 
