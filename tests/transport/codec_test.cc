@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <string>
 
 #include "transport/region_descriptor.h"
 #include "transport/tcp/frame_header.h"
@@ -65,10 +66,57 @@ TEST(FrameHeader, RejectsMalformedHeaders) {
   huge_control.length = kMaxControl + 1;
   EXPECT_FALSE(FrameHeader::decode(encoded(huge_control), kMaxControl));
 
-  FrameHeader control_with_key;
-  control_with_key.type = FrameType::kControl;
-  control_with_key.write_key = 1;
-  EXPECT_FALSE(FrameHeader::decode(encoded(control_with_key), kMaxControl));
+  // A control header carries nothing but its length: one encoding per message.
+  for (int field = 0; field < 5; ++field) {
+    FrameHeader control;
+    control.type = FrameType::kControl;
+    control.length = 10;
+    switch (field) {
+      case 0:
+        control.region_id = 1;
+        break;
+      case 1:
+        control.write_key = 1;
+        break;
+      case 2:
+        control.offset = 1;
+        break;
+      case 3:
+        control.imm = 1;
+        break;
+      case 4:
+        control.notice = 1;
+        break;
+    }
+    EXPECT_FALSE(FrameHeader::decode(encoded(control), kMaxControl)) << "field " << field;
+  }
+
+  // Limits are inclusive: the largest control message and a write of one byte are fine.
+  FrameHeader largest_control;
+  largest_control.type = FrameType::kControl;
+  largest_control.length = kMaxControl;
+  EXPECT_TRUE(FrameHeader::decode(encoded(largest_control), kMaxControl));
+  FrameHeader one_byte = sample_write();
+  one_byte.length = 1;
+  EXPECT_TRUE(FrameHeader::decode(encoded(one_byte), kMaxControl));
+}
+
+// The layout is the wire contract (docs/protocol.md): pin every field's offset, little-endian.
+TEST(FrameHeader, EncodesTheDocumentedLayout) {
+  const auto bytes = encoded(sample_write());
+  const auto u8 = [&](int i) { return static_cast<unsigned>(bytes[i]); };
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(bytes.data()), 4), "IMGF");
+  EXPECT_EQ(u8(4), 1u);
+  EXPECT_EQ(u8(8), 7u);          // region id
+  EXPECT_EQ(u8(12 + 2), 0x40u);  // length 4 MiB = 0x00400000
+  EXPECT_EQ(u8(16), 0xefu);      // write key, low byte first
+  EXPECT_EQ(u8(23), 0x01u);
+  EXPECT_EQ(u8(24), 17u);  // offset 5 GiB + 17
+  EXPECT_EQ(u8(27), 0x40u);
+  EXPECT_EQ(u8(28), 0x01u);
+  EXPECT_EQ(u8(32) | u8(33) << 8, 1234u);  // imm
+  EXPECT_EQ(u8(40), 0xefu);                // notice
+  EXPECT_EQ(u8(47), 0xfeu);
 }
 
 TEST(FrameHeader, RandomBytesNeverCrashAndRarelyDecode) {

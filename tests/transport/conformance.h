@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "transport/context.h"
@@ -20,6 +21,9 @@ struct Backend {
   Kind kind;
   std::function<std::unique_ptr<Context>(const ContextOptions&)> make;
 };
+
+// So a failing test names its backend instead of dumping the struct's bytes.
+inline void PrintTo(const Backend& backend, std::ostream* out) { *out << backend.name; }
 
 inline std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
   return info.param.name;

@@ -185,6 +185,54 @@ TEST_P(TransportTest, WaitFdWakesForCompletionsDueAfterPostWrite) {
   EXPECT_EQ(all_of<WriteDone>(sender_seen_).front()->cookie, 9u);
 }
 
+// Nothing completes inline: post_write and send_control only queue. The completions come from
+// poll(), which hands out what is already due without sleeping through its timeout.
+TEST_P(TransportTest, CompletionsComeFromPollAndPollDoesNotSleepOnDueWork) {
+  source_memory_ = pattern(4096, 10);
+  source_ = sender_ctx_->register_memory(source_memory_, Access::kLocalRead);
+  make_target(4096);
+  ASSERT_TRUE(write(0, 0, 4096, 0, 77).is_ok());
+  ASSERT_TRUE(sender_->send_control(pattern(3, 3)).is_ok());
+  EXPECT_TRUE(sender_seen_.empty());
+  // One poll with a long timeout returns as soon as there is something, not after 5 s.
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(sender_ctx_->poll(sender_seen_, std::chrono::seconds(5)).is_ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  ASSERT_TRUE(poll_both_until(*sender_ctx_, sender_seen_, *receiver_ctx_, receiver_seen_, [&] {
+    return all_of<WriteDone>(sender_seen_).size() == 1 &&
+           all_of<ControlArrived>(receiver_seen_).size() == 1;
+  }));
+  EXPECT_EQ(all_of<WriteDone>(sender_seen_).front()->cookie, 77u);
+  // Exactly one: nothing more turns up later.
+  ASSERT_TRUE(sender_ctx_->poll(sender_seen_, std::chrono::milliseconds(50)).is_ok());
+  EXPECT_EQ(all_of<WriteDone>(sender_seen_).size(), 1u);
+}
+
+// An endpoint destroyed with completions not yet handed out takes them along: no later poll may
+// return a pointer to it.
+TEST_P(TransportTest, DestroyedEndpointLeavesNoCompletionsBehind) {
+  source_memory_ = pattern(1 << 20, 11);
+  source_ = sender_ctx_->register_memory(source_memory_, Access::kLocalRead);
+  make_target(1 << 20);
+  for (std::uint32_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(write(i * (256 << 10), i * (256 << 10), 256 << 10, i, i).is_ok());
+  }
+  ASSERT_TRUE(sender_->send_control(pattern(3, 3)).is_ok());
+  const Endpoint* gone = sender_.get();
+  remote_.reset();
+  sender_.reset();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  while (std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(sender_ctx_->poll(sender_seen_, std::chrono::milliseconds(10)).is_ok());
+    ASSERT_TRUE(receiver_ctx_->poll(receiver_seen_, std::chrono::milliseconds(10)).is_ok());
+  }
+  for (auto* done : all_of<WriteDone>(sender_seen_))
+    EXPECT_NE(done->endpoint, gone);
+  for (auto* failed : all_of<PeerFailed>(sender_seen_))
+    EXPECT_NE(failed->peer, gone);
+  EXPECT_TRUE(all_of<ControlArrived>(sender_seen_).empty());
+}
+
 TEST_P(TransportTest, PostWriteChecksBothRangesWithoutOverflow) {
   source_memory_ = pattern(4096, 2);
   source_ = sender_ctx_->register_memory(source_memory_, Access::kLocalRead);

@@ -61,7 +61,15 @@ class HostilePeer : public ::testing::Test {
     }));
     EXPECT_TRUE(all_of<WriteArrived>(seen).empty());
     const auto failed = all_of<PeerFailed>(seen);
-    return failed.empty() ? Status::ok() : failed.front()->status;
+    if (failed.empty())
+      return Status::ok();
+    // Every refusal names who was refused.
+    EXPECT_TRUE(peer != nullptr);
+    if (peer != nullptr) {
+      EXPECT_NE(failed.front()->status.message().find(peer->peer_name()), std::string::npos)
+          << failed.front()->status.message();
+    }
+    return failed.front()->status;
   }
   bool untouched() const {
     return std::all_of(memory_.begin(), memory_.end(),
@@ -128,6 +136,81 @@ TEST_F(HostilePeer, RegionNotOpenForRemoteWritesIsRefused) {
   h.region_id = read_only->descriptor().region_id;
   h.write_key = load_le64(read_only->descriptor().key.data());
   EXPECT_EQ(send_and_get_failure(h, 4096).code(), StatusCode::kPermissionDenied);
+}
+
+TEST_F(HostilePeer, OversizedControlMessageIsRefusedBeforeAllocating) {
+  tcp::FrameHeader h;
+  h.type = tcp::FrameType::kControl;
+  h.length = Endpoint::kMaxControlBytes + 1;
+  EXPECT_EQ(send_and_get_failure(h).code(), StatusCode::kProtocolError);
+}
+
+TEST_F(HostilePeer, HangingUpInsideAFrameIsClosedAndNamesThePeer) {
+  auto h = write_header();
+  std::array<std::byte, tcp::FrameHeader::kBytes> bytes{};
+  h.encode(bytes);
+  ASSERT_EQ(::send(socket_, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+  std::vector<char> half(2048, static_cast<char>(0xAB));
+  ASSERT_EQ(::send(socket_, half.data(), half.size(), 0), 2048);
+  ::shutdown(socket_, SHUT_WR);
+  std::vector<Completion> seen;
+  std::unique_ptr<Endpoint> peer;
+  ASSERT_TRUE(poll_until(*context_, seen, [&] {
+    for (auto* a : all_of<PeerAccepted>(seen)) {
+      if (a->endpoint)
+        peer = std::move(a->endpoint);
+    }
+    return !all_of<PeerFailed>(seen).empty();
+  }));
+  EXPECT_TRUE(all_of<WriteArrived>(seen).empty());  // half a chunk is no chunk
+  const Status& status = all_of<PeerFailed>(seen).front()->status;
+  EXPECT_EQ(status.code(), StatusCode::kClosed);
+  EXPECT_NE(status.message().find(peer->peer_name()), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("middle of a frame"), std::string::npos) << status.message();
+}
+
+// Header and payload trickle in, split at awkward places (inside the header, at its end, inside
+// the payload, together with the next header): the receiver resumes where it stopped.
+TEST_F(HostilePeer, FramesSplitAnywhereAreReassembled) {
+  std::vector<std::byte> stream;
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    auto h = write_header();
+    h.offset = i * 4096;
+    h.imm = i;
+    h.notice = 100 + i;
+    std::array<std::byte, tcp::FrameHeader::kBytes> bytes{};
+    h.encode(bytes);
+    stream.insert(stream.end(), bytes.begin(), bytes.end());
+    stream.insert(stream.end(), 4096, static_cast<std::byte>(0x10 + i));
+  }
+  std::vector<Completion> seen;
+  std::unique_ptr<Endpoint> peer;
+  std::size_t sent = 0;
+  constexpr std::size_t kFrame = tcp::FrameHeader::kBytes + 4096;
+  for (std::size_t cut : {std::size_t{7}, std::size_t{48}, std::size_t{1000}, kFrame + 20,
+                          2 * kFrame + 48, stream.size()}) {
+    ASSERT_GT(cut, sent);
+    ASSERT_EQ(::send(socket_, stream.data() + sent, cut - sent, 0),
+              static_cast<ssize_t>(cut - sent));
+    sent = cut;
+    // Let the receiver consume this piece before the next one arrives.
+    ASSERT_TRUE(context_->poll(seen, std::chrono::milliseconds(20)).is_ok());
+    for (auto* a : all_of<PeerAccepted>(seen)) {
+      if (a->endpoint)
+        peer = std::move(a->endpoint);
+    }
+  }
+  ASSERT_TRUE(poll_until(*context_, seen, [&] { return all_of<WriteArrived>(seen).size() == 3; }));
+  EXPECT_TRUE(all_of<PeerFailed>(seen).empty());
+  const auto arrived = all_of<WriteArrived>(seen);
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(arrived[i]->imm, i);
+    EXPECT_EQ(arrived[i]->notice, 100 + i);
+    EXPECT_EQ(arrived[i]->length, 4096u);
+    EXPECT_EQ(memory_[i * 4096], static_cast<std::byte>(0x10 + i));
+    EXPECT_EQ(memory_[i * 4096 + 4095], static_cast<std::byte>(0x10 + i));
+  }
+  EXPECT_EQ(memory_[3 * 4096], std::byte{0});
 }
 
 TEST_F(HostilePeer, ValidWriteFromARawPeerLands) {

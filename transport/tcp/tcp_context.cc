@@ -92,8 +92,9 @@ class TcpContext final : public Context {
                                     std::chrono::milliseconds timeout) override {
     const std::optional<HostPort> target = HostPort::parse(address);
     if (!target) {
-      throw Error(StatusCode::kInvalidArgument,
-                  fmt::format("malformed TCP address '{}' (expected host:port)", printable(address)));
+      throw Error(
+          StatusCode::kInvalidArgument,
+          fmt::format("malformed TCP address '{}' (expected host:port)", printable(address)));
     }
     const std::string name = target->to_string();
     const auto deadline = Clock::now() + timeout;
