@@ -1,22 +1,74 @@
-// imgcast agent: started by `imgcast replicate` on every other host; reads the job secret from
-// standard input.
+// imgcast agent: started by `imgcast replicate` on every other host. The job secret arrives on
+// standard input or, when one launcher process starts every agent (srun, mpirun), in the
+// environment variable IMGCAST_JOB_SECRET; never in argv.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <iostream>
 #include <string>
 
 #include "cli/commands.h"
 #include "cli/context_factory.h"
+#include "cli/launch/node_identity.h"
 #include "cli/logging.h"
+#include "cli/run_guard.h"
 #include "replicator/agent.h"
+#include "replicator/parse.h"
+#include "replicator/replicate.h"
 
 namespace imgcast::cli {
 
 namespace {
 struct AgentArgs {
   std::string control;
-  int rank = 0;
+  std::string rank;
   std::string host;
+  std::string hosts;
   double connect_timeout = 30;
 };
+
+std::string take_secret() {
+  if (const char* value = std::getenv(replicator::kSecretVariable)) {
+    std::string line = value;
+    ::unsetenv(replicator::kSecretVariable);  // nothing this process starts inherits it
+    return line;
+  }
+  std::string line;
+  std::getline(std::cin, line);
+  return line;
+}
+
+// --rank auto: this host's place in --hosts, found by its own name (SLURMD_NODENAME, else the
+// host name), so one command line serves every node of an srun or mpirun step.
+int resolve_rank(const AgentArgs& args, const std::string& host) {
+  if (args.rank != "auto") {
+    int rank = 0;
+    try {
+      std::size_t used = 0;
+      rank = std::stoi(args.rank, &used);
+      if (used != args.rank.size())
+        rank = 0;
+    } catch (const std::exception&) {
+    }
+    if (rank < 1 || rank > (1 << 20)) {
+      throw replicator::InputError(
+          fmt::format("--rank '{}' is not auto or a number from 1 to {}", args.rank, 1 << 20));
+    }
+    return rank;
+  }
+  if (args.hosts.empty()) {
+    throw replicator::InputError("--rank auto needs --hosts, the job's host list, root first");
+  }
+  const std::vector<std::string> hosts = replicator::parse_host_list(args.hosts);
+  for (std::size_t i = 1; i < hosts.size(); ++i) {
+    if (hosts[i] == host)
+      return static_cast<int>(i);
+  }
+  throw replicator::InputError(fmt::format(
+      "this host ({}) is not an agent host of --hosts {}: pass --host with its name in the list",
+      host, args.hosts));
+}
 }  // namespace
 
 Run add_agent_command(CLI::App& app, const GlobalOptions& global) {
@@ -24,23 +76,36 @@ Run add_agent_command(CLI::App& app, const GlobalOptions& global) {
   CLI::App* cmd = app.add_subcommand(
       "agent", "Receive and relay one node's copy (started by imgcast replicate, not by hand)");
   cmd->add_option("--control", args->control, "The root's control address, host:port")->required();
-  cmd->add_option("--rank", args->rank, "This node's rank in the host list")
-      ->required()
-      ->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--host", args->host, "This node's name in the host list")->required();
+  cmd->add_option("--rank", args->rank,
+                  "This node's rank in the host list, or auto (find --host in --hosts)")
+      ->required();
+  cmd->add_option("--host", args->host,
+                  "This node's name in the host list, or auto (SLURMD_NODENAME, else hostname)")
+      ->required();
+  cmd->add_option("--hosts", args->hosts, "The job's hosts, root first (for --rank auto)");
   cmd->add_option("--connect-timeout", args->connect_timeout, "Seconds to reach the root")
       ->capture_default_str();
 
   return [args, &global]() {
-    setup_logging(args->host, args->rank, global.level());
+    const std::string secret = take_secret();
+    const std::string host =
+        args->host == "auto" ? launch::this_node_name(launch::process_environment()) : args->host;
+    int rank = 0;
+    try {
+      rank = resolve_rank(*args, host);
+    } catch (const replicator::ImgcastError& error) {
+      setup_logging(host, 0, global.level());
+      std::cerr << "imgcast agent: error: " << error.what() << "\n";
+      return static_cast<int>(error.code());
+    }
+    setup_logging(host, rank, global.level());
     replicator::AgentOptions options;
     options.control_address = args->control;
-    options.rank = args->rank;
-    options.host = args->host;
+    options.rank = rank;
+    options.host = host;
+    options.secret_line = secret;
     options.connect_timeout =
         std::chrono::milliseconds(static_cast<long long>(args->connect_timeout * 1000));
-    // The secret arrives on standard input so that it never shows in `ps` or a log.
-    std::getline(std::cin, options.secret_line);
     return static_cast<int>(replicator::run_agent(options, context_factory()));
   };
 }

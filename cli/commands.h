@@ -26,5 +26,6 @@ struct GlobalOptions {
 Run add_replicate_command(CLI::App& app, const GlobalOptions& global);
 Run add_agent_command(CLI::App& app, const GlobalOptions& global);
 Run add_demo_command(CLI::App& app, const GlobalOptions& global);
+Run add_hook_command(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace imgcast::cli

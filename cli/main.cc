@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   const auto replicate = imgcast::cli::add_replicate_command(app, global);
   const auto agent = imgcast::cli::add_agent_command(app, global);
   const auto demo = imgcast::cli::add_demo_command(app, global);
+  const auto hook = imgcast::cli::add_hook_command(app, global);
 
   try {
     app.parse(argc, argv);
@@ -40,5 +41,7 @@ int main(int argc, char** argv) {
     return replicate();
   if (app.got_subcommand("agent"))
     return agent();
+  if (app.got_subcommand("hook"))
+    return hook();
   return demo();
 }

@@ -1,5 +1,6 @@
 // imgcast replicate SRC DST --hosts h1,h2,... | --hostfile F [--rsh CMD] ...
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -7,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/context_factory.h"
+#include "cli/launch/allocation.h"
 #include "cli/logging.h"
 #include "cli/progress_line.h"
 #include "cli/run_guard.h"
@@ -24,6 +26,7 @@ struct ReplicateArgs {
   std::string hosts;
   std::string hostfile;
   std::string rsh = "ssh";
+  std::string launcher = "auto";
   std::string chunk_size = "auto";
   std::string topology = "auto";
   double link_mbit = 10000;
@@ -36,27 +39,53 @@ struct ReplicateArgs {
   double stall_timeout = 60;
 };
 
-mode_t parse_mode(const std::string& text) {
-  std::size_t used = 0;
-  unsigned long value = 0;
-  try {
-    value = std::stoul(text, &used, 8);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || text.empty() || value > 07777) {
+// The hosts: --hosts / --hostfile, else the batch allocation this runs in.
+std::vector<std::string> choose_hosts(const ReplicateArgs& args,
+                                      std::optional<launch::Allocation>& allocation) {
+  if (!args.hostfile.empty())
+    return replicator::read_hostfile(args.hostfile);
+  if (!args.hosts.empty())
+    return replicator::parse_host_list(args.hosts);
+  allocation = launch::detect_allocation(launch::process_environment());
+  if (!allocation) {
     throw replicator::InputError(
-        fmt::format("--mode '{}' is not an octal file mode: use e.g. 0644 or 0755", text));
+        "no hosts: not inside a Slurm, PBS or LSF allocation; pass --hosts h1,h2,... or "
+        "--hostfile FILE (this host first)");
   }
-  return static_cast<mode_t>(value);
+  spdlog::info("hosts from {} ({} job {}): {} hosts", allocation->origin,
+               launch::to_string(allocation->scheduler), allocation->job_id,
+               allocation->hosts.size());
+  return allocation->hosts;
 }
 
-std::chrono::milliseconds parse_seconds(double seconds, const char* what) {
-  if (!(seconds > 0) || seconds > 86400) {
-    throw replicator::InputError(fmt::format(
-        "{} {} is out of range: use a number of seconds between 0 and 86400", what, seconds));
+// How the agents start: one srun step inside Slurm, one mpirun, or one --rsh per host.
+std::vector<std::string> agent_step(const std::string& launcher, bool rsh_given,
+                                    const std::optional<launch::Allocation>& allocation,
+                                    const std::vector<std::string>& hosts) {
+  std::string which = launcher;
+  if (which == "auto") {
+    which = !rsh_given && allocation && allocation->scheduler == launch::Scheduler::kSlurm
+                ? "srun"
+                : "rsh";
   }
-  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+  if (which == "rsh" || hosts.size() < 2)
+    return {};
+  std::string others;
+  for (std::size_t i = 1; i < hosts.size(); ++i)
+    others += (others.empty() ? "" : ",") + hosts[i];
+  const std::string count = std::to_string(hosts.size() - 1);
+  if (which == "srun") {
+    // --overlap: the step shares the CPUs the batch step holds (Slurm 20.11+).
+    return {"srun",          "--overlap",          "--ntasks-per-node=1", "--ntasks=" + count,
+            "--nodes=" + count, "--nodelist=" + others, "--kill-on-bad-exit=0",
+            "--job-name=imgcast-agents"};
+  }
+  if (which == "mpirun") {
+    return {"mpirun", "--host", others, "--map-by", "ppr:1:node", "-np", count,
+            "-x",     replicator::kSecretVariable};
+  }
+  throw replicator::InputError(
+      fmt::format("--launcher '{}' is not auto, srun, mpirun or rsh", launcher));
 }
 
 }  // namespace
@@ -67,15 +96,23 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       "replicate", "Stage SRC onto every host as DST: read once here, relayed host to host");
   cmd->footer(
       "Run it on the first host of the list. DST may contain %r (rank) and %h (host).\n"
+      "Inside a Slurm, PBS or LSF job the hosts come from the allocation; under Slurm the agents\n"
+      "start as one srun step.\n"
       "Examples:\n"
+      "  imgcast replicate /lustre/app.sif /tmp/app.sif            (in an sbatch script)\n"
       "  imgcast replicate /lustre/app.sif /tmp/app.sif --hostfile $PBS_NODEFILE\n"
       "  imgcast replicate app.sif /tmp/app.sif --hosts node1,node2,node3 --rsh 'ssh -x'");
   cmd->add_option("SRC", args->source, "Image to stage (read once, on this host)")->required();
   cmd->add_option("DST", args->destination, "Path of the copy on every host")->required();
-  auto* hosts = cmd->add_option("--hosts", args->hosts, "Comma-separated hosts, this one first");
+  auto* hosts = cmd->add_option(
+      "--hosts", args->hosts,
+      "Comma-separated hosts, this one first (default: the Slurm, PBS or LSF allocation)");
   cmd->add_option("--hostfile", args->hostfile, "File with one host per line, this one first")
       ->excludes(hosts);
-  cmd->add_option("--rsh", args->rsh,
+  cmd->add_option("--launcher", args->launcher,
+                  "How agents start: auto (srun inside Slurm, else --rsh), srun, mpirun or rsh")
+      ->capture_default_str();
+  auto* rsh = cmd->add_option("--rsh", args->rsh,
                   "Command that starts the agent on a host: CMD HOST 'command' ('local': this "
                   "machine)")
       ->capture_default_str();
@@ -103,21 +140,16 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--agent-path", args->agent_path,
                   "imgcast's path on the other hosts (default: this executable's path)");
 
-  return [args, &global]() {
+  return [args, &global, rsh]() {
     setup_logging(hostname(), 0, global.level());
     return run_guarded([&] {
       replicator::ReplicateOptions options;
       options.source = args->source;
       options.destination = args->destination;
-      if (!args->hostfile.empty()) {
-        options.hosts = replicator::read_hostfile(args->hostfile);
-      } else if (!args->hosts.empty()) {
-        options.hosts = replicator::parse_host_list(args->hosts);
-      } else {
-        throw replicator::InputError(
-            "no hosts: pass --hosts h1,h2,... or --hostfile FILE (this host first)");
-      }
+      std::optional<launch::Allocation> allocation;
+      options.hosts = choose_hosts(*args, allocation);
       options.rsh = args->rsh;
+      options.agent_step = agent_step(args->launcher, rsh->count() > 0, allocation, options.hosts);
       options.agent_program = args->agent_path.empty() ? self_path() : args->agent_path;
       options.agent_args = {"--log-level", global.level()};
       // The live line only on a terminal: logs and pipes get the summary alone.

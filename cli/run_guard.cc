@@ -74,6 +74,29 @@ void apply_plan_options(const std::string& topology, const std::string& chunk_si
   options.link.alpha_seconds = hop_latency_us * 1e-6;
 }
 
+mode_t parse_mode(const std::string& text) {
+  std::size_t used = 0;
+  unsigned long value = 0;
+  try {
+    value = std::stoul(text, &used, 8);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty() || value > 07777) {
+    throw replicator::InputError(
+        fmt::format("--mode '{}' is not an octal file mode: use e.g. 0644 or 0755", text));
+  }
+  return static_cast<mode_t>(value);
+}
+
+std::chrono::milliseconds parse_seconds(double seconds, const char* what) {
+  if (!(seconds > 0) || seconds > 86400) {
+    throw replicator::InputError(fmt::format(
+        "{} {} is out of range: use a number of seconds between 0 and 86400", what, seconds));
+  }
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
 std::string hostname() {
   char name[256] = {};
   if (::gethostname(name, sizeof name - 1) != 0) {

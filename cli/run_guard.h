@@ -1,6 +1,9 @@
 // run_guarded: the one place the CLI turns exceptions into a one-line error and an exit code.
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -21,6 +24,11 @@ int report_exit(const replicator::Report& report);
 std::uint32_t parse_chunk_size(const std::string& text);
 
 std::string hostname();
+
+// --mode: an octal file mode.
+mode_t parse_mode(const std::string& text);
+// A timeout option in seconds (0, 86400], named `what` in the error.
+std::chrono::milliseconds parse_seconds(double seconds, const char* what);
 
 // --topology / --chunk-size ("auto" leaves them to the schedule model) and the link model.
 void apply_plan_options(const std::string& topology, const std::string& chunk_size,

@@ -133,7 +133,7 @@ void AgentSession::on_control(const Message& message) {
     }
     const auto address = data_listener_->address();
     (void)control_->send_control(encode(*proof));
-    (void)control_->send_control(encode(Join{{address.begin(), address.end()}}));
+    (void)control_->send_control(encode(Join{{address.begin(), address.end()}, options_.host}));
     return;
   }
   if (const auto* plan = std::get_if<Plan>(&message)) {

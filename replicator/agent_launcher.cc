@@ -113,6 +113,44 @@ void AgentLauncher::launch(int rank, const std::string& host, const std::string&
   }
 }
 
+void AgentLauncher::launch_step(const std::vector<std::string>& argv,
+                                const std::string& secret_variable,
+                                const std::string& secret_value) {
+  // Everything the child needs is built before fork: after it, only async-signal-safe calls.
+  std::vector<std::string> environment;
+  const std::string prefix = secret_variable + "=";
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, prefix.c_str(), prefix.size()) != 0)
+      environment.emplace_back(*e);
+  }
+  environment.push_back(prefix + secret_value);
+  std::vector<char*> raw_env;
+  for (auto& e : environment)
+    raw_env.push_back(e.data());
+  raw_env.push_back(nullptr);
+  std::vector<char*> raw;
+  for (const auto& a : argv)
+    raw.push_back(const_cast<char*>(a.c_str()));
+  raw.push_back(nullptr);
+
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    throw TransferError(
+        fmt::format("cannot start the agents with {}: fork: {}", argv.front(), std::strerror(errno)));
+  }
+  if (pid == 0) {
+    const int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd >= 0)
+      ::dup2(null_fd, STDIN_FILENO);
+    ::execvpe(raw[0], raw.data(), raw_env.data());
+    const char msg[] = "imgcast: cannot run the agent launcher (is it installed and on PATH?)\n";
+    (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
+    ::_exit(127);
+  }
+  children_.push_back(Child{-1, pid});
+  log().debug("started every agent through {} (pid {})", argv.front(), pid);
+}
+
 std::vector<AgentLauncher::Exit> AgentLauncher::reap() {
   std::vector<Exit> exits;
   for (auto it = children_.begin(); it != children_.end();) {

@@ -15,7 +15,7 @@ namespace imgcast::replicator {
 class AgentLauncher {
  public:
   struct Exit {
-    int rank;
+    int rank;  // -1: the launcher process of launch_step (every agent it started)
     std::string how;  // "exited with status 255", "was killed by signal 9"
     bool success;
   };
@@ -29,6 +29,12 @@ class AgentLauncher {
   // Throws TransferError when the launcher command cannot be started.
   void launch(int rank, const std::string& host, const std::string& command,
               const std::string& stdin_line);
+  // Starts every agent at once through one launcher process (srun, mpirun): `argv` is its whole
+  // command line. The secret goes into that process's environment as `secret_variable` (the
+  // launcher forwards it to the agents); standard input stays closed. Its exit reports rank -1.
+  // Throws TransferError when it cannot be started.
+  void launch_step(const std::vector<std::string>& argv, const std::string& secret_variable,
+                   const std::string& secret_value);
   // Agents that ended since the last call (non-blocking).
   std::vector<Exit> reap();
   // Waits up to `grace` for every agent to end, then sends SIGTERM, then SIGKILL.

@@ -44,7 +44,7 @@ void write(ByteWriter& out, const Proof& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kProof)).raw(m.mac);
 }
 void write(ByteWriter& out, const Join& m) {
-  out.u8(static_cast<std::uint8_t>(Tag::kJoin)).blob(m.data_address);
+  out.u8(static_cast<std::uint8_t>(Tag::kJoin)).blob(m.data_address).str(m.host);
 }
 void write(ByteWriter& out, const Plan& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kPlan)).u64(m.image_bytes).u32(m.chunk_bytes);
@@ -99,8 +99,12 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
       read_array(in, m.mac);
       return m;
     }
-    case Tag::kJoin:
-      return Join{in.blob(kMaxAddressBytes)};
+    case Tag::kJoin: {
+      Join m;
+      m.data_address = in.blob(kMaxAddressBytes);
+      m.host = in.str(kMaxHostBytes);
+      return m;
+    }
     case Tag::kPlan: {
       Plan m;
       m.image_bytes = in.u64();

@@ -50,6 +50,7 @@ struct Proof {
 };
 struct Join {
   std::vector<std::byte> data_address;
+  std::string host;  // the agent's own name for its host (shown when the root had none)
 };
 struct Plan {
   std::uint64_t image_bytes = 0;
@@ -91,6 +92,7 @@ using Message = std::variant<Hello, Challenge, Proof, Join, Plan, Ready, Failed,
 // Bounds a decoder enforces.
 inline constexpr std::size_t kMaxTextBytes = 4096;
 inline constexpr std::size_t kMaxAddressBytes = 1024;
+inline constexpr std::size_t kMaxHostBytes = 255;
 inline constexpr std::size_t kMaxDescriptorBytes = 8192;
 
 std::vector<std::byte> encode(const Message& message);

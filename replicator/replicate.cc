@@ -107,7 +107,7 @@ Report RootSession::run() {
   if (size == 0) {
     throw InputError("no hosts: pass --hosts h1,h2,... or --hostfile FILE");
   }
-  if (!is_this_machine(options_.hosts[0])) {
+  if (!options_.publish && !is_this_machine(options_.hosts[0])) {
     throw InputError(
         fmt::format("this machine is not {}, the first host of the list (the root, which reads the "
                     "source): run imgcast replicate there, or put this host first",
@@ -188,6 +188,26 @@ Report RootSession::run() {
 
 void RootSession::launch_agents() {
   const std::string control = control_listener_->name();
+  if (options_.publish) {
+    options_.publish(control, secret_.to_line());
+    return;
+  }
+  if (!options_.agent_step.empty()) {
+    std::vector<std::string> argv = options_.agent_step;
+    argv.push_back(options_.agent_program);
+    argv.insert(argv.end(), options_.agent_args.begin(), options_.agent_args.end());
+    std::string all_hosts;
+    for (const auto& host : options_.hosts)
+      all_hosts += (all_hosts.empty() ? "" : ",") + host;
+    for (const char* word : {"agent", "--control"})
+      argv.emplace_back(word);
+    argv.push_back(control);
+    for (const char* word : {"--rank", "auto", "--host", "auto", "--hosts"})
+      argv.emplace_back(word);
+    argv.push_back(all_hosts);
+    launcher_.launch_step(argv, kSecretVariable, secret_.to_line());
+    return;
+  }
   for (std::size_t rank = 1; rank < agents_.size(); ++rank) {
     std::string command = "exec " + shell_quote(options_.agent_program);
     for (const auto& arg : options_.agent_args) {
@@ -216,10 +236,13 @@ void RootSession::wait_for(Phase phase) {
       const auto state =
           phase == Phase::kJoining ? AgentRecord::State::kLaunched : AgentRecord::State::kJoined;
       abort_setup(ExitCode::kTransferFailed,
-                  fmt::format("timed out after {} ms waiting for the agent on {} to {} (is the "
-                              "host reachable, and can --rsh start imgcast there?)",
+                  fmt::format("timed out after {} ms waiting for the agent on {} to {} ({})",
                               options_.connect_timeout.count(), hosts_in(state),
-                              phase == Phase::kJoining ? "join" : "get ready"));
+                              phase == Phase::kJoining ? "join" : "get ready",
+                              options_.publish ? "did the launcher start imgcast hook on every "
+                                                 "node, and do they share the rendezvous directory?"
+                                               : "is the host reachable, and can the launcher "
+                                                 "start imgcast there?"));
     }
   }
 }
@@ -345,10 +368,17 @@ void RootSession::step(milliseconds timeout, bool data_busy) {
   }
   progressed_ = !events_.empty() || !data_events_.empty();
   for (const auto& exit : launcher_.reap()) {
-    auto& agent = agents_[exit.rank];
-    if (agent.state != AgentRecord::State::kDone && agent.state != AgentRecord::State::kFailed) {
-      agent_failed(agent, ExitCode::kTransferFailed,
-                   fmt::format("its agent {} before finishing", exit.how));
+    // rank -1: the one launcher process that started every agent (srun, mpirun) ended.
+    for (auto& agent : agents_) {
+      if (agent.rank == 0 || (exit.rank >= 0 && agent.rank != exit.rank))
+        continue;
+      if (agent.state != AgentRecord::State::kDone && agent.state != AgentRecord::State::kFailed) {
+        agent_failed(agent, ExitCode::kTransferFailed,
+                     exit.rank >= 0 ? fmt::format("its agent {} before finishing", exit.how)
+                                    : fmt::format("the agent launcher ({}) {} before the agent "
+                                                  "finished",
+                                                  options_.agent_step.front(), exit.how));
+      }
     }
   }
 }
@@ -445,6 +475,16 @@ void RootSession::on_agent_message(AgentRecord& agent, const Message& message) {
       join != nullptr && agent.state == AgentRecord::State::kLaunched) {
     agent.data_address = join->data_address;
     agent.state = AgentRecord::State::kJoined;
+    if (agent.host.empty()) {
+      // Started by a launcher that did not tell us its host: take the agent's own name, but only
+      // a plain host name (it reaches logs and the report).
+      const bool plain = !join->host.empty() &&
+                         join->host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                                                      "QRSTUVWXYZ0123456789._:-") ==
+                             std::string::npos;
+      agent.host = plain ? join->host : fmt::format("rank{}", agent.rank);
+      agent.destination = expand_destination(options_.destination, agent.rank, agent.host);
+    }
     return;
   }
   if (std::holds_alternative<Ready>(message) && agent.state == AgentRecord::State::kJoined) {
@@ -524,7 +564,8 @@ std::string RootSession::hosts_in(AgentRecord::State state) const {
   std::string out;
   for (const auto& agent : agents_) {
     if (agent.rank != 0 && agent.state == state) {
-      out += (out.empty() ? "" : ", ") + agent.host;
+      out += (out.empty() ? "" : ", ") +
+             (agent.host.empty() ? fmt::format("rank {}", agent.rank) : agent.host);
     }
   }
   return out;

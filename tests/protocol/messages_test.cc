@@ -29,7 +29,7 @@ std::vector<Message> samples() {
   return {hello,
           challenge,
           Proof{},
-          Join{{std::byte{1}, std::byte{2}}},
+          Join{{std::byte{1}, std::byte{2}}, "node7"},
           plan,
           Ready{},
           Failed{1, "destination directory /tmp/x does not exist"},

@@ -1,0 +1,212 @@
+// imgcast hook SRC DST [-- CMD ARGS...]: run by a launcher on every node of a job (srun
+// --ntasks-per-node=1, mpirun --map-by ppr:1:node, a Slurm TaskProlog, the SPANK plugin). Each
+// node learns its index and the node count from the launcher's variables; node 0 reads SRC and
+// is the root; the nodes meet through a rendezvous file in a shared directory (no fixed port);
+// the first task of each node stages, other tasks of that node wait for it; then CMD runs with
+// IMGCAST_PATH set to the staged file.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+
+#include "cli/commands.h"
+#include "cli/context_factory.h"
+#include "cli/launch/node_claim.h"
+#include "cli/launch/node_identity.h"
+#include "cli/launch/rendezvous.h"
+#include "cli/logging.h"
+#include "cli/run_guard.h"
+#include "replicator/agent.h"
+#include "replicator/job.h"
+#include "replicator/replicate.h"
+#include "transport/factory.h"
+
+namespace imgcast::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+using replicator::ExitCode;
+
+struct HookArgs {
+  std::string source;
+  std::string destination;
+  std::vector<std::string> command;
+  std::string rendezvous_dir;
+  std::optional<int> rank;
+  std::optional<int> nodes;
+  std::optional<std::string> job_id;
+  std::string chunk_size = "auto";
+  std::string topology = "auto";
+  double link_mbit = 10000;
+  double hop_latency_us = 50;
+  std::string transport = "auto";
+  std::string mode = "0644";
+  double timeout = 300;
+  double stall_timeout = 60;
+};
+
+fs::path rendezvous_directory(const HookArgs& args, const launch::Environment& env) {
+  if (!args.rendezvous_dir.empty())
+    return args.rendezvous_dir;
+  if (auto dir = env("IMGCAST_RENDEZVOUS_DIR"))
+    return *dir;
+  if (auto dir = env("SLURM_SUBMIT_DIR"))
+    return *dir;
+  return fs::current_path();
+}
+
+// Node 0: the root. Reads SRC once, stages its own copy, waits for every other node's agent.
+int stage_as_root(const HookArgs& args, const GlobalOptions& global,
+                  const launch::NodeIdentity& id, const std::string& host,
+                  launch::Rendezvous& rendezvous) {
+  replicator::ReplicateOptions options;
+  options.source = args.source;
+  options.destination = args.destination;
+  options.hosts = id.hosts;
+  if (options.hosts.empty()) {
+    options.hosts.assign(static_cast<std::size_t>(id.nodes), std::string());
+    options.hosts[0] = host;
+  }
+  options.publish = [&rendezvous](const std::string& control, const std::string& secret) {
+    rendezvous.publish({control, secret});
+  };
+  apply_plan_options(args.topology, args.chunk_size, args.link_mbit, args.hop_latency_us,
+                     options);
+  options.transport = transport::choose_kind(args.transport);
+  options.mode = parse_mode(args.mode);
+  options.connect_timeout = parse_seconds(args.timeout, "--timeout");
+  options.stall_timeout = parse_seconds(args.stall_timeout, "--stall-timeout");
+  struct Withdraw {
+    launch::Rendezvous& r;
+    ~Withdraw() { r.withdraw(); }
+  } withdraw{rendezvous};
+  const replicator::Report report = replicator::replicate(options, context_factory());
+  if (!global.quiet)
+    report.print(std::cout);
+  return report_exit(report);
+}
+
+// Every other node: an agent of the root that node 0 published.
+int stage_as_agent(const HookArgs& args, const launch::NodeIdentity& id, const std::string& host,
+                   const launch::Rendezvous& rendezvous) {
+  const auto timeout = parse_seconds(args.timeout, "--timeout");
+  const launch::Invitation invitation = rendezvous.wait(timeout);
+  replicator::AgentOptions options;
+  options.control_address = invitation.control_address;
+  options.rank = id.node;
+  options.host = host;
+  options.secret_line = invitation.secret_line;
+  options.connect_timeout = timeout;
+  return static_cast<int>(replicator::run_agent(options, context_factory()));
+}
+
+int run_command(const std::vector<std::string>& command, const std::string& staged) {
+  ::setenv("IMGCAST_PATH", staged.c_str(), 1);
+  std::vector<char*> argv;
+  for (const auto& word : command)
+    argv.push_back(const_cast<char*>(word.c_str()));
+  argv.push_back(nullptr);
+  std::cout.flush();
+  ::execvp(argv[0], argv.data());
+  std::cerr << fmt::format("imgcast: error: cannot run {}: {}: check the command after --\n",
+                           command.front(), std::strerror(errno));
+  return static_cast<int>(ExitCode::kUsage);
+}
+
+}  // namespace
+
+Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
+  auto args = std::make_shared<HookArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "hook", "Run by the launcher on every node: stage SRC as DST once per node, then CMD");
+  cmd->footer(
+      "Node 0 (SLURM_NODEID / OMPI_COMM_WORLD_RANK ... = 0) reads SRC; the nodes meet through a "
+      "file in a shared directory (--rendezvous, default $SLURM_SUBMIT_DIR or the working "
+      "directory).\nExamples:\n"
+      "  srun --ntasks-per-node=1 imgcast hook /lustre/app.sif /tmp/app.sif\n"
+      "  srun imgcast hook /lustre/app.sif /tmp/app.sif -- apptainer exec /tmp/app.sif app\n"
+      "  mpirun --map-by ppr:1:node imgcast hook /shared/app.sif /tmp/app.sif");
+  cmd->add_option("SRC", args->source, "Image to stage (read by node 0 only)")->required();
+  cmd->add_option("DST", args->destination, "Node-local path of the copy (%r: node, %h: host)")
+      ->required();
+  cmd->add_option("CMD", args->command, "Command to run once the copy is in place (after --)");
+  cmd->add_option("--rendezvous", args->rendezvous_dir,
+                  "Directory every node shares, for the rendezvous file");
+  cmd->add_option("--rank", args->rank, "This node's index (default: from the launcher)")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--nodes", args->nodes, "How many nodes take part (default: from the launcher)")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--job-id", args->job_id, "The job's id, the same on every node (default: "
+                                            "from the launcher)");
+  cmd->add_option("--chunk-size", args->chunk_size, "Chunk size (4K..1G), or auto")
+      ->capture_default_str();
+  cmd->add_option("--topology", args->topology, "auto, binomial, chain or kary:K")
+      ->capture_default_str();
+  cmd->add_option("--link-mbit", args->link_mbit, "Link bandwidth the auto plan assumes, Mbit/s")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e7));
+  cmd->add_option("--hop-latency-us", args->hop_latency_us, "Per-chunk hop cost, microseconds")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  cmd->add_option("--transport", args->transport, "tcp, ucx, verbs or auto")->capture_default_str();
+  cmd->add_option("--mode", args->mode, "File mode of every copy (octal)")->capture_default_str();
+  cmd->add_option("--timeout", args->timeout,
+                  "Seconds for every node to arrive (the launcher may start them apart)")
+      ->capture_default_str();
+  cmd->add_option("--stall-timeout", args->stall_timeout,
+                  "Seconds without progress before a node counts as failed")
+      ->capture_default_str();
+
+  return [args, &global]() {
+    const launch::Environment env = launch::process_environment();
+    const std::string host = launch::this_node_name(env);
+    std::string staged;
+    const int code = run_guarded([&] {
+      launch::NodeIdentity id = launch::detect_node_identity(
+          env, launch::IdentityOverrides{args->rank, args->nodes, args->job_id});
+      setup_logging(host, id.node, global.level());
+      id.job = launch::file_name_safe(id.job);
+      id.step = launch::file_name_safe(id.step);
+      staged = replicator::expand_destination(args->destination, id.node, host);
+      const auto timeout = parse_seconds(args->timeout, "--timeout");
+      launch::NodeClaim claim(staged, timeout);
+      switch (claim.state(id.job, id.step)) {
+        case launch::NodeState::kStaged:
+          spdlog::info("{} is already staged on {} for job {}", staged, host, id.job);
+          return 0;
+        case launch::NodeState::kFailed:
+          throw replicator::TransferError(fmt::format(
+              "staging {} on {} failed in this step (another task of the node reported why)",
+              staged, host));
+        case launch::NodeState::kNothing:
+          break;
+      }
+      launch::Rendezvous rendezvous(rendezvous_directory(*args, env),
+                                    id.step + ":" + args->destination);
+      int result = 0;
+      try {
+        result = id.node == 0 ? stage_as_root(*args, global, id, host, rendezvous)
+                              : stage_as_agent(*args, id, host, rendezvous);
+      } catch (...) {
+        claim.record_failed(id.job, id.step);
+        throw;
+      }
+      if (result == 0) {
+        claim.record_staged(id.job);
+      } else {
+        claim.record_failed(id.job, id.step);
+      }
+      return result;
+    });
+    if (code != 0 || args->command.empty())
+      return code;
+    return run_command(args->command, staged);
+  };
+}
+
+}  // namespace imgcast::cli

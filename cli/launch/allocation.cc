@@ -1,0 +1,145 @@
+#include "cli/launch/allocation.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+#include <unordered_set>
+
+#include "cli/launch/hostlist.h"
+#include "replicator/errors.h"
+#include "replicator/parse.h"
+
+namespace imgcast::cli::launch {
+
+namespace {
+
+using replicator::InputError;
+
+// The same host-name checks as --hosts (no shell metacharacters, no empty names).
+std::vector<std::string> checked(const std::vector<std::string>& hosts, std::string_view origin) {
+  std::string joined;
+  for (const auto& h : hosts) {
+    if (h.find(',') != std::string::npos) {
+      throw InputError(fmt::format("{} names the host '{}', which holds a comma", origin, h));
+    }
+    joined += (joined.empty() ? "" : ",") + h;
+  }
+  if (joined.empty()) {
+    throw InputError(fmt::format("{} names no host: is the allocation empty?", origin));
+  }
+  try {
+    return replicator::parse_host_list(joined);
+  } catch (const InputError& error) {
+    throw InputError(fmt::format("{}: {}", origin, error.what()));
+  }
+}
+
+}  // namespace
+
+const char* to_string(Scheduler scheduler) noexcept {
+  switch (scheduler) {
+    case Scheduler::kSlurm:
+      return "slurm";
+    case Scheduler::kPbs:
+      return "pbs";
+    case Scheduler::kLsf:
+      return "lsf";
+  }
+  return "?";
+}
+
+std::vector<std::string> fold_duplicates(std::vector<std::string> hosts) {
+  std::unordered_set<std::string> seen;
+  std::vector<std::string> out;
+  for (auto& h : hosts) {
+    if (seen.insert(h).second)
+      out.push_back(std::move(h));
+  }
+  return out;
+}
+
+std::vector<std::string> read_slot_file(const std::filesystem::path& path,
+                                        std::string_view origin) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    throw InputError(fmt::format("{} {} is a directory, not a host file", origin, path.string()));
+  }
+  std::ifstream in(path);
+  if (!in) {
+    throw InputError(fmt::format("{} {} cannot be read: is this the node the job started on?",
+                                 origin, path.string()));
+  }
+  std::vector<std::string> hosts;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::string host;
+    if (words >> host && host.front() != '#')
+      hosts.push_back(host);
+  }
+  return checked(fold_duplicates(std::move(hosts)), fmt::format("{} {}", origin, path.string()));
+}
+
+std::vector<std::string> parse_lsf_mcpu_hosts(std::string_view text) {
+  std::istringstream words{std::string(text)};
+  std::vector<std::string> hosts;
+  std::string host;
+  std::string slots;
+  while (words >> host) {
+    if (!(words >> slots) || slots.find_first_not_of("0123456789") != std::string::npos) {
+      throw InputError(fmt::format(
+          "LSB_MCPU_HOSTS '{}' is not 'host slots host slots ...': host '{}' has no slot count",
+          text, host));
+    }
+    hosts.push_back(host);
+  }
+  return checked(fold_duplicates(std::move(hosts)), "LSB_MCPU_HOSTS");
+}
+
+std::optional<Allocation> detect_allocation(const Environment& env) {
+  if (const auto job = env("SLURM_JOB_ID")) {
+    Allocation a;
+    a.scheduler = Scheduler::kSlurm;
+    a.job_id = *job;
+    a.origin = "SLURM_JOB_NODELIST";
+    std::optional<std::string> list = env("SLURM_JOB_NODELIST");
+    if (!list) {
+      a.origin = "SLURM_NODELIST";
+      list = env("SLURM_NODELIST");
+    }
+    if (!list) {
+      throw InputError(
+          "SLURM_JOB_ID is set but SLURM_JOB_NODELIST is not: run imgcast inside the job (sbatch "
+          "or salloc), or pass --hosts");
+    }
+    a.hosts = checked(fold_duplicates(expand_hostlist(*list, a.origin)), a.origin);
+    return a;
+  }
+  if (const auto nodefile = env("PBS_NODEFILE")) {
+    Allocation a;
+    a.scheduler = Scheduler::kPbs;
+    a.job_id = env("PBS_JOBID").value_or("");
+    a.origin = "PBS_NODEFILE";
+    a.hosts = read_slot_file(*nodefile, a.origin);
+    return a;
+  }
+  if (const auto hostfile = env("LSB_DJOB_HOSTFILE")) {
+    Allocation a;
+    a.scheduler = Scheduler::kLsf;
+    a.job_id = env("LSB_JOBID").value_or("");
+    a.origin = "LSB_DJOB_HOSTFILE";
+    a.hosts = read_slot_file(*hostfile, a.origin);
+    return a;
+  }
+  if (const auto mcpu = env("LSB_MCPU_HOSTS")) {
+    Allocation a;
+    a.scheduler = Scheduler::kLsf;
+    a.job_id = env("LSB_JOBID").value_or("");
+    a.origin = "LSB_MCPU_HOSTS";
+    a.hosts = parse_lsf_mcpu_hosts(*mcpu);
+    return a;
+  }
+  return std::nullopt;
+}
+
+}  // namespace imgcast::cli::launch

@@ -1,0 +1,141 @@
+#include "cli/launch/node_identity.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <climits>
+
+#include "cli/launch/hostlist.h"
+#include "replicator/errors.h"
+
+namespace imgcast::cli::launch {
+
+namespace {
+
+using replicator::InputError;
+constexpr long kMaxNodes = 1 << 20;
+
+std::optional<NodeIdentity> from_slurm(const Environment& env) {
+  const auto node = integer_variable(env, "SLURM_NODEID", kMaxNodes);
+  const auto job = env("SLURM_JOB_ID");
+  if (!node || !job)
+    return std::nullopt;
+  NodeIdentity id;
+  id.launcher = "slurm";
+  id.node = static_cast<int>(*node);
+  id.job = *job;
+  id.step = *job + "." + env("SLURM_STEP_ID").value_or("batch");
+  std::optional<long> nodes = integer_variable(env, "SLURM_STEP_NUM_NODES", kMaxNodes + 1);
+  std::optional<std::string> list = env("SLURM_STEP_NODELIST");
+  if (!nodes) {
+    nodes = integer_variable(env, "SLURM_NNODES", kMaxNodes + 1);
+    list = env("SLURM_JOB_NODELIST");
+  }
+  if (!nodes) {
+    throw InputError("SLURM_NODEID is set but neither SLURM_STEP_NUM_NODES nor SLURM_NNODES is: "
+                     "pass --nodes N");
+  }
+  id.nodes = static_cast<int>(*nodes);
+  if (list) {
+    std::vector<std::string> hosts = expand_hostlist(*list, "SLURM_STEP_NODELIST");
+    // Only a list that matches the node count and puts us at our index is trusted as names.
+    if (static_cast<long>(hosts.size()) == *nodes && id.node < static_cast<int>(hosts.size()) &&
+        hosts[id.node] == this_node_name(env)) {
+      id.hosts = std::move(hosts);
+    }
+  }
+  return id;
+}
+
+std::optional<NodeIdentity> from_open_mpi(const Environment& env) {
+  const auto rank = integer_variable(env, "OMPI_COMM_WORLD_RANK", INT_MAX);
+  const auto size = integer_variable(env, "OMPI_COMM_WORLD_SIZE", INT_MAX);
+  if (!rank || !size)
+    return std::nullopt;
+  const long per_node = integer_variable(env, "OMPI_COMM_WORLD_LOCAL_SIZE", INT_MAX).value_or(1);
+  if (per_node < 1 || *size % per_node != 0) {
+    throw InputError(fmt::format(
+        "OMPI_COMM_WORLD_SIZE {} is not a multiple of OMPI_COMM_WORLD_LOCAL_SIZE {}: launch the "
+        "hook with the same number of processes on every node (mpirun --map-by ppr:1:node)",
+        *size, per_node));
+  }
+  NodeIdentity id;
+  id.launcher = "open-mpi";
+  id.node = static_cast<int>(*rank / per_node);
+  id.nodes = static_cast<int>(*size / per_node);
+  id.job = env("OMPI_MCA_ess_base_jobid").value_or(env("PMIX_NAMESPACE").value_or(""));
+  id.step = id.job;
+  return id;
+}
+
+std::optional<NodeIdentity> from_pmix(const Environment& env) {
+  const auto rank = integer_variable(env, "PMIX_RANK", INT_MAX);
+  const auto space = env("PMIX_NAMESPACE");
+  if (!rank || !space)
+    return std::nullopt;
+  NodeIdentity id;
+  id.launcher = "pmix";
+  id.node = static_cast<int>(*rank);
+  id.nodes = 0;  // PMIx keeps the job size in its server, not the environment: --nodes
+  id.job = *space;
+  id.step = *space;
+  return id;
+}
+
+}  // namespace
+
+std::string this_node_name(const Environment& env) {
+  if (auto name = env("SLURMD_NODENAME"))
+    return *name;
+  char buffer[256] = {};
+  if (::gethostname(buffer, sizeof buffer - 1) != 0)
+    return "localhost";
+  return buffer;
+}
+
+NodeIdentity detect_node_identity(const Environment& env, const IdentityOverrides& overrides) {
+  std::optional<NodeIdentity> found = from_slurm(env);
+  if (!found)
+    found = from_open_mpi(env);
+  if (!found)
+    found = from_pmix(env);
+  if (!found) {
+    if (!overrides.node || !overrides.nodes || !overrides.job) {
+      throw InputError(
+          "not started by a launcher (no SLURM_NODEID, OMPI_COMM_WORLD_RANK or PMIX_RANK): run "
+          "it under srun or mpirun, or pass --rank, --nodes and --job-id");
+    }
+    found = NodeIdentity{};
+    found->launcher = "options";
+  }
+  NodeIdentity id = std::move(*found);
+  if (overrides.node)
+    id.node = *overrides.node;
+  if (overrides.nodes) {
+    if (*overrides.nodes != id.nodes)
+      id.hosts.clear();
+    id.nodes = *overrides.nodes;
+  }
+  if (overrides.job) {
+    id.job = *overrides.job;
+    id.step = *overrides.job;
+  }
+  if (id.nodes < 1) {
+    throw InputError(fmt::format("the {} launcher does not say how many nodes take part: pass "
+                                 "--nodes N",
+                                 id.launcher));
+  }
+  if (id.node < 0 || id.node >= id.nodes) {
+    throw InputError(fmt::format("this node's index {} is not below the node count {} (from {}): "
+                                 "check --rank and --nodes",
+                                 id.node, id.nodes, id.launcher));
+  }
+  if (id.job.empty()) {
+    throw InputError(fmt::format("the {} launcher gives no job id: pass --job-id ID (the same on "
+                                 "every node)",
+                                 id.launcher));
+  }
+  return id;
+}
+
+}  // namespace imgcast::cli::launch
