@@ -40,6 +40,7 @@ struct HookArgs {
   std::optional<int> rank;
   std::optional<int> nodes;
   std::optional<std::string> job_id;
+  std::optional<std::string> step_id;
   std::string chunk_size = "auto";
   std::string topology = "auto";
   double link_mbit = 10000;
@@ -72,8 +73,11 @@ int stage_as_root(const HookArgs& args, const GlobalOptions& global,
     options.hosts.assign(static_cast<std::size_t>(id.nodes), std::string());
     options.hosts[0] = host;
   }
-  options.publish = [&rendezvous](const std::string& control, const std::string& secret) {
+  bool published = false;
+  options.publish = [&rendezvous, &published](const std::string& control,
+                                              const std::string& secret) {
     rendezvous.publish({control, secret});
+    published = true;
   };
   apply_plan_options(args.topology, args.chunk_size, args.link_mbit, args.hop_latency_us,
                      options);
@@ -81,11 +85,21 @@ int stage_as_root(const HookArgs& args, const GlobalOptions& global,
   options.mode = parse_mode(args.mode);
   options.connect_timeout = parse_seconds(args.timeout, "--timeout");
   options.stall_timeout = parse_seconds(args.stall_timeout, "--stall-timeout");
-  struct Withdraw {
-    launch::Rendezvous& r;
-    ~Withdraw() { r.withdraw(); }
-  } withdraw{rendezvous};
-  const replicator::Report report = replicator::replicate(options, context_factory());
+  std::optional<replicator::Report> result;
+  try {
+    result.emplace(replicator::replicate(options, context_factory()));
+  } catch (const std::exception& error) {
+    // Before the rendezvous the others cannot hear of it from us: tell them through the file.
+    // (That file stays: the others may read it any time before their timeout.)
+    if (published) {
+      rendezvous.withdraw();
+    } else {
+      rendezvous.publish_failure(error.what());
+    }
+    throw;
+  }
+  rendezvous.withdraw();
+  const replicator::Report& report = *result;
   if (!global.quiet)
     report.print(std::cout);
   return report_exit(report);
@@ -143,6 +157,9 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--job-id", args->job_id, "The job's id, the same on every node (default: "
                                             "from the launcher)");
+  cmd->add_option("--step-id", args->step_id,
+                  "The launch's id, the same on every node (default: the job id, or Slurm's "
+                  "JOB.STEP)");
   cmd->add_option("--chunk-size", args->chunk_size, "Chunk size (4K..1G), or auto")
       ->capture_default_str();
   cmd->add_option("--topology", args->topology, "auto, binomial, chain or kary:K")
@@ -168,7 +185,7 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
     std::string staged;
     const int code = run_guarded([&] {
       launch::NodeIdentity id = launch::detect_node_identity(
-          env, launch::IdentityOverrides{args->rank, args->nodes, args->job_id});
+          env, launch::IdentityOverrides{args->rank, args->nodes, args->job_id, args->step_id});
       setup_logging(host, id.node, global.level());
       id.job = launch::file_name_safe(id.job);
       id.step = launch::file_name_safe(id.step);

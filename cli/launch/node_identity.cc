@@ -120,6 +120,8 @@ NodeIdentity detect_node_identity(const Environment& env, const IdentityOverride
     id.job = *overrides.job;
     id.step = *overrides.job;
   }
+  if (overrides.step)
+    id.step = *overrides.step;
   if (id.nodes < 1) {
     throw InputError(fmt::format("the {} launcher does not say how many nodes take part: pass "
                                  "--nodes N",

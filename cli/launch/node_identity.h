@@ -25,6 +25,7 @@ struct IdentityOverrides {
   std::optional<int> node;
   std::optional<int> nodes;
   std::optional<std::string> job;
+  std::optional<std::string> step;
 };
 
 // Slurm (SLURM_NODEID, SLURM_STEP_NUM_NODES, SLURM_STEP_NODELIST, SLURM_JOB_ID, SLURM_STEP_ID),

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -23,6 +24,7 @@ using replicator::TransferError;
 using replicator::UniqueFd;
 
 constexpr std::string_view kMagic = "IMGCAST-RENDEZVOUS 1";
+constexpr std::string_view kFailed = "FAILED";
 constexpr std::size_t kMaxFileBytes = 4096;
 
 }  // namespace
@@ -49,12 +51,26 @@ void Rendezvous::publish(const Invitation& invitation) {
   std::string secret = invitation.secret_line;
   while (!secret.empty() && secret.back() == '\n')
     secret.pop_back();
-  if (invitation.control_address.find('\n') != std::string::npos ||
+  if (invitation.control_address == kFailed ||
+      invitation.control_address.find('\n') != std::string::npos ||
       secret.find('\n') != std::string::npos) {
     throw InputError("a rendezvous line holds a newline");  // never from our own callers
   }
-  const std::string text =
-      fmt::format("{}\n{}\n{}\n", kMagic, invitation.control_address, secret);
+  write_file(invitation.control_address, secret);
+}
+
+void Rendezvous::publish_failure(const std::string& reason) noexcept {
+  std::string line = reason.substr(0, 1024);
+  std::replace(line.begin(), line.end(), '\n', ' ');
+  try {
+    write_file(std::string(kFailed), line);
+  } catch (const std::exception&) {
+    // The others will time out instead, naming the rendezvous file.
+  }
+}
+
+void Rendezvous::write_file(const std::string& second_line, const std::string& third_line) {
+  const std::string text = fmt::format("{}\n{}\n{}\n", kMagic, second_line, third_line);
   const std::filesystem::path temp = file_.string() + fmt::format(".{}.tmp", ::getpid());
   UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd.valid()) {
@@ -104,8 +120,13 @@ Invitation Rendezvous::wait(std::chrono::milliseconds timeout) const {
         throw InputError(fmt::format("rendezvous {} is malformed: remove it and run again",
                                      file_.string()));
       }
-      return Invitation{std::string(text.substr(first + 1, second - first - 1)),
-                        std::string(text.substr(second + 1, third - second - 1))};
+      Invitation invitation{std::string(text.substr(first + 1, second - first - 1)),
+                            std::string(text.substr(second + 1, third - second - 1))};
+      if (invitation.control_address == kFailed) {
+        throw TransferError(fmt::format("node 0 failed before the transfer: {}",
+                                        invitation.secret_line));
+      }
+      return invitation;
     }
     if (errno != ENOENT) {
       throw InputError(fmt::format("cannot read rendezvous {}: {}", file_.string(),

@@ -25,14 +25,19 @@ class Rendezvous {
 
   // Node 0. Throws InputError when the directory cannot take the file.
   void publish(const Invitation& invitation);
+  // Node 0, when it fails before it could publish: the others fail at once with `reason` instead
+  // of waiting for their timeout. Best effort (never throws).
+  void publish_failure(const std::string& reason) noexcept;
   // Every other node: waits (polling, backing off to 0.5 s) until the file appears, up to
-  // `timeout`. Throws TransferError on timeout, SecurityError for a file it must not trust,
+  // `timeout`. Throws TransferError on timeout or when node 0 published a failure, SecurityError for a file it must not trust,
   // InputError for a malformed one.
   Invitation wait(std::chrono::milliseconds timeout) const;
   // Node 0, when the transfer is over (ignores a file already gone).
   void withdraw() noexcept;
 
  private:
+  void write_file(const std::string& second_line, const std::string& third_line);
+
   std::filesystem::path directory_;
   std::filesystem::path file_;
 };

@@ -1,0 +1,258 @@
+/*
+ * imgcast SPANK plugin: `srun --imgcast=SRC:DST[,key=value...]` (or `#SBATCH --imgcast=...`)
+ * stages SRC as DST on every node of the step before its tasks start, reading SRC once, and
+ * exports IMGCAST_PATH=DST to the tasks.
+ *
+ * It runs `imgcast hook` from slurm_spank_user_init: that callback runs in slurmstepd once per
+ * node of a step, as the job's user, before any task is forked; a failure there fails the step.
+ * The batch and extern steps are skipped (they run on one node, or on no task); the first real
+ * step of a job stages, and later steps of the same job find the copy recorded and return at
+ * once (imgcast hook's per-node state, keyed by the job id).
+ *
+ * plugstack.conf:
+ *   optional /usr/lib/x86_64-linux-gnu/slurm-wlm/imgcast_spank.so imgcast=/usr/bin/imgcast
+ *
+ * Options after DST, comma-separated: transport=, chunk-size=, topology=, timeout=, mode=,
+ * link-mbit= (passed to imgcast hook as --key value).
+ */
+#define _GNU_SOURCE /* pipe2 */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <slurm/slurm.h>
+#include <slurm/spank.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+SPANK_PLUGIN(imgcast, 1)
+
+#define MAX_OPTIONS 8
+#define MAX_TEXT 4096
+
+/* What --imgcast asked for; empty source: not asked. */
+static char source[MAX_TEXT];
+static char destination[MAX_TEXT];
+static char option_keys[MAX_OPTIONS][64];
+static char option_values[MAX_OPTIONS][256];
+static int option_count;
+static char imgcast_program[PATH_MAX] = IMGCAST_DEFAULT_PROGRAM;
+/* Set by user_init in slurmstepd; the tasks, forked from it, inherit it. */
+static int staging_failed;
+
+static const char* const allowed_keys[] = {"transport", "chunk-size", "topology",
+                                           "timeout",   "mode",       "link-mbit"};
+
+/* Parses "SRC:DST[,key=value...]" into the globals; returns 0, or -1 after slurm_error. */
+static int parse_request(const char* text) {
+  char buffer[MAX_TEXT];
+  if (text == NULL || strlen(text) >= sizeof buffer) {
+    slurm_error("imgcast: --imgcast needs SRC:DST[,key=value...] (shorter than %d bytes)",
+                MAX_TEXT);
+    return -1;
+  }
+  strcpy(buffer, text);
+  char* rest = strchr(buffer, ',');
+  if (rest != NULL)
+    *rest++ = '\0';
+  char* colon = strchr(buffer, ':');
+  if (colon == NULL || colon == buffer || colon[1] == '\0') {
+    slurm_error("imgcast: --imgcast=%s: expected SRC:DST, e.g. --imgcast=/lustre/app.sif:/tmp/app.sif",
+                text);
+    return -1;
+  }
+  *colon = '\0';
+  if (buffer[0] != '/' || colon[1] != '/' || strchr(colon + 1, '%') != NULL) {
+    slurm_error("imgcast: --imgcast=%s: SRC and DST must be absolute paths (DST without %%)", text);
+    return -1;
+  }
+  strcpy(source, buffer);
+  strcpy(destination, colon + 1);
+  option_count = 0;
+  while (rest != NULL && *rest != '\0') {
+    char* next = strchr(rest, ',');
+    if (next != NULL)
+      *next++ = '\0';
+    char* equals = strchr(rest, '=');
+    int known = 0;
+    if (equals != NULL) {
+      *equals = '\0';
+      for (size_t i = 0; i < sizeof allowed_keys / sizeof allowed_keys[0]; ++i)
+        known |= strcmp(rest, allowed_keys[i]) == 0;
+    }
+    if (!known || option_count == MAX_OPTIONS || strlen(rest) >= 64 ||
+        strlen(equals + 1) >= 256 || equals[1] == '\0') {
+      slurm_error("imgcast: --imgcast option '%s' is not one of transport=, chunk-size=, "
+                  "topology=, timeout=, mode=, link-mbit=",
+                  rest);
+      return -1;
+    }
+    strcpy(option_keys[option_count], rest);
+    strcpy(option_values[option_count], equals + 1);
+    ++option_count;
+    rest = next;
+  }
+  return 0;
+}
+
+static int on_option(int val, const char* optarg, int remote) {
+  (void)val;
+  (void)remote;
+  return parse_request(optarg);
+}
+
+/* Registered with spank_option_register (not the spank_options table) so that sbatch and
+ * salloc (the "allocator" context) offer it too. */
+static struct spank_option imgcast_option = {
+    "imgcast", "SRC:DST[,key=value...]",
+    "Stage SRC as DST on every node of each step, reading SRC once (imgcast); the tasks get "
+    "IMGCAST_PATH=DST",
+    1, 0, on_option};
+
+int slurm_spank_init(spank_t sp, int ac, char** av) {
+  if (spank_option_register(sp, &imgcast_option) != ESPANK_SUCCESS) {
+    slurm_error("imgcast: cannot register --imgcast");
+    return -1;
+  }
+  for (int i = 0; i < ac; ++i) {
+    if (strncmp(av[i], "imgcast=", 8) == 0 && strlen(av[i] + 8) < sizeof imgcast_program) {
+      strcpy(imgcast_program, av[i] + 8);
+    } else {
+      slurm_error("imgcast: unknown plugstack.conf argument '%s' (use imgcast=/path/to/imgcast)",
+                  av[i]);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Runs imgcast hook and waits; its standard error comes back through a pipe so that a failure
+ * reaches the user as slurm_error lines instead of vanishing in slurmstepd. */
+static int run_hook(spank_t sp, uint32_t job, uint32_t step, uint32_t node, uint32_t nodes) {
+  char job_text[32], step_text[32], node_text[16], nodes_text[16];
+  snprintf(job_text, sizeof job_text, "%u", job);
+  snprintf(step_text, sizeof step_text, "%u.%u", job, step);
+  snprintf(node_text, sizeof node_text, "%u", node);
+  snprintf(nodes_text, sizeof nodes_text, "%u", nodes);
+  char rendezvous[PATH_MAX] = "";
+  if (spank_getenv(sp, "SLURM_SUBMIT_DIR", rendezvous, sizeof rendezvous) != ESPANK_SUCCESS &&
+      spank_getenv(sp, "PWD", rendezvous, sizeof rendezvous) != ESPANK_SUCCESS) {
+    strcpy(rendezvous, "/tmp");
+  }
+  char option_flags[MAX_OPTIONS][80];
+  const char* argv[32 + 2 * MAX_OPTIONS];
+  int n = 0;
+  argv[n++] = imgcast_program;
+  argv[n++] = "-q";
+  argv[n++] = "hook";
+  argv[n++] = source;
+  argv[n++] = destination;
+  argv[n++] = "--rank";
+  argv[n++] = node_text;
+  argv[n++] = "--nodes";
+  argv[n++] = nodes_text;
+  argv[n++] = "--job-id";
+  argv[n++] = job_text;
+  argv[n++] = "--step-id";
+  argv[n++] = step_text;
+  argv[n++] = "--rendezvous";
+  argv[n++] = rendezvous;
+  for (int i = 0; i < option_count; ++i) {
+    snprintf(option_flags[i], sizeof option_flags[i], "--%.63s", option_keys[i]);
+    argv[n++] = option_flags[i];
+    argv[n++] = option_values[i];
+  }
+  argv[n] = NULL;
+
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    slurm_error("imgcast: cannot create a pipe: %s", strerror(errno));
+    return -1;
+  }
+  const pid_t pid = fork();
+  if (pid < 0) {
+    slurm_error("imgcast: cannot fork: %s", strerror(errno));
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    dup2(pipe_fds[1], STDERR_FILENO);
+    dup2(pipe_fds[1], STDOUT_FILENO);
+    signal(SIGPIPE, SIG_DFL);
+    execv(imgcast_program, (char* const*)argv);
+    dprintf(STDERR_FILENO, "cannot run %s: %s (set imgcast= in plugstack.conf)\n",
+            imgcast_program, strerror(errno));
+    _exit(1);
+  }
+  close(pipe_fds[1]);
+  char output[MAX_TEXT];
+  size_t used = 0;
+  for (;;) {
+    const ssize_t got = read(pipe_fds[0], output + used, sizeof output - 1 - used);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      break;
+    used += (size_t)got;
+    if (used == sizeof output - 1)
+      used = 0; /* keep the tail: the last lines say why */
+  }
+  output[used] = '\0';
+  close(pipe_fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    return 0;
+  for (char* line = strtok(output, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+    if (strncmp(line, "imgcast: ", 9) == 0)
+      line += 9;
+    slurm_error("imgcast: %s", line);
+  }
+  slurm_error("imgcast: staging %s as %s failed on node %u (exit %d); the step does not start",
+              source, destination, node, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  return -1;
+}
+
+int slurm_spank_user_init(spank_t sp, int ac, char** av) {
+  (void)ac;
+  (void)av;
+  if (source[0] == '\0' || spank_remote(sp) != 1)
+    return 0;
+  uint32_t job = 0, step = 0, node = 0, nodes = 0;
+  if (spank_get_item(sp, S_JOB_ID, &job) != ESPANK_SUCCESS ||
+      spank_get_item(sp, S_JOB_STEPID, &step) != ESPANK_SUCCESS ||
+      spank_get_item(sp, S_JOB_NODEID, &node) != ESPANK_SUCCESS ||
+      spank_get_item(sp, S_JOB_NNODES, &nodes) != ESPANK_SUCCESS) {
+    slurm_error("imgcast: cannot read the step's job id, node id or node count from Slurm");
+    return -1;
+  }
+  /* The batch step runs on one node of many and the extern step starts no task: stage for the
+   * steps that run the tasks. */
+  if (step == SLURM_BATCH_SCRIPT || step == SLURM_EXTERN_CONT)
+    return 0;
+  if (run_hook(sp, job, step, node, nodes) != 0 ||
+      spank_setenv(sp, "IMGCAST_PATH", destination, 1) != ESPANK_SUCCESS) {
+    /* Not failed here: Slurm 22.05 reports a user_init failure to srun as a launch failure and
+     * srun then exits 0. Each task fails instead (task_init), so the step exits non-zero. */
+    staging_failed = 1;
+  }
+  return 0;
+}
+
+int slurm_spank_task_init(spank_t sp, int ac, char** av) {
+  (void)sp;
+  (void)ac;
+  (void)av;
+  if (staging_failed) {
+    slurm_error("imgcast: %s was not staged on this node (see above); the task does not run",
+                destination);
+    return -1;
+  }
+  return 0;
+}
