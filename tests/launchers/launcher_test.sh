@@ -125,5 +125,18 @@ JOB
     [[ $(grep -c "rank .* $want" out.txt) == "$nodes" ]]
     verify mpi.img "$nodes"
     ;;
+  mpirun_replicate)
+    # `imgcast replicate --launcher mpirun` on node1: the agents start as one mpirun job on the
+    # other nodes, the secret in its environment (-x), never in argv.
+    command -v mpirun >/dev/null || { echo "SKIP: openmpi-bin is not installed"; exit 77; }
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+    OMPI_MCA_plm_rsh_agent="$cluster rsh" OMPI_MCA_oob_tcp_if_include=10.78.0.0/24 \
+      timeout 120 "$cluster" exec node1 "$imgcast" replicate "$work/source.img" \
+      /mnt/imgcast-node/mpirep.img --hosts "$(seq -s, -f 'node%g' 1 "$nodes")" \
+      --launcher mpirun > out.txt
+    cat out.txt
+    grep -q "total: $nodes/$nodes nodes verified" out.txt
+    verify mpirep.img "$nodes"
+    ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
