@@ -49,6 +49,7 @@ struct HookArgs {
   std::string mode = "0644";
   double timeout = 300;
   double stall_timeout = 60;
+  bool force = false;
 };
 
 fs::path rendezvous_directory(const HookArgs& args, const launch::Environment& env) {
@@ -83,6 +84,7 @@ int stage_as_root(const HookArgs& args, const GlobalOptions& global,
                      options);
   options.transport = transport::choose_kind(args.transport);
   options.mode = parse_mode(args.mode);
+  options.force = args.force;
   options.connect_timeout = parse_seconds(args.timeout, "--timeout");
   options.stall_timeout = parse_seconds(args.stall_timeout, "--stall-timeout");
   std::optional<replicator::Report> result;
@@ -172,6 +174,8 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--transport", args->transport, "tcp, ucx, verbs or auto")->capture_default_str();
   cmd->add_option("--mode", args->mode, "File mode of every copy (octal)")->capture_default_str();
+  cmd->add_flag("--force", args->force,
+                "Send the image even to nodes whose copy is already this image (cached)");
   cmd->add_option("--timeout", args->timeout,
                   "Seconds for every node to arrive (the launcher may start them apart)")
       ->capture_default_str();

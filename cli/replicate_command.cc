@@ -37,6 +37,7 @@ struct ReplicateArgs {
   double connect_timeout = 30;
   bool json = false;
   double stall_timeout = 60;
+  bool force = false;
 };
 
 // The hosts: --hosts / --hostfile, else the batch allocation this runs in.
@@ -136,6 +137,8 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--stall-timeout", args->stall_timeout,
                   "Seconds without progress before a node counts as failed")
       ->capture_default_str();
+  cmd->add_flag("--force", args->force,
+                "Send the image even to hosts whose copy is already this image (cached)");
   cmd->add_flag("--json", args->json, "Print the summary as JSON (schema in docs/usage.md)");
   cmd->add_option("--agent-path", args->agent_path,
                   "imgcast's path on the other hosts (default: this executable's path)");
@@ -164,6 +167,7 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
                          options);
       options.transport = transport::choose_kind(args->transport);
       options.mode = parse_mode(args->mode);
+      options.force = args->force;
       options.connect_timeout = parse_seconds(args->connect_timeout, "--connect-timeout");
       options.stall_timeout = parse_seconds(args->stall_timeout, "--stall-timeout");
       const replicator::Report report = replicator::replicate(options, context_factory());

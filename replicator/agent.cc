@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "replicator/cache_record.h"
 #include "replicator/data_node.h"
 #include "replicator/log.h"
 #include "replicator/messages.h"
@@ -31,6 +32,7 @@ class AgentSession {
 
  private:
   void on_control(const Message& message);
+  void on_probe(const Probe& probe);
   void on_plan(const Plan& plan);
   void report_failure(ExitCode code, const std::string& reason);
   void check_done();
@@ -54,6 +56,9 @@ class AgentSession {
   std::uint64_t last_bytes_ = 0;
   std::chrono::milliseconds stall_timeout_{0};
   bool reported_ = false;
+  bool cached_ = false;   // our copy matched the root's probe
+  bool skipped_ = false;  // ... and the root let it stand
+  std::string source_key_;
   std::optional<ExitCode> exit_;
 };
 
@@ -136,6 +141,17 @@ void AgentSession::on_control(const Message& message) {
     (void)control_->send_control(encode(Join{{address.begin(), address.end()}, options_.host}));
     return;
   }
+  if (const auto* probe = std::get_if<Probe>(&message)) {
+    on_probe(*probe);
+    return;
+  }
+  if (std::holds_alternative<Skip>(message) && cached_) {
+    // Our cached copy stands: done, without data.
+    (void)control_->send_control(encode(Result{0}));
+    reported_ = true;
+    skipped_ = true;
+    return;
+  }
   if (const auto* plan = std::get_if<Plan>(&message)) {
     on_plan(*plan);
     return;
@@ -145,8 +161,8 @@ void AgentSession::on_control(const Message& message) {
     return;
   }
   if (std::holds_alternative<Bye>(message)) {
-    exit_ =
-        reported_ && image_ && image_->committed() ? ExitCode::kSuccess : ExitCode::kTransferFailed;
+    exit_ = reported_ && (skipped_ || (image_ && image_->committed())) ? ExitCode::kSuccess
+                                                                       : ExitCode::kTransferFailed;
     return;
   }
   if (const auto* abort = std::get_if<Abort>(&message)) {
@@ -156,6 +172,26 @@ void AgentSession::on_control(const Message& message) {
   }
   log().error("rank {}: unexpected {} from the root", options_.rank, message_name(message));
   exit_ = ExitCode::kTransferFailed;
+}
+
+void AgentSession::on_probe(const Probe& probe) {
+  source_key_ = probe.source_key;
+  Probed answer;
+  if (probe.force == 0) {
+    try {
+      const auto record = read_cache_record(
+          expand_destination(probe.destination, options_.rank, options_.host));
+      if (record && record->source_key == probe.source_key &&
+          record->image_bytes == probe.image_bytes) {
+        answer.cached = 1;
+        answer.digest = record->digest;
+        cached_ = true;
+      }
+    } catch (const ImgcastError&) {
+      // A destination we cannot even name is not cached; the plan will report why.
+    }
+  }
+  (void)control_->send_control(encode(answer));
 }
 
 void AgentSession::on_plan(const Plan& plan) {
@@ -170,7 +206,7 @@ void AgentSession::on_plan(const Plan& plan) {
                                        static_cast<mode_t>(plan.mode)));
     image_->prefault();
     DataNodeOptions node_options;
-    node_options.rank = options_.rank;
+    node_options.rank = static_cast<int>(plan.data_rank);
     node_options.topology = topology_.get();
     node_options.image_bytes = plan.image_bytes;
     node_options.chunk_bytes = plan.chunk_bytes;
@@ -229,7 +265,11 @@ void AgentSession::check_done() {
     return;
   }
   try {
-    image_->commit();
+    CacheRecord cache;
+    cache.source_key = source_key_;
+    cache.image_bytes = image_->bytes().size();
+    cache.digest = node_->digest();
+    image_->commit(&cache);
   } catch (const ImgcastError& error) {
     report_failure(error.code(), error.what());
     return;

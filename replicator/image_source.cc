@@ -1,5 +1,9 @@
 #include "replicator/image_source.h"
 
+#include <sys/stat.h>
+
+#include "replicator/cache_record.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/fs.h>
@@ -66,6 +70,15 @@ ImageSource ImageSource::open(const std::filesystem::path& path) {
   // Large sequential reads: ask for aggressive read-ahead. Advice only, so failure is harmless.
   (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   return ImageSource(path, std::move(fd), size);
+}
+
+std::string ImageSource::cache_key() const {
+  struct stat st {};
+  if (::fstat(fd_.get(), &st) != 0)
+    return "";  // no key: nothing counts as cached
+  std::error_code error;
+  const std::filesystem::path absolute = std::filesystem::absolute(path_, error);
+  return make_source_key(error ? path_ : absolute, st);
 }
 
 void ImageSource::read(const Chunk& chunk, std::span<std::byte> into) const {

@@ -20,6 +20,8 @@ class ImageSource {
 
   std::uint64_t size() const noexcept { return size_; }
   const std::filesystem::path& path() const noexcept { return path_; }
+  // make_source_key() of the open file: decides the node-local cache without reading a byte.
+  std::string cache_key() const;
   // Reads exactly chunk.length bytes at chunk.offset into `into` (short reads are retried).
   // Throws TransferError when the source shrank or a read fails.
   // REQUIRES: into.size() >= chunk.length.

@@ -23,6 +23,9 @@ enum class Tag : std::uint8_t {
   kBye = 11,
   kRegion = 12,
   kProgress = 13,
+  kProbe = 14,
+  kProbed = 15,
+  kSkip = 16,
 };
 
 template <std::size_t N>
@@ -48,7 +51,7 @@ void write(ByteWriter& out, const Join& m) {
 }
 void write(ByteWriter& out, const Plan& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kPlan)).u64(m.image_bytes).u32(m.chunk_bytes);
-  out.u32(m.job_size).u32(m.mode).u32(m.parent_rank).u32(m.stall_timeout_ms);
+  out.u32(m.job_size).u32(m.mode).u32(m.parent_rank).u32(m.data_rank).u32(m.stall_timeout_ms);
   out.str(m.topology).str(m.destination).str(m.job_tag).blob(m.parent_address);
 }
 void write(ByteWriter& out, const Ready&) { out.u8(static_cast<std::uint8_t>(Tag::kReady)); }
@@ -68,6 +71,14 @@ void write(ByteWriter& out, const Bye&) { out.u8(static_cast<std::uint8_t>(Tag::
 void write(ByteWriter& out, const Progress& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kProgress)).u64(m.bytes_verified);
 }
+void write(ByteWriter& out, const Probe& m) {
+  out.u8(static_cast<std::uint8_t>(Tag::kProbe)).u64(m.image_bytes).u8(m.force);
+  out.str(m.source_key).str(m.destination);
+}
+void write(ByteWriter& out, const Probed& m) {
+  out.u8(static_cast<std::uint8_t>(Tag::kProbed)).u8(m.cached).u64(m.digest.high).u64(m.digest.low);
+}
+void write(ByteWriter& out, const Skip&) { out.u8(static_cast<std::uint8_t>(Tag::kSkip)); }
 void write(ByteWriter& out, const Region& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kRegion)).blob(m.descriptor);
 }
@@ -112,6 +123,7 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
       m.job_size = in.u32();
       m.mode = in.u32();
       m.parent_rank = in.u32();
+      m.data_rank = in.u32();
       m.stall_timeout_ms = in.u32();
       m.topology = in.str(kMaxTextBytes);
       m.destination = in.str(kMaxTextBytes);
@@ -143,6 +155,23 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
       return Region{in.blob(kMaxDescriptorBytes)};
     case Tag::kProgress:
       return Progress{in.u64()};
+    case Tag::kProbe: {
+      Probe m;
+      m.image_bytes = in.u64();
+      m.force = in.u8();
+      m.source_key = in.str(kMaxTextBytes);
+      m.destination = in.str(kMaxTextBytes);
+      return m;
+    }
+    case Tag::kProbed: {
+      Probed m;
+      m.cached = in.u8();
+      m.digest.high = in.u64();
+      m.digest.low = in.u64();
+      return m;
+    }
+    case Tag::kSkip:
+      return Skip{};
   }
   return std::nullopt;
 }
@@ -159,7 +188,7 @@ std::optional<Message> decode(std::span<const std::byte> bytes) {
   ByteReader in(bytes);
   const std::uint8_t tag = in.u8();
   if (!in.ok() || tag < static_cast<std::uint8_t>(Tag::kHello) ||
-      tag > static_cast<std::uint8_t>(Tag::kProgress)) {
+      tag > static_cast<std::uint8_t>(Tag::kSkip)) {
     return std::nullopt;
   }
   std::optional<Message> message = read_body(static_cast<Tag>(tag), in);
@@ -172,7 +201,8 @@ std::optional<Message> decode(std::span<const std::byte> bytes) {
 const char* message_name(const Message& message) noexcept {
   static constexpr const char* kNames[] = {"Hello", "Challenge", "Proof",   "Join",   "Plan",
                                            "Ready", "Failed",    "Finish",  "Result", "Abort",
-                                           "Bye",   "Region",    "Progress"};
+                                           "Bye",   "Region",    "Progress", "Probe",  "Probed",
+                                           "Skip"};
   static_assert(std::size(kNames) == std::variant_size_v<Message>);
   return kNames[message.index()];
 }

@@ -6,7 +6,8 @@
 //
 // Message script (docs/protocol.md has the full version):
 //   control:  agent -> Hello, root -> Challenge, agent -> Proof, agent -> Join{data address}
-//             root -> Plan; agent -> Ready | Failed
+//             root -> Probe; agent -> Probed{cached?}
+//             root -> Plan (or Skip: the node's cached copy stands); agent -> Ready | Failed
 //             root -> Finish{image digest} (after the root has read every chunk)
 //             agent -> Progress* (while receiving), Result | Failed;  root -> Bye | Abort
 //   data:     child -> Hello, parent -> Challenge, child -> Proof, child -> Region{descriptor}
@@ -52,12 +53,26 @@ struct Join {
   std::vector<std::byte> data_address;
   std::string host;  // the agent's own name for its host (shown when the root had none)
 };
+// Does the node already hold this image? (the node-local cache, cache_record.h)
+struct Probe {
+  std::uint64_t image_bytes = 0;
+  std::uint8_t force = 0;   // 1: answer "not cached" without looking
+  std::string source_key;   // make_source_key() of the root's source
+  std::string destination;  // may hold %r / %h, expanded by each node
+};
+struct Probed {
+  std::uint8_t cached = 0;
+  ImageDigest digest;  // the cached copy's, when cached
+};
+// The node's cached copy stands: no plan, no data; it answers Result at once.
+struct Skip {};
 struct Plan {
   std::uint64_t image_bytes = 0;
   std::uint32_t chunk_bytes = 0;
-  std::uint32_t job_size = 0;
+  std::uint32_t job_size = 0;  // nodes in the transfer (those not skipped)
   std::uint32_t mode = 0644;
-  std::uint32_t parent_rank = 0;
+  std::uint32_t parent_rank = 0;  // the parent's rank in the host list (for messages)
+  std::uint32_t data_rank = 0;    // this node's place in the transfer's tree (0: the root)
   std::uint32_t stall_timeout_ms = 0;
   std::string topology;
   std::string destination;  // may hold %r / %h, expanded by each node
@@ -87,7 +102,7 @@ struct Progress {
 };
 
 using Message = std::variant<Hello, Challenge, Proof, Join, Plan, Ready, Failed, Finish, Result,
-                             Abort, Bye, Region, Progress>;
+                             Abort, Bye, Region, Progress, Probe, Probed, Skip>;
 
 // Bounds a decoder enforces.
 inline constexpr std::size_t kMaxTextBytes = 4096;

@@ -29,7 +29,7 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
 
 // One agent as the root sees it.
 struct AgentRecord {
-  enum class State { kLaunched, kJoined, kReady, kDone, kFailed };
+  enum class State { kLaunched, kJoined, kProbed, kReady, kDone, kFailed };
   int rank = 0;
   std::string host;
   std::string destination;
@@ -38,6 +38,8 @@ struct AgentRecord {
   std::vector<std::byte> data_address;
   std::string failure;
   ExitCode failure_code = ExitCode::kTransferFailed;
+  std::optional<ImageDigest> cached;  // its copy is this image already (from its Probed)
+  bool skipped = false;               // ... and it was left out of the transfer
   double seconds = 0;
   std::uint64_t bytes_verified = 0;  // from its Progress reports
 };
@@ -57,7 +59,7 @@ class RootSession {
   Report run();
 
  private:
-  enum class Phase { kJoining, kPreparing, kTransfer };
+  enum class Phase { kJoining, kProbing, kPreparing, kTransfer };
 
   void launch_agents();
   void wait_for(Phase phase);
@@ -68,7 +70,13 @@ class RootSession {
   void on_pending_message(PendingControl& pending, const Message& message);
   void on_agent_message(AgentRecord& agent, const Message& message);
   void agent_failed(AgentRecord& agent, ExitCode code, std::string reason);
+  void send_probes();
+  // Who takes part in the transfer (the root, then every node not skipped); false when nobody
+  // needs data.
+  bool choose_participants();
+  void prepare_root();
   void send_plans();
+  void confirm_cached_copies();
   [[noreturn]] void abort_setup(ExitCode code, const std::string& reason);
   void say_goodbye();
   bool all_agents(AgentRecord::State at_least) const;
@@ -91,6 +99,9 @@ class RootSession {
   std::unique_ptr<tp::Listener> control_listener_;
   std::unique_ptr<tp::Listener> data_listener_;
   std::unique_ptr<DataNode> node_;
+  std::string source_key_;                      // for the node-local cache
+  std::optional<CacheRecord> root_cache_;       // the root's own copy is this image already
+  std::vector<int> participants_;               // by place in the tree: ranks (0 first)
   std::vector<AgentRecord> agents_;  // index = rank; [0] is the root itself
   std::vector<std::unique_ptr<PendingControl>> pending_;
   AgentLauncher launcher_;
@@ -116,6 +127,7 @@ Report RootSession::run() {
   // Everything that can be checked here is checked before any agent starts: the source (opened
   // now, once, for the whole job), the plan and our own destination.
   source_.emplace(ImageSource::open(options_.source));
+  source_key_ = source_->cache_key();
   try {
     schedule_ = choose_schedule(size, source_->size(), options_.topology, options_.chunk_bytes,
                                 options_.link);
@@ -137,8 +149,18 @@ Report RootSession::run() {
     agents_[rank].destination =
         expand_destination(options_.destination, rank, options_.hosts[rank]);
   }
-  image_.emplace(
-      StagedImage::create(agents_[0].destination, source_->size(), job_tag_, options_.mode));
+  if (!options_.force && !source_key_.empty()) {
+    root_cache_ = read_cache_record(agents_[0].destination);
+    if (root_cache_ &&
+        (root_cache_->source_key != source_key_ || root_cache_->image_bytes != source_->size())) {
+      root_cache_.reset();
+    }
+  }
+  if (!root_cache_) {
+    // Created now so that an unusable destination fails before any agent starts.
+    image_.emplace(
+        StagedImage::create(agents_[0].destination, source_->size(), job_tag_, options_.mode));
+  }
 
   control_ctx_ = make_context_(tp::Kind::kTcp);
   data_ctx_ = make_context_(options_.transport);
@@ -147,30 +169,35 @@ Report RootSession::run() {
   control_listener_ = control_ctx_->listen(listen);
   data_listener_ = data_ctx_->listen(listen);
 
-  DataNodeOptions node_options;
-  node_options.rank = 0;
-  node_options.topology = topology_.get();
-  node_options.image_bytes = source_->size();
-  node_options.chunk_bytes = schedule_.chunk_bytes;
-  node_options.key = &secret_.key;
-  node_options.job = secret_.job;
-  node_ = std::make_unique<DataNode>(*data_ctx_, node_options, *image_);
-  node_->use_source(*source_);
-
   launch_agents();
   wait_for(Phase::kJoining);
-  send_plans();
-  image_->prefault();  // while the agents stage and prefault their own copies
-  wait_for(Phase::kPreparing);
-  run_transfer();
+  send_probes();
+  wait_for(Phase::kProbing);
+  const bool transfer = choose_participants();
+  if (transfer) {
+    prepare_root();
+    send_plans();
+    image_->prefault();  // while the agents stage and prefault their own copies
+    wait_for(Phase::kPreparing);
+    run_transfer();
+    confirm_cached_copies();
+  } else {
+    // Every copy, ours included, is this image already: the source is not read at all.
+    data_start_ = Clock::now();
+    agents_[0].state = AgentRecord::State::kDone;
+    say_goodbye();
+  }
 
   Report report;
   report.image_bytes = source_->size();
-  report.chunk_bytes = schedule_.chunk_bytes;
-  report.topology = topology_->name();
+  report.chunk_bytes = transfer ? schedule_.chunk_bytes : 0;
+  report.topology = transfer ? topology_->name() : "none (every copy cached)";
   report.transport = std::string(tp::to_string(options_.transport));
-  report.digest = node_->complete() ? node_->digest().to_hex() : "";
-  report.plan = schedule_.reason;
+  report.digest = !transfer                       ? root_cache_->digest.to_hex()
+                  : node_ && node_->complete() ? node_->digest().to_hex()
+                                                 : "";
+  report.plan = transfer ? schedule_.reason
+                         : "every copy is this image already (node-local cache): nothing sent";
   report.setup_seconds = seconds_between(start_, data_start_);
   report.transfer_seconds = seconds_between(data_start_, Clock::now());
   for (const auto& agent : agents_) {
@@ -181,6 +208,7 @@ Report RootSession::run() {
     result.verified = agent.state == AgentRecord::State::kDone;
     result.seconds = agent.seconds;
     result.failure = agent.failure;
+    result.cached = agent.skipped;
     report.nodes.push_back(std::move(result));
   }
   return report;
@@ -221,8 +249,9 @@ void RootSession::launch_agents() {
 
 void RootSession::wait_for(Phase phase) {
   phase_ = phase;
-  const auto target =
-      phase == Phase::kJoining ? AgentRecord::State::kJoined : AgentRecord::State::kReady;
+  const auto target = phase == Phase::kJoining   ? AgentRecord::State::kJoined
+                      : phase == Phase::kProbing ? AgentRecord::State::kProbed
+                                                 : AgentRecord::State::kReady;
   const auto deadline = Clock::now() + options_.connect_timeout;
   while (!all_agents(target)) {
     step(milliseconds(200), false);
@@ -233,12 +262,15 @@ void RootSession::wait_for(Phase phase) {
       }
     }
     if (Clock::now() > deadline) {
-      const auto state =
-          phase == Phase::kJoining ? AgentRecord::State::kLaunched : AgentRecord::State::kJoined;
+      const auto state = phase == Phase::kJoining   ? AgentRecord::State::kLaunched
+                         : phase == Phase::kProbing ? AgentRecord::State::kJoined
+                                                    : AgentRecord::State::kProbed;
       abort_setup(ExitCode::kTransferFailed,
                   fmt::format("timed out after {} ms waiting for the agent on {} to {} ({})",
                               options_.connect_timeout.count(), hosts_in(state),
-                              phase == Phase::kJoining ? "join" : "get ready",
+                              phase == Phase::kJoining   ? "join"
+                              : phase == Phase::kProbing ? "check its cached copy"
+                                                         : "get ready",
                               options_.publish ? "did the launcher start imgcast hook on every "
                                                  "node, and do they share the rendezvous directory?"
                                                : "is the host reachable, and can the launcher "
@@ -247,15 +279,94 @@ void RootSession::wait_for(Phase phase) {
   }
 }
 
-void RootSession::send_plans() {
+void RootSession::send_probes() {
+  Probe probe;
+  probe.image_bytes = source_->size();
+  probe.force = options_.force || source_key_.empty() ? 1 : 0;
+  probe.source_key = source_key_;
+  probe.destination = options_.destination;
   for (std::size_t rank = 1; rank < agents_.size(); ++rank) {
-    const int parent = topology_->parent(static_cast<int>(rank));
+    (void)agents_[rank].control->send_control(encode(probe));
+  }
+}
+
+bool RootSession::choose_participants() {
+  participants_ = {0};
+  for (std::size_t rank = 1; rank < agents_.size(); ++rank) {
+    auto& agent = agents_[rank];
+    // With our own copy cached, a node's copy counts only if it is the very same image; without
+    // it the claim is checked against the digest of the transfer (confirm_cached_copies).
+    const bool hit = agent.cached && (!root_cache_ || root_cache_->digest == *agent.cached);
+    if (hit) {
+      agent.skipped = true;
+      agent.state = AgentRecord::State::kDone;
+      (void)agent.control->send_control(encode(Skip{}));
+    } else {
+      participants_.push_back(static_cast<int>(rank));
+    }
+  }
+  if (root_cache_ && participants_.size() == 1) {
+    agents_[0].skipped = true;
+    log().info("every copy is this image already: nothing to send");
+    return false;
+  }
+  log().info("{} of {} nodes take part in the transfer ({} cached)", participants_.size(),
+             agents_.size(), agents_.size() - participants_.size());
+  return true;
+}
+
+void RootSession::prepare_root() {
+  const int size = static_cast<int>(participants_.size());
+  try {
+    schedule_ = choose_schedule(size, source_->size(), options_.topology, options_.chunk_bytes,
+                                options_.link);
+    topology_ = make_topology(schedule_.topology, size, 0);
+  } catch (const std::invalid_argument& error) {
+    throw InputError(error.what());
+  }
+  log().info("plan: {}", schedule_.reason);
+  if (!image_) {
+    // Our copy was cached but others need the image: we stage it again as their source.
+    image_.emplace(
+        StagedImage::create(agents_[0].destination, source_->size(), job_tag_, options_.mode));
+  }
+  DataNodeOptions node_options;
+  node_options.rank = 0;
+  node_options.topology = topology_.get();
+  node_options.image_bytes = source_->size();
+  node_options.chunk_bytes = schedule_.chunk_bytes;
+  node_options.key = &secret_.key;
+  node_options.job = secret_.job;
+  node_ = std::make_unique<DataNode>(*data_ctx_, node_options, *image_);
+  node_->use_source(*source_);
+}
+
+void RootSession::confirm_cached_copies() {
+  if (!node_ || !node_->complete())
+    return;
+  for (auto& agent : agents_) {
+    if (agent.skipped && agent.cached && *agent.cached != node_->digest()) {
+      agent.skipped = false;
+      agent.state = AgentRecord::State::kProbed;  // counted done when skipped: not any more
+      agent_failed(agent, ExitCode::kTransferFailed,
+                   fmt::format("its cached copy (xxh3-128 {}) is not the source's ({}): run with "
+                               "--force",
+                               agent.cached->to_hex(), node_->digest().to_hex()));
+    }
+  }
+}
+
+void RootSession::send_plans() {
+  for (std::size_t place = 1; place < participants_.size(); ++place) {
+    const int rank = participants_[place];
+    const int parent = participants_[topology_->parent(static_cast<int>(place))];
     Plan plan;
     plan.image_bytes = source_->size();
     plan.chunk_bytes = schedule_.chunk_bytes;
-    plan.job_size = static_cast<std::uint32_t>(agents_.size());
+    plan.job_size = static_cast<std::uint32_t>(participants_.size());
     plan.mode = options_.mode;
     plan.parent_rank = static_cast<std::uint32_t>(parent);
+    plan.data_rank = static_cast<std::uint32_t>(place);
     plan.stall_timeout_ms = static_cast<std::uint32_t>(options_.stall_timeout.count());
     plan.topology = topology_->name();
     plan.destination = options_.destination;
@@ -295,7 +406,11 @@ void RootSession::run_transfer() {
       throw TransferError(fmt::format("{} (root): {}", root.host, *failure));
     }
     if (node_->complete() && !finished_sent) {
-      image_->commit();
+      CacheRecord cache;
+      cache.source_key = source_key_;
+      cache.image_bytes = source_->size();
+      cache.digest = node_->digest();
+      image_->commit(source_key_.empty() ? nullptr : &cache);
       root.state = AgentRecord::State::kDone;
       root.seconds = seconds_between(data_start_, Clock::now());
       const Finish finish{node_->digest()};
@@ -487,7 +602,17 @@ void RootSession::on_agent_message(AgentRecord& agent, const Message& message) {
     }
     return;
   }
-  if (std::holds_alternative<Ready>(message) && agent.state == AgentRecord::State::kJoined) {
+  if (const auto* probed = std::get_if<Probed>(&message);
+      probed != nullptr && agent.state == AgentRecord::State::kJoined) {
+    if (probed->cached != 0)
+      agent.cached = probed->digest;
+    agent.state = AgentRecord::State::kProbed;
+    return;
+  }
+  if (std::holds_alternative<Result>(message) && agent.skipped) {
+    return;  // the answer to Skip: it was counted done when skipped
+  }
+  if (std::holds_alternative<Ready>(message) && agent.state == AgentRecord::State::kProbed) {
     agent.state = AgentRecord::State::kReady;
     return;
   }

@@ -50,6 +50,8 @@ struct ReplicateOptions {
   LinkModel link;                            // what the model assumes of each link
   transport::Kind transport = transport::Kind::kTcp;
   mode_t mode = 0644;
+  // Replicate even to nodes whose copy is already this image (the node-local cache).
+  bool force = false;
   std::chrono::milliseconds connect_timeout{30000};
   std::chrono::milliseconds stall_timeout{60000};
   // Called about four times a second during the transfer (optional).

@@ -8,6 +8,11 @@
 
 namespace imgcast::replicator {
 
+int Report::cached_count() const {
+  return static_cast<int>(
+      std::count_if(nodes.begin(), nodes.end(), [](const NodeResult& n) { return n.cached; }));
+}
+
 int Report::verified_count() const {
   return static_cast<int>(
       std::count_if(nodes.begin(), nodes.end(), [](const NodeResult& n) { return n.verified; }));
@@ -33,18 +38,23 @@ void Report::print(std::ostream& out) const {
   out << fmt::format("{:>4}  {:<{}}  {:>8}  {:>9}  {}\n", "rank", "host", host_width, "time",
                      "MB/s", "result");
   for (const auto& n : nodes) {
-    const std::string rate =
-        n.verified && n.seconds > 0 ? fmt::format("{:.1f}", megabytes / n.seconds) : "-";
-    const std::string result = n.verified ? "verified " + n.destination : "FAILED: " + n.failure;
+    const std::string rate = n.verified && !n.cached && n.seconds > 0
+                                 ? fmt::format("{:.1f}", megabytes / n.seconds)
+                                 : "-";
+    const std::string result = n.cached     ? "cached " + n.destination
+                               : n.verified ? "verified " + n.destination
+                                            : "FAILED: " + n.failure;
     out << fmt::format("{:>4}  {:<{}}  {:>7.3f}s  {:>9}  {}\n", n.rank, n.host, host_width,
                        n.seconds, rate, result);
   }
-  const double aggregate =
-      transfer_seconds > 0 ? megabytes * verified_count() / transfer_seconds : 0;
+  const double aggregate = transfer_seconds > 0
+                               ? megabytes * (verified_count() - cached_count()) / transfer_seconds
+                               : 0;
   out << fmt::format(
-      "total: {}/{} nodes verified, {:.1f} MB image, {} chunks of {} KiB, {} over {}, "
+      "total: {}/{} nodes verified{}, {:.1f} MB image, {} chunks of {} KiB, {} over {}, "
       "transfer {:.3f}s (setup {:.3f}s), {:.1f} MB/s aggregate, xxh3-128 {}\n",
-      verified_count(), nodes.size(), megabytes,
+      verified_count(), nodes.size(),
+      cached_count() ? fmt::format(" ({} cached)", cached_count()) : std::string(), megabytes,
       chunk_bytes ? (image_bytes + chunk_bytes - 1) / chunk_bytes : 0, chunk_bytes / 1024, topology,
       transport, transfer_seconds, setup_seconds, aggregate, digest);
 }
@@ -52,7 +62,7 @@ void Report::print(std::ostream& out) const {
 std::vector<int> Report::stragglers() const {
   std::vector<double> times;
   for (const auto& n : nodes) {
-    if (n.verified)
+    if (n.verified && !n.cached)
       times.push_back(n.seconds);
   }
   std::vector<int> slow;
@@ -62,7 +72,7 @@ std::vector<int> Report::stragglers() const {
   const std::size_t mid = times.size() / 2;
   const double median = times.size() % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2;
   for (const auto& n : nodes) {
-    if (n.verified && n.seconds > 1.5 * median)
+    if (n.verified && !n.cached && n.seconds > 1.5 * median)
       slow.push_back(n.rank);
   }
   return slow;
@@ -75,9 +85,11 @@ void Report::print_json(std::ostream& out) const {
                            {"host", n.host},
                            {"destination", n.destination},
                            {"verified", n.verified},
+                           {"cached", n.cached},
                            {"seconds", n.seconds}};
-    node["mb_per_s"] =
-        n.verified && n.seconds > 0 ? nlohmann::json(image_bytes / 1e6 / n.seconds) : nullptr;
+    node["mb_per_s"] = n.verified && !n.cached && n.seconds > 0
+                           ? nlohmann::json(image_bytes / 1e6 / n.seconds)
+                           : nullptr;
     node["failure"] = n.verified ? nullptr : nlohmann::json(n.failure);
     nodes_json.push_back(std::move(node));
   }
@@ -95,6 +107,7 @@ void Report::print_json(std::ostream& out) const {
                                    {"totals",
                                     {{"nodes", nodes.size()},
                                      {"verified", verified_count()},
+                                     {"cached", cached_count()},
                                      {"failed", nodes.size() - verified_count()},
                                      {"exit_code", static_cast<int>(exit_code())}}}};
   out << document.dump(2) << "\n";

@@ -17,6 +17,7 @@ struct NodeResult {
   bool verified = false;
   double seconds = 0;   // from the start of the data flow to the node's verified, placed copy
   std::string failure;  // empty on success
+  bool cached = false;  // its copy was this image already: skipped (verified, seconds 0)
 };
 
 struct Report {
@@ -31,6 +32,7 @@ struct Report {
   std::vector<NodeResult> nodes;
 
   int verified_count() const;
+  int cached_count() const;
   // kSuccess, kPartial (some verified), or kTransferFailed (none).
   ExitCode exit_code() const;
   // One line per node and a total line.

@@ -174,7 +174,7 @@ StagedImage::~StagedImage() {
   discard();
 }
 
-void StagedImage::commit() {
+void StagedImage::commit(const CacheRecord* cache) {
   if (committed_ || removed_) {
     throw TransferError(fmt::format("{} was already placed or discarded", destination_.string()));
   }
@@ -187,6 +187,10 @@ void StagedImage::commit() {
   if (::fchmod(file_fd_.get(), mode_) != 0) {
     throw TransferError(fmt::format("cannot set mode {:o} on {}: {}", mode_, destination_.string(),
                                     describe_errno(errno)));
+  }
+  if (cache != nullptr) {
+    // Before the rename: the attribute travels with the inode, so the copy never shows without it.
+    attach_cache_record(dir_fd_.get(), file_fd_.get(), final_name_, *cache);
   }
   // rename replaces whatever is at the final name, a symlink included, and never follows it.
   if (::renameat(dir_fd_.get(), temp_name_.c_str(), dir_fd_.get(), final_name_.c_str()) != 0) {

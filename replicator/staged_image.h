@@ -15,6 +15,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+
+#include "replicator/cache_record.h"
 #include <span>
 #include <string>
 
@@ -44,9 +46,10 @@ class StagedImage {
   // Maps every page of the file now (MADV_POPULATE_WRITE), so receiving costs no page faults.
   // Takes about 0.3 s per GiB on tmpfs: call it where it overlaps other setup work.
   void prefault() noexcept;
-  // Makes the file visible under the destination name. Throws TransferError on failure (and the
-  // temporary file is still removed by the destructor).
-  void commit();
+  // Makes the file visible under the destination name, with `cache` attached (cache_record.h)
+  // when given. Throws TransferError on failure (and the temporary file is still removed by the
+  // destructor).
+  void commit(const CacheRecord* cache = nullptr);
   // Removes the temporary file now (idempotent; no effect after commit).
   void discard() noexcept;
 

@@ -21,6 +21,7 @@ std::vector<Message> samples() {
   plan.chunk_bytes = 4 << 20;
   plan.job_size = 1000;
   plan.parent_rank = 12;
+  plan.data_rank = 5;
   plan.stall_timeout_ms = 60000;
   plan.topology = "binomial";
   plan.destination = "/tmp/%r/app.sif";
@@ -38,6 +39,9 @@ std::vector<Message> samples() {
           Abort{"interrupted"},
           Bye{},
           Region{{std::byte{7}}},
+          Probe{1ull << 33, 1, "0123456789abcdef", "/tmp/%h.sif"},
+          Probed{1, ImageDigest{3, 4}},
+          Skip{},
           Progress{1ull << 40}};
 }
 
