@@ -149,10 +149,13 @@ TEST(Replicate, JsonSummaryFollowsTheSchema) {
     EXPECT_EQ(node.at("host"), fmt::format("127.0.0.{}", rank + 1));
     EXPECT_EQ(node.at("destination"), job.copy(rank).string());
     EXPECT_TRUE(node.at("verified").get<bool>());
+    EXPECT_FALSE(node.at("cached").get<bool>());
     EXPECT_TRUE(node.at("failure").is_null());
     EXPECT_TRUE(node.at("mb_per_s").is_number());
   }
   EXPECT_EQ(doc.at("totals").at("verified"), 3);
+  EXPECT_EQ(doc.at("totals").at("cached"), 0);
+  EXPECT_EQ(doc.at("totals").at("failed"), 0);
   EXPECT_EQ(doc.at("totals").at("exit_code"), 0);
 }
 
