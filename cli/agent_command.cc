@@ -75,6 +75,12 @@ Run add_agent_command(CLI::App& app, const GlobalOptions& global) {
   auto args = std::make_shared<AgentArgs>();
   CLI::App* cmd = app.add_subcommand(
       "agent", "Receive and relay one node's copy (started by imgcast replicate, not by hand)");
+  cmd->footer(
+      "The job secret arrives on standard input, or in IMGCAST_JOB_SECRET from srun/mpirun.\n"
+      "Examples (what imgcast replicate runs):\n"
+      "  ssh node4 'imgcast agent --control node1:40123 --rank 3 --host node4'\n"
+      "  srun --overlap ... imgcast agent --control node1:40123 --rank auto --host auto "
+      "--hosts node1,node2,node3");
   cmd->add_option("--control", args->control, "The root's control address, host:port")->required();
   cmd->add_option("--rank", args->rank,
                   "This node's rank in the host list, or auto (find --host in --hosts)")

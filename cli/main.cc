@@ -11,11 +11,16 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("imgcast ") + IMGCAST_VERSION);
   app.require_subcommand(1);
   app.footer(
+      "Examples:\n"
+      "  imgcast demo                                        try it on this machine\n"
+      "  imgcast replicate /lustre/app.sif /tmp/app.sif      in a Slurm/PBS/LSF job script\n"
+      "  srun imgcast hook /lustre/app.sif /tmp/app.sif -- apptainer exec /tmp/app.sif app\n"
+      "Run 'imgcast SUBCOMMAND --help' for each subcommand's options (man imgcast).\n"
       "Exit codes: 0 success, 1 usage or bad input, 2 transfer failed, 3 partial (some nodes "
       "failed), 4 refused for security reasons.");
   imgcast::cli::GlobalOptions global;
   app.add_option("--log-level", global.log_level,
-                 "trace, debug, info, warn, error or off (default: SPDLOG_LEVEL, else info)")
+                 "trace, debug, info, warn, error or off (default: $SPDLOG_LEVEL, else warn; wins over -v)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_flag("-v,--verbose", global.verbose, "More log lines: -v info, -vv debug");
   app.add_flag("-q,--quiet", global.quiet, "No progress line and no summary table");

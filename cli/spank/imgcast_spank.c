@@ -40,7 +40,7 @@ static char destination[MAX_TEXT];
 static char option_keys[MAX_OPTIONS][64];
 static char option_values[MAX_OPTIONS][256];
 static int option_count;
-static char imgcast_program[PATH_MAX] = IMGCAST_DEFAULT_PROGRAM;
+static char imgcast_program[PATH_MAX] = "";
 /* Set by user_init in slurmstepd; the tasks, forked from it, inherit it. */
 static int staging_failed;
 
@@ -113,6 +113,19 @@ static struct spank_option imgcast_option = {
     "IMGCAST_PATH=DST",
     1, 0, on_option};
 
+/* Without imgcast= in plugstack.conf: the configured install path, then the usual places. */
+static void choose_default_program(void) {
+  static const char* const candidates[] = {IMGCAST_DEFAULT_PROGRAM, "/usr/bin/imgcast",
+                                           "/usr/local/bin/imgcast"};
+  for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; ++i) {
+    if (access(candidates[i], X_OK) == 0) {
+      snprintf(imgcast_program, sizeof imgcast_program, "%s", candidates[i]);
+      return;
+    }
+  }
+  snprintf(imgcast_program, sizeof imgcast_program, "%s", IMGCAST_DEFAULT_PROGRAM);
+}
+
 int slurm_spank_init(spank_t sp, int ac, char** av) {
   if (spank_option_register(sp, &imgcast_option) != ESPANK_SUCCESS) {
     slurm_error("imgcast: cannot register --imgcast");
@@ -127,6 +140,8 @@ int slurm_spank_init(spank_t sp, int ac, char** av) {
       return -1;
     }
   }
+  if (imgcast_program[0] == '\0')
+    choose_default_program();
   return 0;
 }
 
