@@ -9,7 +9,7 @@ packages=(
   libspdlog-dev libfmt-dev libcli11-dev libxxhash-dev libnuma-dev nlohmann-json3-dev
   libucx-dev ucx-utils libibverbs-dev librdmacm-dev rdma-core ibverbs-utils
   iperf3 squashfs-tools procps iproute2 util-linux nginx-light curl
-  slurmctld slurmd slurm-client munge libslurm-dev openmpi-bin help2man dpkg-dev
+  slurmctld slurmd slurm-client munge libslurm-dev openmpi-bin help2man dpkg-dev debootstrap
 )
 
 missing=()
