@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# One launcher test case on the real Slurm that slurm-cluster started (and Open MPI's mpirun on
-# the same nodes): every path a user takes to stage an image, each node's copy compared with the
-# source byte for byte. Exit 77 (CTest: skipped) when the launcher is not installed.
+# One launcher test case on the real Slurm that `perf/cluster up 4 0 --slurm` started as cluster 1
+# (and Open MPI's mpirun on the same hosts): every path a user takes to stage an image, each
+# host's copy compared with the source byte for byte. Clients (sbatch, srun, mpirun) run on the
+# control host "ctl". Exit 77 (CTest: skipped) when the launcher is not installed.
 #
 #   launcher_test.sh CASE IMGCAST
 set -euo pipefail
 
 case_name=${1:?usage: launcher_test.sh CASE IMGCAST}
 imgcast=${2:?usage: launcher_test.sh CASE IMGCAST}
-here=$(cd "$(dirname "$0")" && pwd)
-cluster=$here/slurm-cluster
-state=/run/imgcast-slurm
-node_root=/dev/shm/imgcast-slurm
+here=$(cd "$(dirname "$0")/../.." && pwd)
+export IMGCAST_CLUSTER=1
+cluster=$here/perf/cluster
+state=/run/imgcast-cluster-1
+node_root=/dev/shm/imgcast-cluster-1
+on_ctl=("$cluster" exec ctl)  # clients run on the control host
 
 command -v sbatch >/dev/null || { echo "SKIP: slurm-wlm is not installed"; exit 77; }
 [[ -e $state/size ]] || { echo "FAIL: no Slurm cluster (the slurm_cluster_up fixture failed?)"; exit 1; }
-export SLURM_CONF=$state/slurm.conf
-nodes=$(cat "$state/size")
+nodes=$(cut -d' ' -f1 "$state/size")
+all_hosts=$(seq -s, -f 'h%g' 0 $((nodes - 1)))
 
 # A shared working directory (the job's submit dir: the hook's rendezvous lives there).
 work=$(mktemp -d /tmp/imgcast-launcher-test.XXXXXX)
@@ -25,18 +28,18 @@ cd "$work"
 head -c $((24 * 1024 * 1024 + 12345)) /dev/urandom > source.img
 want=$(md5sum < source.img | cut -d' ' -f1)
 
-clean_nodes() { rm -rf "${node_root:?}"/node*/* "${node_root:?}"/node*/.[!.]*; }
+clean_nodes() { rm -rf "${node_root:?}"/h*/* "${node_root:?}"/h*/.[!.]*; }
 
 # verify NAME COUNT: the first COUNT nodes hold /mnt/imgcast-node/NAME equal to the source, and
 # no node holds a temporary file.
 verify() {
   local name=$1 count=$2
-  for ((k = 1; k <= count; k++)); do
-    local copy=$node_root/node$k/$name
-    [[ -f $copy ]] || { echo "FAIL: node$k has no $name"; ls -la "$node_root/node$k"; exit 1; }
-    [[ $(md5sum < "$copy" | cut -d' ' -f1) == "$want" ]] || { echo "FAIL: node$k's $name differs"; exit 1; }
-    if ls -a "$node_root/node$k" | grep -q 'imgcast-.*\.tmp$'; then
-      echo "FAIL: node$k kept a temporary file"; exit 1
+  for ((k = 0; k < count; k++)); do
+    local copy=$node_root/h$k/$name
+    [[ -f $copy ]] || { echo "FAIL: h$k has no $name"; ls -la "$node_root/h$k"; exit 1; }
+    [[ $(md5sum < "$copy" | cut -d' ' -f1) == "$want" ]] || { echo "FAIL: h$k's $name differs"; exit 1; }
+    if ls -a "$node_root/h$k" | grep -q 'imgcast-.*\.tmp$'; then
+      echo "FAIL: h$k kept a temporary file"; exit 1
     fi
   done
   echo "ok: $count nodes hold a verified $name"
@@ -50,7 +53,7 @@ case $case_name in
 #!/bin/bash
 "$imgcast" replicate "$work/source.img" /mnt/imgcast-node/app.img
 JOB
-    timeout 120 sbatch --wait -N "$nodes" -o job.out job.sh || { cat job.out; exit 1; }
+    timeout 120 "${on_ctl[@]}" sbatch --wait -N "$nodes" -o job.out job.sh || { cat job.out; exit 1; }
     cat job.out
     grep -q "total: $nodes/$nodes nodes verified" job.out
     verify app.img "$nodes"
@@ -58,7 +61,7 @@ JOB
   srun_hook)
     # The hook under srun, two tasks per node (one transfer per node), then a command that sees
     # IMGCAST_PATH.
-    timeout 120 srun -N "$nodes" --ntasks-per-node=2 "$imgcast" -q hook "$work/source.img" \
+    timeout 120 "${on_ctl[@]}" srun -N "$nodes" --ntasks-per-node=2 "$imgcast" -q hook "$work/source.img" \
       /mnt/imgcast-node/hook.img -- sh -c 'md5sum < "$IMGCAST_PATH"' > out.txt
     cat out.txt
     [[ $(grep -c "$want" out.txt) == $((2 * nodes)) ]]
@@ -69,13 +72,13 @@ JOB
 srun -N $nodes "$imgcast" hook "$work/source.img" /mnt/imgcast-node/again.img
 srun -N $nodes "$imgcast" hook "$work/source.img" /mnt/imgcast-node/again.img
 JOB
-    timeout 120 sbatch --wait -N "$nodes" -o again.out again.sh || { cat again.out; exit 1; }
+    timeout 120 "${on_ctl[@]}" sbatch --wait -N "$nodes" -o again.out again.sh || { cat again.out; exit 1; }
     cat again.out
     [[ $(grep -c "nodes verified" again.out) == 1 ]]
     verify again.img "$nodes"
     ;;
   spank_srun)
-    timeout 120 srun -N "$nodes" --imgcast="$work/source.img:/mnt/imgcast-node/spank.img" \
+    timeout 120 "${on_ctl[@]}" srun -N "$nodes" --imgcast="$work/source.img:/mnt/imgcast-node/spank.img" \
       sh -c 'echo "$IMGCAST_PATH $(md5sum < "$IMGCAST_PATH")"' > out.txt
     cat out.txt
     [[ $(grep -c "/mnt/imgcast-node/spank.img $want" out.txt) == "$nodes" ]]
@@ -89,7 +92,7 @@ JOB
 srun -N $nodes sh -c 'echo "step1 \$IMGCAST_PATH"; md5sum < "\$IMGCAST_PATH"'
 srun -N 2 sh -c 'echo "step2 \$IMGCAST_PATH"'
 JOB
-    timeout 120 sbatch --wait -N "$nodes" -o job.out job.sh || { cat job.out; exit 1; }
+    timeout 120 "${on_ctl[@]}" sbatch --wait -N "$nodes" -o job.out job.sh || { cat job.out; exit 1; }
     cat job.out
     [[ $(grep -c "$want" job.out) == "$nodes" ]]
     [[ $(grep -c "step2 /mnt/imgcast-node/sbatch.img" job.out) == 2 ]]
@@ -99,7 +102,7 @@ JOB
     # A missing source fails the step (non-zero srun), names the source, runs no task, and the
     # other nodes hear of it at once (no timeout wait).
     start=$(date +%s)
-    if timeout 60 srun -N "$nodes" --imgcast="$work/missing.img:/mnt/imgcast-node/x.img" \
+    if timeout 60 "${on_ctl[@]}" srun -N "$nodes" --imgcast="$work/missing.img:/mnt/imgcast-node/x.img" \
          sh -c 'echo TASK-RAN' > out.txt 2> err.txt; then
       echo "FAIL: srun succeeded"; cat out.txt err.txt; exit 1
     fi
@@ -108,16 +111,16 @@ JOB
     grep -q "node 0 failed before the transfer" err.txt
     ! grep -q TASK-RAN out.txt
     (( $(date +%s) - start < 30 ))
-    for ((k = 1; k <= nodes; k++)); do [[ ! -e $node_root/node$k/x.img ]]; done
+    for ((k = 0; k < nodes; k++)); do [[ ! -e $node_root/h$k/x.img ]]; done
     echo "ok: the step failed cleanly"
     ;;
   mpirun_hook)
     command -v mpirun >/dev/null || { echo "SKIP: openmpi-bin is not installed"; exit 77; }
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     # One process per node, started through the nodes' namespaces by mpirun's rsh agent.
-    timeout 120 "$cluster" client mpirun --mca plm_rsh_agent "$cluster rsh" \
-      --mca oob_tcp_if_include 10.78.0.0/24 --mca btl self,tcp \
-      --host "$(seq -s, -f 'node%g' 1 "$nodes")" --map-by ppr:1:node -np "$nodes" \
+    timeout 120 "${on_ctl[@]}" mpirun --mca plm_rsh_agent "$cluster rsh" \
+      --mca oob_tcp_if_include 10.77.1.0/24 --mca btl self,tcp \
+      --host "$all_hosts" --map-by ppr:1:node -np "$nodes" \
       "$imgcast" hook "$work/source.img" /mnt/imgcast-node/mpi.img --rendezvous "$work" \
       -- sh -c 'echo "rank $OMPI_COMM_WORLD_RANK $(md5sum < "$IMGCAST_PATH")"' > out.txt
     cat out.txt
@@ -126,13 +129,13 @@ JOB
     verify mpi.img "$nodes"
     ;;
   mpirun_replicate)
-    # `imgcast replicate --launcher mpirun` on node1: the agents start as one mpirun job on the
+    # `imgcast replicate --launcher mpirun` on h0: the agents start as one mpirun job on the
     # other nodes, the secret in its environment (-x), never in argv.
     command -v mpirun >/dev/null || { echo "SKIP: openmpi-bin is not installed"; exit 77; }
     OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
-    OMPI_MCA_plm_rsh_agent="$cluster rsh" OMPI_MCA_oob_tcp_if_include=10.78.0.0/24 \
-      timeout 120 "$cluster" exec node1 "$imgcast" replicate "$work/source.img" \
-      /mnt/imgcast-node/mpirep.img --hosts "$(seq -s, -f 'node%g' 1 "$nodes")" \
+    OMPI_MCA_plm_rsh_agent="$cluster rsh" OMPI_MCA_oob_tcp_if_include=10.77.1.0/24 \
+      timeout 120 "$cluster" exec h0 "$imgcast" replicate "$work/source.img" \
+      /mnt/imgcast-node/mpirep.img --hosts "$all_hosts" \
       --launcher mpirun > out.txt
     cat out.txt
     grep -q "total: $nodes/$nodes nodes verified" out.txt
