@@ -50,6 +50,7 @@ struct HookArgs {
   double timeout = 300;
   double stall_timeout = 60;
   bool force = false;
+  int allow_fail = 0;
 };
 
 fs::path rendezvous_directory(const HookArgs& args, const launch::Environment& env) {
@@ -85,6 +86,8 @@ int stage_as_root(const HookArgs& args, const GlobalOptions& global,
   options.transport = transport::choose_kind(args.transport);
   options.mode = parse_mode(args.mode);
   options.force = args.force;
+  options.allow_fail = args.allow_fail;
+  options.key = key_from_environment();
   options.connect_timeout = parse_seconds(args.timeout, "--timeout");
   options.stall_timeout = parse_seconds(args.stall_timeout, "--stall-timeout");
   std::optional<replicator::Report> result;
@@ -176,6 +179,10 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--mode", args->mode, "File mode of every copy (octal)")->capture_default_str();
   cmd->add_flag("--force", args->force,
                 "Send the image even to nodes whose copy is already this image (cached)");
+  cmd->add_option("--allow-fail", args->allow_fail,
+                  "Up to K nodes (not node 0) may fail and node 0 still exits 0")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--timeout", args->timeout,
                   "Seconds for every node to arrive (the launcher may start them apart)")
       ->capture_default_str();

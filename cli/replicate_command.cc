@@ -38,6 +38,7 @@ struct ReplicateArgs {
   bool json = false;
   double stall_timeout = 60;
   bool force = false;
+  int allow_fail = 0;
 };
 
 // The hosts: --hosts / --hostfile, else the batch allocation this runs in.
@@ -139,6 +140,11 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   cmd->add_flag("--force", args->force,
                 "Send the image even to hosts whose copy is already this image (cached)");
+  cmd->add_option("--allow-fail", args->allow_fail,
+                  "Up to K hosts (not this one) may fail and the run still exits 0 (they are "
+                  "still named)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
   cmd->add_flag("--json", args->json, "Print the summary as JSON (schema in docs/usage.md)");
   cmd->add_option("--agent-path", args->agent_path,
                   "imgcast's path on the other hosts (default: this executable's path)");
@@ -168,6 +174,8 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       options.transport = transport::choose_kind(args->transport);
       options.mode = parse_mode(args->mode);
       options.force = args->force;
+      options.allow_fail = args->allow_fail;
+      options.key = key_from_environment();
       options.connect_timeout = parse_seconds(args->connect_timeout, "--connect-timeout");
       options.stall_timeout = parse_seconds(args->stall_timeout, "--stall-timeout");
       const replicator::Report report = replicator::replicate(options, context_factory());

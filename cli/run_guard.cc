@@ -3,11 +3,18 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include "replicator/chunk_plan.h"
 #include "replicator/errors.h"
 #include "replicator/parse.h"
+#include "replicator/unique_fd.h"
 #include "transport/error.h"
 
 namespace imgcast::cli {
@@ -37,18 +44,56 @@ int run_guarded(const std::function<int()>& body) {
 
 int report_exit(const replicator::Report& report) {
   const ExitCode code = report.exit_code();
-  if (code != ExitCode::kSuccess) {
+  const std::size_t failures = report.nodes.size() - report.verified_count();
+  if (failures > 0) {
     std::string failed;
     for (const auto& node : report.nodes) {
       if (!node.verified) {
         failed += fmt::format("{}{} ({})", failed.empty() ? "" : "; ", node.host, node.failure);
       }
     }
-    std::cerr << fmt::format("imgcast: error: {} of {} nodes failed: {}\n",
-                             report.nodes.size() - report.verified_count(), report.nodes.size(),
+    // Within --allow-fail the run succeeds, but the failed nodes are still named.
+    std::cerr << fmt::format("imgcast: {}: {} of {} nodes failed{}: {}\n",
+                             code == ExitCode::kSuccess ? "warning" : "error", failures,
+                             report.nodes.size(),
+                             code == ExitCode::kSuccess
+                                 ? fmt::format(" (allowed: --allow-fail {})",
+                                               report.allowed_failures)
+                                 : "",
                              failed);
   }
   return static_cast<int>(code);
+}
+
+std::optional<replicator::JobKey> key_from_environment() {
+  const char* path = std::getenv("IMGCAST_KEY_FILE");
+  if (path == nullptr || *path == '\0')
+    return std::nullopt;
+  replicator::UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  struct stat st {};
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0) {
+    throw replicator::InputError(fmt::format(
+        "IMGCAST_KEY_FILE {} cannot be read: {}; unset it for a fresh key per run", path,
+        std::strerror(errno)));
+  }
+  if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
+    throw replicator::SecurityError(fmt::format(
+        "IMGCAST_KEY_FILE {} must be a regular file of yours with mode 0600 (it is {:04o}, uid "
+        "{}): refusing a key others could read",
+        path, st.st_mode & 07777, st.st_uid));
+  }
+  char text[129] = {};
+  const ssize_t n = ::read(fd.get(), text, sizeof text - 1);
+  std::string_view hex(text, n > 0 ? static_cast<std::size_t>(n) : 0);
+  while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ' || hex.back() == '\r'))
+    hex.remove_suffix(1);
+  const auto key = replicator::JobKey::from_hex(hex);
+  if (!key) {
+    throw replicator::InputError(fmt::format(
+        "IMGCAST_KEY_FILE {} does not hold a key: write 64 hex digits (openssl rand -hex 32)",
+        path));
+  }
+  return key;
 }
 
 std::uint32_t parse_chunk_size(const std::string& text) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <functional>
 #include <string>
 
@@ -24,6 +25,10 @@ int report_exit(const replicator::Report& report);
 std::uint32_t parse_chunk_size(const std::string& text);
 
 std::string hostname();
+
+// The job key from the file named by IMGCAST_KEY_FILE (64 hex digits, mode 0600, ours), or
+// nullopt when the variable is unset. Throws InputError / SecurityError with a one-line reason.
+std::optional<replicator::JobKey> key_from_environment();
 
 // --mode: an octal file mode.
 mode_t parse_mode(const std::string& text);

@@ -10,14 +10,15 @@
 # perf/results/emulated-<time>.jsonl), then writes the report (perf/report.py) beside it.
 #
 #   NODES="8 16" SIZES_MIB="256" RATE_MBIT=200 REPS=3 perf/emulated.sh
-#   SYSTEMS="imgcast sbcast sbcast-fanout mpibcast allpull"  IMGCAST_TOPOLOGIES="auto chain binomial"
+#   SYSTEMS="imgcast sbcast sbcast-fanout mpibcast mpibcast-pipeline allpull"
+#   IMGCAST_TOPOLOGIES="auto chain binomial"
 #   IMGCAST_CHUNKS="auto"  TRANSPORTS="tcp ucx"  SBCAST_FANOUT=2  MPI_CHUNK_MIB=1  OUT=file.jsonl
 set -euo pipefail
 nodes_list=${NODES:-8 16}
 sizes=${SIZES_MIB:-256}
 rate=${RATE_MBIT:-200}
 reps=${REPS:-1}
-systems=${SYSTEMS:-imgcast sbcast sbcast-fanout mpibcast allpull}
+systems=${SYSTEMS:-imgcast sbcast sbcast-fanout mpibcast mpibcast-pipeline allpull}
 topologies=${IMGCAST_TOPOLOGIES:-auto}
 chunks=${IMGCAST_CHUNKS:-auto}
 transports=${TRANSPORTS:-tcp}
@@ -104,6 +105,7 @@ for n in $nodes_list; do
           sbcast) measure "$n" "$size" "$rep" sbcast "default" "$comparators/sbcast.sh" "$pfs/image.sif" "$n" ;;
           sbcast-fanout) measure "$n" "$size" "$rep" sbcast "--fanout=$fanout" "$comparators/sbcast.sh" "$pfs/image.sif" "$n" "$fanout" ;;
           mpibcast) measure "$n" "$size" "$rep" mpi-bcast "${mpi_chunk} MiB chunks" "$comparators/mpi_bcast.sh" "$pfs/image.sif" "$n" "$mpi_chunk" ;;
+          mpibcast-pipeline) measure "$n" "$size" "$rep" mpi-bcast "${mpi_chunk} MiB chunks, pipeline 128 KiB" "$comparators/mpi_bcast.sh" "$pfs/image.sif" "$n" "$mpi_chunk" pipeline ;;
           allpull) measure "$n" "$size" "$rep" all-pull "nginx + curl" "$comparators/all_pull.sh" "$pfs/image.sif" "$n" ;;
           *) echo "emulated: unknown system '$system'" >&2; exit 1 ;;
         esac

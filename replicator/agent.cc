@@ -177,19 +177,27 @@ void AgentSession::on_control(const Message& message) {
 void AgentSession::on_probe(const Probe& probe) {
   source_key_ = probe.source_key;
   Probed answer;
-  if (probe.force == 0) {
-    try {
-      const auto record = read_cache_record(
-          expand_destination(probe.destination, options_.rank, options_.host));
+  try {
+    const std::string destination =
+        expand_destination(probe.destination, options_.rank, options_.host);
+    if (probe.force == 0) {
+      const auto record = read_cache_record(destination);
       if (record && record->source_key == probe.source_key &&
           record->image_bytes == probe.image_bytes) {
         answer.cached = 1;
         answer.digest = record->digest;
         cached_ = true;
       }
-    } catch (const ImgcastError&) {
-      // A destination we cannot even name is not cached; the plan will report why.
     }
+    if (!cached_) {
+      // Stage now: a missing, unwritable or full destination fails this node alone, before
+      // the plan is made and any data moves.
+      image_.emplace(StagedImage::create(destination, probe.image_bytes, probe.job_tag,
+                                         static_cast<mode_t>(probe.mode)));
+    }
+  } catch (const ImgcastError& error) {
+    report_failure(error.code(), error.what());
+    return;
   }
   (void)control_->send_control(encode(answer));
 }
@@ -200,10 +208,9 @@ void AgentSession::on_plan(const Plan& plan) {
   stall_timeout_ = std::chrono::milliseconds(plan.stall_timeout_ms);
   try {
     topology_ = make_topology(plan.topology, static_cast<int>(plan.job_size), 0);
-    const std::string destination =
-        expand_destination(plan.destination, options_.rank, options_.host);
-    image_.emplace(StagedImage::create(destination, plan.image_bytes, plan.job_tag,
-                                       static_cast<mode_t>(plan.mode)));
+    if (!image_) {
+      throw TransferError("got a plan before staging its file (no probe)");
+    }
     image_->prefault();
     DataNodeOptions node_options;
     node_options.rank = static_cast<int>(plan.data_rank);

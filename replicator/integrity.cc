@@ -8,11 +8,14 @@
 #include <xxh_x86dispatch.h>
 #define IMGCAST_XXH3_64 XXH3_64bits_dispatch
 #define IMGCAST_XXH3_128_UPDATE XXH3_128bits_update_dispatch
+#define IMGCAST_XXH3_64_UPDATE XXH3_64bits_update_dispatch
 #else
+#define IMGCAST_XXH3_64_UPDATE XXH3_64bits_update
 #define IMGCAST_XXH3_64 XXH3_64bits
 #define IMGCAST_XXH3_128_UPDATE XXH3_128bits_update
 #endif
 
+#include <algorithm>
 #include <new>
 
 namespace imgcast::replicator {
@@ -25,14 +28,20 @@ std::string ImageDigest::to_hex() const { return fmt::format("{:016x}{:016x}", h
 
 // The xxHash streaming state, owned (XXH3_createState / XXH3_freeState).
 struct ImageHasher::State {
-  State() : state(XXH3_createState()) {
-    if (state == nullptr) {
+  State() : state(XXH3_createState()), chunk(XXH3_createState()) {
+    if (state == nullptr || chunk == nullptr) {
+      XXH3_freeState(state);
+      XXH3_freeState(chunk);
       throw std::bad_alloc();
     }
     XXH3_128bits_reset(state);
   }
-  ~State() { XXH3_freeState(state); }
-  XXH3_state_t* state;
+  ~State() {
+    XXH3_freeState(state);
+    XXH3_freeState(chunk);
+  }
+  XXH3_state_t* state;  // the whole image, xxh3-128
+  XXH3_state_t* chunk;  // the current chunk, xxh3-64 (update_and_digest_chunk)
 };
 
 ImageHasher::ImageHasher() : state_(std::make_unique<State>()) {}
@@ -40,6 +49,18 @@ ImageHasher::~ImageHasher() = default;
 
 void ImageHasher::update(std::span<const std::byte> bytes) noexcept {
   IMGCAST_XXH3_128_UPDATE(state_->state, bytes.data(), bytes.size());
+}
+
+std::uint64_t ImageHasher::update_and_digest_chunk(std::span<const std::byte> bytes) noexcept {
+  // 32 KiB blocks: the second hash reads what the first just pulled into L1/L2.
+  constexpr std::size_t kBlock = 32 * 1024;
+  XXH3_64bits_reset(state_->chunk);
+  for (std::size_t at = 0; at < bytes.size(); at += kBlock) {
+    const std::size_t length = std::min(kBlock, bytes.size() - at);
+    IMGCAST_XXH3_64_UPDATE(state_->chunk, bytes.data() + at, length);
+    IMGCAST_XXH3_128_UPDATE(state_->state, bytes.data() + at, length);
+  }
+  return XXH3_64bits_digest(state_->chunk);
 }
 
 ImageDigest ImageHasher::digest() const noexcept {

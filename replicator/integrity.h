@@ -29,6 +29,9 @@ class ImageHasher {
   ImageHasher& operator=(const ImageHasher&) = delete;
 
   void update(std::span<const std::byte> bytes) noexcept;
+  // update(bytes) and chunk_digest(bytes) in one pass: both hashes walk the chunk block by block
+  // while each block is in L1/L2, instead of reading the whole chunk from memory twice.
+  std::uint64_t update_and_digest_chunk(std::span<const std::byte> bytes) noexcept;
   ImageDigest digest() const noexcept;
 
  private:

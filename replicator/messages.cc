@@ -72,8 +72,8 @@ void write(ByteWriter& out, const Progress& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kProgress)).u64(m.bytes_verified);
 }
 void write(ByteWriter& out, const Probe& m) {
-  out.u8(static_cast<std::uint8_t>(Tag::kProbe)).u64(m.image_bytes).u8(m.force);
-  out.str(m.source_key).str(m.destination);
+  out.u8(static_cast<std::uint8_t>(Tag::kProbe)).u64(m.image_bytes).u8(m.force).u32(m.mode);
+  out.str(m.job_tag).str(m.source_key).str(m.destination);
 }
 void write(ByteWriter& out, const Probed& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kProbed)).u8(m.cached).u64(m.digest.high).u64(m.digest.low);
@@ -159,6 +159,8 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
       Probe m;
       m.image_bytes = in.u64();
       m.force = in.u8();
+      m.mode = in.u32();
+      m.job_tag = in.str(kMaxTextBytes);
       m.source_key = in.str(kMaxTextBytes);
       m.destination = in.str(kMaxTextBytes);
       return m;

@@ -54,9 +54,13 @@ struct Join {
   std::string host;  // the agent's own name for its host (shown when the root had none)
 };
 // Does the node already hold this image? (the node-local cache, cache_record.h)
+// A node not cached stages its file now (temporary file, fallocate), so that a full or unwritable
+// destination fails that node alone before any data moves: it answers Failed.
 struct Probe {
   std::uint64_t image_bytes = 0;
   std::uint8_t force = 0;   // 1: answer "not cached" without looking
+  std::uint32_t mode = 0644;
+  std::string job_tag;
   std::string source_key;   // make_source_key() of the root's source
   std::string destination;  // may hold %r / %h, expanded by each node
 };

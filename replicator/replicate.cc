@@ -40,6 +40,7 @@ struct AgentRecord {
   ExitCode failure_code = ExitCode::kTransferFailed;
   std::optional<ImageDigest> cached;  // its copy is this image already (from its Probed)
   bool skipped = false;               // ... and it was left out of the transfer
+  bool dropped = false;               // failed before the plan: not in the transfer at all
   double seconds = 0;
   std::uint64_t bytes_verified = 0;  // from its Progress reports
 };
@@ -79,7 +80,8 @@ class RootSession {
   void confirm_cached_copies();
   [[noreturn]] void abort_setup(ExitCode code, const std::string& reason);
   void say_goodbye();
-  bool all_agents(AgentRecord::State at_least) const;
+  // Every agent has reached `at_least` (a failed one counts when `failed_counts`).
+  bool all_agents(AgentRecord::State at_least, bool failed_counts = false) const;
   std::string hosts_in(AgentRecord::State state) const;
 
   const ReplicateOptions& options_;
@@ -138,7 +140,7 @@ Report RootSession::run() {
   }
   log().info("plan: {}", schedule_.reason);
   secret_.job = random_job_id();
-  secret_.key = JobKey::random();
+  secret_.key = options_.key ? *options_.key : JobKey::random();
   secret_.transport = options_.transport;
   job_tag_ = to_hex(secret_.job).substr(0, 12);
 
@@ -190,6 +192,7 @@ Report RootSession::run() {
 
   Report report;
   report.image_bytes = source_->size();
+  report.allowed_failures = options_.allow_fail;
   report.chunk_bytes = transfer ? schedule_.chunk_bytes : 0;
   report.topology = transfer ? topology_->name() : "none (every copy cached)";
   report.transport = std::string(tp::to_string(options_.transport));
@@ -253,10 +256,13 @@ void RootSession::wait_for(Phase phase) {
                       : phase == Phase::kProbing ? AgentRecord::State::kProbed
                                                  : AgentRecord::State::kReady;
   const auto deadline = Clock::now() + options_.connect_timeout;
-  while (!all_agents(target)) {
+  // While probing, a node whose destination fails (missing, unwritable, full) drops out alone:
+  // no data has moved and the plan is not made yet. Elsewhere a failure stops the setup.
+  const bool tolerate_failed = phase == Phase::kProbing;
+  while (!all_agents(target, tolerate_failed)) {
     step(milliseconds(200), false);
     for (const auto& agent : agents_) {
-      if (agent.state == AgentRecord::State::kFailed) {
+      if (agent.state == AgentRecord::State::kFailed && !tolerate_failed && !agent.dropped) {
         abort_setup(agent.failure_code,
                     fmt::format("{} (rank {}): {}", agent.host, agent.rank, agent.failure));
       }
@@ -283,6 +289,8 @@ void RootSession::send_probes() {
   Probe probe;
   probe.image_bytes = source_->size();
   probe.force = options_.force || source_key_.empty() ? 1 : 0;
+  probe.mode = options_.mode;
+  probe.job_tag = job_tag_;
   probe.source_key = source_key_;
   probe.destination = options_.destination;
   for (std::size_t rank = 1; rank < agents_.size(); ++rank) {
@@ -294,6 +302,10 @@ bool RootSession::choose_participants() {
   participants_ = {0};
   for (std::size_t rank = 1; rank < agents_.size(); ++rank) {
     auto& agent = agents_[rank];
+    if (agent.state == AgentRecord::State::kFailed) {
+      agent.dropped = true;  // it could not stage its file: it is reported, the others go on
+      continue;
+    }
     // With our own copy cached, a node's copy counts only if it is the very same image; without
     // it the claim is checked against the digest of the transfer (confirm_cached_copies).
     const bool hit = agent.cached && (!root_cache_ || root_cache_->digest == *agent.cached);
@@ -311,7 +323,10 @@ bool RootSession::choose_participants() {
     return false;
   }
   log().info("{} of {} nodes take part in the transfer ({} cached)", participants_.size(),
-             agents_.size(), agents_.size() - participants_.size());
+             agents_.size(),
+             std::count_if(agents_.begin(), agents_.end(), [](const AgentRecord& a) {
+               return a.skipped;
+             }));
   return true;
 }
 
@@ -679,9 +694,11 @@ void RootSession::say_goodbye() {
   launcher_.finish(milliseconds(1000));
 }
 
-bool RootSession::all_agents(AgentRecord::State at_least) const {
-  return std::all_of(agents_.begin() + 1, agents_.end(), [at_least](const AgentRecord& a) {
-    return a.state != AgentRecord::State::kFailed && a.state >= at_least;
+bool RootSession::all_agents(AgentRecord::State at_least, bool failed_counts) const {
+  return std::all_of(agents_.begin() + 1, agents_.end(), [&](const AgentRecord& a) {
+    if (a.dropped)
+      return true;  // out of the transfer since the probe
+    return a.state == AgentRecord::State::kFailed ? failed_counts : a.state >= at_least;
   });
 }
 

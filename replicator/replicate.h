@@ -52,6 +52,10 @@ struct ReplicateOptions {
   mode_t mode = 0644;
   // Replicate even to nodes whose copy is already this image (the node-local cache).
   bool force = false;
+  // Up to this many nodes (never the root) may fail and the run still succeeds (exit 0).
+  int allow_fail = 0;
+  // The job key; nullopt: a fresh random one (IMGCAST_KEY_FILE lets a site give its own).
+  std::optional<JobKey> key;
   std::chrono::milliseconds connect_timeout{30000};
   std::chrono::milliseconds stall_timeout{60000};
   // Called about four times a second during the transfer (optional).

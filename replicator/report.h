@@ -31,6 +31,10 @@ struct Report {
   double transfer_seconds = 0;
   std::vector<NodeResult> nodes;
 
+  // How many nodes may fail while the run still counts as a success (--allow-fail); the root
+  // itself never may.
+  int allowed_failures = 0;
+
   int verified_count() const;
   int cached_count() const;
   // kSuccess, kPartial (some verified), or kTransferFailed (none).

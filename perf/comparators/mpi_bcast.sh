@@ -5,18 +5,32 @@
 # its rsh agent. Prints the seconds rank 0 measured; every copy is compared with cmp.
 #
 # Fairness on 2 cores: Open MPI's ranks spin while they wait, and 16 spinning ranks on 2 cores
-# starve the ones with work. mpi_yield_when_idle=1 makes a waiting rank sched_yield() between
-# polls, which lets the busy ones run; the machine's CPU % (reported by the caller) shows the
-# remaining cost of the spinning.
+# starve the ones with work (measured: 99 % CPU, 7.3 x ideal at 8 hosts). With
+# mpi_yield_when_idle=1 a waiting rank calls sched_yield() between polls, and the LD_PRELOAD
+# yield_sleep.so turns that into a 50 us sleep, so idle ranks cost almost nothing. The caller
+# reports the machine's CPU % beside the time.
 #
-#   perf/comparators/mpi_bcast.sh IMAGE N [CHUNK_MIB (1)]    (the cluster must be up, --slurm or not)
+# ALGORITHM: Open MPI's MPI_Bcast algorithm: "default" (its own decision rules) or "pipeline"
+# (coll_tuned_bcast_algorithm 3, 128 KiB segments: the chunked pipeline, a chain like imgcast's).
+#
+#   perf/comparators/mpi_bcast.sh IMAGE N [CHUNK_MIB (1)] [ALGORITHM (default)]
 set -euo pipefail
 image=${1:?usage: mpi_bcast.sh IMAGE N [CHUNK_MIB]}
 n=${2:?usage: mpi_bcast.sh IMAGE N [CHUNK_MIB]}
 chunk=${3:-1}
+algorithm=${4:-default}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cluster=$here/perf/cluster
 program=${MPI_BCAST_FILE:-$here/build/perf/mpi_bcast_file}
+preload=${YIELD_SLEEP:-$(dirname "$program")/imgcast_yield_sleep.so}
+tuning=()
+case $algorithm in
+  default) ;;
+  pipeline) tuning=(--mca coll_tuned_use_dynamic_rules 1 --mca coll_tuned_bcast_algorithm 3
+                    --mca coll_tuned_bcast_algorithm_segmentsize 131072) ;;
+  *) echo "mpi_bcast: ALGORITHM is default or pipeline" >&2; exit 1 ;;
+esac
+[[ -e $preload ]] || { echo "mpi_bcast: $preload missing (build the project)" >&2; exit 1; }
 id=${IMGCAST_CLUSTER:-0}
 node_root=/dev/shm/imgcast-cluster$([[ $id == 0 ]] || echo "-$id")
 name=$(basename "$image")
@@ -26,7 +40,7 @@ name=$(basename "$image")
 out=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 900 \
   "$cluster" exec ctl mpirun --mca plm_rsh_agent "$cluster rsh" \
   --mca oob_tcp_if_include "10.77.$id.0/24" --mca btl self,tcp --mca btl_tcp_if_include "10.77.$id.0/24" \
-  --mca mpi_yield_when_idle 1 \
+  --mca mpi_yield_when_idle 1 -x LD_PRELOAD="$preload" "${tuning[@]}" \
   --host "$(seq -s, -f 'h%g' 0 $((n - 1)))" --map-by ppr:1:node -np "$n" \
   "$program" "$image" "/mnt/imgcast-node/$name" "$chunk")
 failed=0

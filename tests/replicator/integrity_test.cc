@@ -74,3 +74,29 @@ TEST(Integrity, HexIsHighThenLow) {
 
 }  // namespace
 }  // namespace imgcast::replicator
+
+namespace imgcast::replicator {
+namespace {
+
+TEST(ImageHasherOnePass, MatchesTheTwoSeparateHashes) {
+  std::vector<std::byte> data(3 * 1024 * 1024 + 777);
+  for (std::size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<std::byte>((i * 2654435761u) >> 13);
+  const std::span<const std::byte> all(data);
+  // Chunks of awkward sizes around the 32 KiB block: each digest equals the one-shot digest, and
+  // the image digest equals the one fed chunk by chunk with update().
+  ImageHasher one_pass;
+  ImageHasher separate;
+  std::size_t at = 0;
+  for (std::size_t length : {1u, 240u, 32768u, 32769u, 65536u, 1048576u, 5u}) {
+    const auto chunk = all.subspan(at, length);
+    EXPECT_EQ(one_pass.update_and_digest_chunk(chunk), chunk_digest(chunk)) << length;
+    separate.update(chunk);
+    at += length;
+  }
+  EXPECT_EQ(one_pass.digest(), separate.digest());
+  EXPECT_EQ(one_pass.update_and_digest_chunk({}), chunk_digest({}));
+}
+
+}  // namespace
+}  // namespace imgcast::replicator

@@ -1,0 +1,66 @@
+// A full destination on one host: it fails fast, before data moves (fallocate), with a clear
+// message; the other hosts finish; no file under DST on the full host. And the job key from
+// IMGCAST_KEY_FILE: used when private, refused when others could read it.
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "tests/e2e/harness.h"
+
+namespace imgcast::test {
+namespace {
+
+TEST(FullDisk, TheFullHostFailsAloneBeforeDataMoves) {
+  LocalJob job(4);
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 4u << 20, 61);
+  // Host 2's node-local directory is a 1 MiB tmpfs: the 4 MiB image cannot be reserved there.
+  if (::mount("tmpfs", job.node_dir(2).c_str(), "tmpfs", 0, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << std::strerror(errno);
+  }
+  const ProcessResult result = run(job.command(source));
+  const auto left_on_full_host = list_dir(job.node_dir(2));
+  ::umount(job.node_dir(2).c_str());
+  EXPECT_EQ(result.exit_code, 3) << result.err;
+  EXPECT_NE(result.err.find("127.0.0.3"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("no space for 4194304 bytes"), std::string::npos) << result.err;
+  EXPECT_TRUE(left_on_full_host.empty());
+  for (int rank : {0, 1, 3})
+    EXPECT_TRUE(files_equal(source, job.copy(rank))) << "rank " << rank;
+}
+
+TEST(KeyFile, APrivateKeyFileIsUsedAndAReadableOneRefused) {
+  LocalJob job(2);
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 100000, 62);
+  const auto key = job.dir / "job.key";
+  {
+    std::ofstream(key) << std::string(64, 'a') << "\n";
+  }
+  ::chmod(key.c_str(), 0600);
+  const ProcessResult ok = run(job.command(source), std::chrono::seconds(60),
+                               {"IMGCAST_KEY_FILE=" + key.string()});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  job.expect_all_copies_of(source);
+
+  ::chmod(key.c_str(), 0644);
+  const ProcessResult open = run(job.command(source), std::chrono::seconds(60),
+                                 {"IMGCAST_KEY_FILE=" + key.string()});
+  EXPECT_EQ(open.exit_code, 4) << open.err;
+  EXPECT_NE(open.err.find("mode 0600"), std::string::npos) << open.err;
+
+  ::chmod(key.c_str(), 0600);
+  {
+    std::ofstream(key) << "not a key\n";
+  }
+  const ProcessResult bad = run(job.command(source), std::chrono::seconds(60),
+                                {"IMGCAST_KEY_FILE=" + key.string()});
+  EXPECT_EQ(bad.exit_code, 1) << bad.err;
+  EXPECT_NE(bad.err.find("64 hex digits"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace imgcast::test
