@@ -49,7 +49,11 @@ def group(rows):
 def summary(rows):
     lines = ["| nodes | MiB | Mbit/s | system | variant | runs ok | median s | min–max s | "
              "median ÷ ideal | median CPU % |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for key, runs in sorted(group(rows).items(), key=lambda kv: tuple(str(x) for x in kv[0])):
+    def order(item):
+        nodes, size, rate, system, variant = item[0]
+        return (nodes, size, rate or 0, system != "calibration", system, variant)
+
+    for key, runs in sorted(group(rows).items(), key=order):
         ok = [r for r in runs if r.get("verified", True)]
         if not ok:
             lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {key[4]} | 0/{len(runs)} "
