@@ -51,6 +51,7 @@ struct HookArgs {
   double stall_timeout = 60;
   bool force = false;
   int allow_fail = 0;
+  bool follow_symlinks = false;
 };
 
 fs::path rendezvous_directory(const HookArgs& args, const launch::Environment& env) {
@@ -87,6 +88,7 @@ int stage_as_root(const HookArgs& args, const GlobalOptions& global,
   options.mode = parse_mode(args.mode);
   options.force = args.force;
   options.allow_fail = args.allow_fail;
+  options.follow_symlinks = args.follow_symlinks;
   options.key = key_from_environment();
   options.connect_timeout = parse_seconds(args.timeout, "--timeout");
   options.stall_timeout = parse_seconds(args.stall_timeout, "--stall-timeout");
@@ -179,6 +181,8 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--mode", args->mode, "File mode of every copy (octal)")->capture_default_str();
   cmd->add_flag("--force", args->force,
                 "Send the image even to nodes whose copy is already this image (cached)");
+  cmd->add_flag("--follow-symlinks", args->follow_symlinks,
+                "Allow DST's directory to be reached through a symlink (refused otherwise)");
   cmd->add_option("--allow-fail", args->allow_fail,
                   "Up to K nodes (not node 0) may fail and node 0 still exits 0")
       ->capture_default_str()

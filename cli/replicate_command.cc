@@ -39,6 +39,7 @@ struct ReplicateArgs {
   double stall_timeout = 60;
   bool force = false;
   int allow_fail = 0;
+  bool follow_symlinks = false;
 };
 
 // The hosts: --hosts / --hostfile, else the batch allocation this runs in.
@@ -140,6 +141,8 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   cmd->add_flag("--force", args->force,
                 "Send the image even to hosts whose copy is already this image (cached)");
+  cmd->add_flag("--follow-symlinks", args->follow_symlinks,
+                "Allow DST's directory to be reached through a symlink (refused otherwise)");
   cmd->add_option("--allow-fail", args->allow_fail,
                   "Up to K hosts (not this one) may fail and the run still exits 0 (they are "
                   "still named)")
@@ -175,6 +178,7 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       options.mode = parse_mode(args->mode);
       options.force = args->force;
       options.allow_fail = args->allow_fail;
+      options.follow_symlinks = args->follow_symlinks;
       options.key = key_from_environment();
       options.connect_timeout = parse_seconds(args->connect_timeout, "--connect-timeout");
       options.stall_timeout = parse_seconds(args->stall_timeout, "--stall-timeout");

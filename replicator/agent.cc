@@ -180,6 +180,9 @@ void AgentSession::on_probe(const Probe& probe) {
   try {
     const std::string destination =
         expand_destination(probe.destination, options_.rank, options_.host);
+    if (probe.follow_symlinks == 0) {
+      refuse_symlinked_directory(destination);  // also before trusting a cached copy
+    }
     if (probe.force == 0) {
       const auto record = read_cache_record(destination);
       if (record && record->source_key == probe.source_key &&
@@ -193,7 +196,8 @@ void AgentSession::on_probe(const Probe& probe) {
       // Stage now: a missing, unwritable or full destination fails this node alone, before
       // the plan is made and any data moves.
       image_.emplace(StagedImage::create(destination, probe.image_bytes, probe.job_tag,
-                                         static_cast<mode_t>(probe.mode)));
+                                         static_cast<mode_t>(probe.mode),
+                                         probe.follow_symlinks != 0));
     }
   } catch (const ImgcastError& error) {
     report_failure(error.code(), error.what());

@@ -73,6 +73,7 @@ void write(ByteWriter& out, const Progress& m) {
 }
 void write(ByteWriter& out, const Probe& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kProbe)).u64(m.image_bytes).u8(m.force).u32(m.mode);
+  out.u8(m.follow_symlinks);
   out.str(m.job_tag).str(m.source_key).str(m.destination);
 }
 void write(ByteWriter& out, const Probed& m) {
@@ -160,6 +161,7 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
       m.image_bytes = in.u64();
       m.force = in.u8();
       m.mode = in.u32();
+      m.follow_symlinks = in.u8();
       m.job_tag = in.str(kMaxTextBytes);
       m.source_key = in.str(kMaxTextBytes);
       m.destination = in.str(kMaxTextBytes);

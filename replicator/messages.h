@@ -60,6 +60,7 @@ struct Probe {
   std::uint64_t image_bytes = 0;
   std::uint8_t force = 0;   // 1: answer "not cached" without looking
   std::uint32_t mode = 0644;
+  std::uint8_t follow_symlinks = 0;  // 1: the destination's directory may be reached by a symlink
   std::string job_tag;
   std::string source_key;   // make_source_key() of the root's source
   std::string destination;  // may hold %r / %h, expanded by each node

@@ -151,6 +151,9 @@ Report RootSession::run() {
     agents_[rank].destination =
         expand_destination(options_.destination, rank, options_.hosts[rank]);
   }
+  if (!options_.follow_symlinks) {
+    refuse_symlinked_directory(agents_[0].destination);  // also before trusting a cached copy
+  }
   if (!options_.force && !source_key_.empty()) {
     root_cache_ = read_cache_record(agents_[0].destination);
     if (root_cache_ &&
@@ -161,7 +164,8 @@ Report RootSession::run() {
   if (!root_cache_) {
     // Created now so that an unusable destination fails before any agent starts.
     image_.emplace(
-        StagedImage::create(agents_[0].destination, source_->size(), job_tag_, options_.mode));
+        StagedImage::create(agents_[0].destination, source_->size(), job_tag_, options_.mode,
+                            options_.follow_symlinks));
   }
 
   control_ctx_ = make_context_(tp::Kind::kTcp);
@@ -290,6 +294,7 @@ void RootSession::send_probes() {
   probe.image_bytes = source_->size();
   probe.force = options_.force || source_key_.empty() ? 1 : 0;
   probe.mode = options_.mode;
+  probe.follow_symlinks = options_.follow_symlinks ? 1 : 0;
   probe.job_tag = job_tag_;
   probe.source_key = source_key_;
   probe.destination = options_.destination;
@@ -343,7 +348,8 @@ void RootSession::prepare_root() {
   if (!image_) {
     // Our copy was cached but others need the image: we stage it again as their source.
     image_.emplace(
-        StagedImage::create(agents_[0].destination, source_->size(), job_tag_, options_.mode));
+        StagedImage::create(agents_[0].destination, source_->size(), job_tag_, options_.mode,
+                            options_.follow_symlinks));
   }
   DataNodeOptions node_options;
   node_options.rank = 0;

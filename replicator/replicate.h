@@ -52,6 +52,8 @@ struct ReplicateOptions {
   mode_t mode = 0644;
   // Replicate even to nodes whose copy is already this image (the node-local cache).
   bool force = false;
+  // Allow a destination directory reached through a symlink (refused otherwise: exit 4).
+  bool follow_symlinks = false;
   // Up to this many nodes (never the root) may fail and the run still succeeds (exit 0).
   int allow_fail = 0;
   // The job key; nullopt: a fresh random one (IMGCAST_KEY_FILE lets a site give its own).

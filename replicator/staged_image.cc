@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <random>
 #include <utility>
@@ -35,8 +36,25 @@ std::string sanitized(const std::string& tag) {
 
 }  // namespace
 
+void refuse_symlinked_directory(const fs::path& destination) {
+  // The directory the user named must be the directory written: a symlink on the way
+  // (/scratch -> /lustre/..., a planted link) would put the copy somewhere else.
+  const fs::path dir = destination.has_parent_path() ? destination.parent_path() : fs::path(".");
+  char real[PATH_MAX];
+  std::error_code error;
+  std::string named = fs::absolute(dir, error).lexically_normal().string();
+  while (named.size() > 1 && named.back() == '/')
+    named.pop_back();
+  if (!error && ::realpath(dir.c_str(), real) != nullptr && named != real) {
+    throw SecurityError(fmt::format(
+        "destination directory {} resolves through a symlink to {}: name {} instead, or pass "
+        "--follow-symlinks",
+        dir.string(), real, real));
+  }
+}
+
 StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
-                                const std::string& job_tag, mode_t mode) {
+                                const std::string& job_tag, mode_t mode, bool follow_symlinks) {
   const std::string name = destination.filename().string();
   if (name.empty() || name == "." || name == "..") {
     throw InputError(
@@ -66,6 +84,9 @@ StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
     }
     throw InputError(fmt::format("cannot open destination directory {}: {}", dir.string(),
                                  describe_errno(error)));
+  }
+  if (!follow_symlinks) {
+    refuse_symlinked_directory(destination);
   }
   struct stat existing {};
   if (::fstatat(image.dir_fd_.get(), name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0 &&

@@ -24,13 +24,20 @@
 
 namespace imgcast::replicator {
 
+// Throws SecurityError when the directory of `destination` resolves through a symlink (its
+// real path differs from the path named). A missing directory passes (create() reports it).
+void refuse_symlinked_directory(const std::filesystem::path& destination);
+
 class StagedImage {
  public:
   // Throws InputError with a one-line reason when the directory is missing or not writable, or
   // the destination is a directory; TransferError when the space cannot be reserved (naming the
   // size and the directory). `job_tag` goes into the temporary name ([A-Za-z0-9_-] only).
+  // SecurityError when the destination's directory resolves through a symlink (unless
+  // `follow_symlinks`).
   static StagedImage create(const std::filesystem::path& destination, std::uint64_t size,
-                            const std::string& job_tag, mode_t mode = 0644);
+                            const std::string& job_tag, mode_t mode = 0644,
+                            bool follow_symlinks = false);
 
   StagedImage(StagedImage&& other) noexcept;
   StagedImage& operator=(StagedImage&&) = delete;

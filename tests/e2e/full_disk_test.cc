@@ -64,3 +64,36 @@ TEST(KeyFile, APrivateKeyFileIsUsedAndAReadableOneRefused) {
 
 }  // namespace
 }  // namespace imgcast::test
+
+namespace imgcast::test {
+namespace {
+
+TEST(Symlinks, ADestinationDirectoryReachedThroughASymlinkIsRefusedUnlessAllowed) {
+  LocalJob job(2);
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 100000, 63);
+  // node1/ is a symlink to elsewhere/: writing there would leave the directory the user named.
+  const auto elsewhere = job.dir / "elsewhere";
+  std::filesystem::create_directories(elsewhere);
+  std::filesystem::remove(job.node_dir(1));
+  std::filesystem::create_directory_symlink(elsewhere, job.node_dir(1));
+  const ProcessResult refused = run(job.command(source));
+  EXPECT_EQ(refused.exit_code, 3) << refused.err;  // that host alone fails, for security
+  EXPECT_NE(refused.err.find("resolves through a symlink"), std::string::npos) << refused.err;
+  EXPECT_TRUE(list_dir(elsewhere).empty());
+  EXPECT_TRUE(files_equal(source, job.copy(0)));
+
+  const ProcessResult allowed = run(job.command(source, {"--follow-symlinks"}));
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+  EXPECT_TRUE(files_equal(source, elsewhere / "image.sif"));
+
+  // The root's own destination: refused before anything starts.
+  LocalJob root_job(1);
+  std::filesystem::remove(root_job.node_dir(0));
+  std::filesystem::create_directory_symlink(elsewhere, root_job.node_dir(0));
+  const ProcessResult root = run(root_job.command(source));
+  EXPECT_EQ(root.exit_code, 4) << root.err;
+}
+
+}  // namespace
+}  // namespace imgcast::test

@@ -39,7 +39,7 @@ std::vector<Message> samples() {
           Abort{"interrupted"},
           Bye{},
           Region{{std::byte{7}}},
-          Probe{1ull << 33, 1, 0600, "abc123", "0123456789abcdef", "/tmp/%h.sif"},
+          Probe{1ull << 33, 1, 0600, 1, "abc123", "0123456789abcdef", "/tmp/%h.sif"},
           Probed{1, ImageDigest{3, 4}},
           Skip{},
           Progress{1ull << 40}};
