@@ -8,6 +8,8 @@ set_property(CACHE IMGCAST_WITH_VERBS PROPERTY STRINGS AUTO ON OFF)
 option(IMGCAST_BUILD_TESTS "Build the test suite" ON)
 option(IMGCAST_BUILD_BENCHMARKS "Build the Google Benchmark micro benchmarks" ON)
 option(IMGCAST_BUILD_FUZZERS "Build the libFuzzer targets (needs clang)" OFF)
+# The suite's slow extras: a second build under ASan + UBSan, and the fuzzers for a bounded time.
+option(IMGCAST_CI_EXTRAS "Add the sanitizer and fuzzing runs to the test suite" ON)
 set(IMGCAST_LOG_LEVEL "SPDLOG_LEVEL_DEBUG" CACHE STRING
     "Compile-time spdlog level; per-chunk trace lines are compiled out above it")
 
