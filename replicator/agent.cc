@@ -215,7 +215,8 @@ void AgentSession::on_plan(const Plan& plan) {
     if (!image_) {
       throw TransferError("got a plan before staging its file (no probe)");
     }
-    image_->prefault();
+    if (plan.prefault != 0)
+      image_->prefault();
     DataNodeOptions node_options;
     node_options.rank = static_cast<int>(plan.data_rank);
     node_options.topology = topology_.get();

@@ -79,6 +79,7 @@ struct Plan {
   std::uint32_t parent_rank = 0;  // the parent's rank in the host list (for messages)
   std::uint32_t data_rank = 0;    // this node's place in the transfer's tree (0: the root)
   std::uint32_t stall_timeout_ms = 0;
+  std::uint8_t prefault = 1;  // map every page before data comes (worth it on fast links only)
   std::string topology;
   std::string destination;  // may hold %r / %h, expanded by each node
   std::string job_tag;

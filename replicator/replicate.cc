@@ -23,6 +23,9 @@ using std::chrono::milliseconds;
 
 namespace {
 
+// 4 Gbit/s: above it a page fault per 4 KiB costs a visible share of the receive.
+constexpr double kPrefaultFromBytesPerSecond = 0.5e9;
+
 double seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
 }
@@ -104,6 +107,9 @@ class RootSession {
   std::string source_key_;                      // for the node-local cache
   std::optional<CacheRecord> root_cache_;       // the root's own copy is this image already
   std::vector<int> participants_;               // by place in the tree: ranks (0 first)
+  // Prefaulting the staging mappings (~0.3 s per GiB per node) pays only where the network
+  // could outrun page faults during the receive; on slower links it is setup time lost.
+  bool prefault_ = true;
   std::vector<AgentRecord> agents_;  // index = rank; [0] is the root itself
   std::vector<std::unique_ptr<PendingControl>> pending_;
   AgentLauncher launcher_;
@@ -183,7 +189,8 @@ Report RootSession::run() {
   if (transfer) {
     prepare_root();
     send_plans();
-    image_->prefault();  // while the agents stage and prefault their own copies
+    if (prefault_)
+      image_->prefault();  // while the agents stage and prefault their own copies
     wait_for(Phase::kPreparing);
     run_transfer();
     confirm_cached_copies();
@@ -345,6 +352,7 @@ void RootSession::prepare_root() {
     throw InputError(error.what());
   }
   log().info("plan: {}", schedule_.reason);
+  prefault_ = options_.link.beta_bytes_per_second >= kPrefaultFromBytesPerSecond;
   if (!image_) {
     // Our copy was cached but others need the image: we stage it again as their source.
     image_.emplace(
@@ -389,6 +397,7 @@ void RootSession::send_plans() {
     plan.parent_rank = static_cast<std::uint32_t>(parent);
     plan.data_rank = static_cast<std::uint32_t>(place);
     plan.stall_timeout_ms = static_cast<std::uint32_t>(options_.stall_timeout.count());
+    plan.prefault = prefault_ ? 1 : 0;
     plan.topology = topology_->name();
     plan.destination = options_.destination;
     plan.job_tag = job_tag_;
