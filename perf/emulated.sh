@@ -13,6 +13,7 @@
 #   SYSTEMS="imgcast sbcast sbcast-fanout mpibcast mpibcast-pipeline allpull"
 #   IMGCAST_TOPOLOGIES="auto chain binomial"
 #   IMGCAST_CHUNKS="auto"  TRANSPORTS="tcp ucx"  SBCAST_FANOUT=2  MPI_CHUNK_MIB=1  OUT=file.jsonl
+#   IMGCAST_CLUSTER_STORAGE=disk (node-local copies on the disk instead of tmpfs)
 set -euo pipefail
 nodes_list=${NODES:-8 16}
 sizes=${SIZES_MIB:-256}
@@ -29,7 +30,7 @@ imgcast=${IMGCAST:-$here/build/cli/imgcast}
 cluster=$here/perf/cluster
 comparators=$here/perf/comparators
 pfs=/dev/shm/imgcast-pfs
-node_root=/dev/shm/imgcast-cluster
+node_root=  # set once the cluster is up (perf/cluster node-root)
 mkdir -p "$here/perf/results"
 out=${OUT:-$here/perf/results/emulated-$(date +%Y%m%dT%H%M%S).jsonl}
 [[ -x $imgcast ]] || { echo "emulated: build first ($imgcast missing)" >&2; exit 1; }
@@ -86,6 +87,7 @@ echo "|---|---|---|---|---|---|---|---|"
 for n in $nodes_list; do
   "$cluster" down
   "$cluster" up "$n" "$rate" --slurm >/dev/null
+  node_root=$("$cluster" node-root)
   mkdir -p "$pfs"
   for size in $sizes; do
     head -c $((size << 20)) /dev/urandom > "$pfs/image.sif"

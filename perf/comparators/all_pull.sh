@@ -45,7 +45,7 @@ failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
 end=$(date +%s.%N)
 for ((h = 0; h < n; h++)); do
-  cmp -s "$image" "/dev/shm/imgcast-cluster/h$h/$name" || failed=$((failed + 1))
+  cmp -s "$image" "$("$cluster" node-root)/h$h/$name" || failed=$((failed + 1))
 done
 ((failed == 0)) || { echo "all_pull: $failed hosts did not get a verified copy" >&2; exit 2; }
 python3 -c "print(round($end - $start, 3))"

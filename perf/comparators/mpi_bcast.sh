@@ -32,7 +32,7 @@ case $algorithm in
 esac
 [[ -e $preload ]] || { echo "mpi_bcast: $preload missing (build the project)" >&2; exit 1; }
 id=${IMGCAST_CLUSTER:-0}
-node_root=/dev/shm/imgcast-cluster$([[ $id == 0 ]] || echo "-$id")
+node_root=$("$cluster" node-root)
 name=$(basename "$image")
 [[ -x $program ]] || { echo "mpi_bcast: $program missing (build with libopenmpi-dev installed)" >&2; exit 1; }
 [[ -e /run/netns/imgc$id-ctl ]] || { echo "mpi_bcast: needs the control host: perf/cluster up N RATE --slurm" >&2; exit 1; }

@@ -12,7 +12,7 @@ fanout=${3:-}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cluster=$here/perf/cluster
 id=${IMGCAST_CLUSTER:-0}
-node_root=/dev/shm/imgcast-cluster$([[ $id == 0 ]] || echo "-$id")
+node_root=$("$cluster" node-root)
 name=$(basename "$image")
 work=$(mktemp -d "$(dirname "$image")/sbcast.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
