@@ -116,9 +116,12 @@ TEST(Hook, ARendezvousOthersCouldReadIsRefused) {
   // Someone planted a world-readable rendezvous file: node 1 must not join it.
   auto root = hook.start(0, source);
   std::filesystem::path planted;
-  for (int i = 0; i < 200 && planted.empty(); ++i) {
-    for (const auto& entry : std::filesystem::directory_iterator(hook.job.dir / "rdv"))
-      planted = entry.path();
+  for (int i = 0; i < 500 && planted.empty(); ++i) {
+    for (const auto& entry : std::filesystem::directory_iterator(hook.job.dir / "rdv")) {
+      // Only the published file, not node 0's temporary one (renamed over it a moment later).
+      if (entry.path().extension() != ".tmp")
+        planted = entry.path();
+    }
     std::this_thread::sleep_for(10ms);
   }
   ASSERT_FALSE(planted.empty());
