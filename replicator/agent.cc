@@ -34,6 +34,7 @@ class AgentSession {
   void on_control(const Message& message);
   void on_probe(const Probe& probe);
   void on_plan(const Plan& plan);
+  void on_reparent(const Reparent& reparent);
   void report_failure(ExitCode code, const std::string& reason);
   void check_done();
 
@@ -56,6 +57,7 @@ class AgentSession {
   std::uint64_t last_bytes_ = 0;
   std::chrono::milliseconds stall_timeout_{0};
   bool reported_ = false;
+  bool orphan_reported_ = false;  // the root knows we wait for a new parent
   bool cached_ = false;   // our copy matched the root's probe
   bool skipped_ = false;  // ... and the root let it stand
   std::string source_key_;
@@ -156,6 +158,15 @@ void AgentSession::on_control(const Message& message) {
     on_plan(*plan);
     return;
   }
+  if (const auto* adopt = std::get_if<Adopt>(&message); adopt != nullptr && node_) {
+    node_->adopt(static_cast<int>(adopt->data_rank));
+    (void)control_->send_control(encode(Adopted{adopt->data_rank}));
+    return;
+  }
+  if (const auto* reparent = std::get_if<Reparent>(&message); reparent != nullptr && node_) {
+    on_reparent(*reparent);
+    return;
+  }
   if (const auto* finish = std::get_if<Finish>(&message)) {
     expected_digest_ = finish->digest;
     return;
@@ -225,8 +236,6 @@ void AgentSession::on_plan(const Plan& plan) {
     node_options.key = &secret_.key;
     node_options.job = secret_.job;
     node_ = std::make_unique<DataNode>(*data_ctx_, node_options, *image_);
-    node_->connect_to_parent(plan.parent_address, options_.connect_timeout,
-                             fmt::format("parent rank {}", plan.parent_rank));
   } catch (const ImgcastError& error) {
     report_failure(error.code(), error.what());
     return;
@@ -237,11 +246,34 @@ void AgentSession::on_plan(const Plan& plan) {
     report_failure(ExitCode::kUsage, error.what());
     return;
   }
+  try {
+    node_->connect_to_parent(plan.parent_address, options_.connect_timeout,
+                             fmt::format("parent rank {}", plan.parent_rank));
+  } catch (const tp::Error& error) {
+    // The parent may have died already: the root finds us another one (check_done reports it).
+    node_->abandon_parent(error.what());
+  }
   for (auto& event : early_data_events_) {
     node_->handle(event);
   }
   early_data_events_.clear();
   (void)control_->send_control(encode(Ready{}));
+}
+
+void AgentSession::on_reparent(const Reparent& reparent) {
+  if (!node_->orphaned()) {
+    return;  // we found our feet meanwhile (complete): nothing to do
+  }
+  const std::string name = fmt::format("parent rank {}", reparent.parent_rank);
+  log().info("rank {}: re-attaching to {} from chunk {}", options_.rank, name,
+             node_->chunks_verified());
+  orphan_reported_ = false;
+  last_progress_ = Clock::now();  // the stall clock starts again with the new parent
+  try {
+    node_->reparent(reparent.parent_address, options_.connect_timeout, name);
+  } catch (const tp::Error& error) {
+    node_->abandon_parent(error.what());
+  }
 }
 
 void AgentSession::check_done() {
@@ -253,6 +285,15 @@ void AgentSession::check_done() {
     return;
   }
   const auto now = Clock::now();
+  if (const auto& orphaned = node_->orphaned()) {
+    // No parent: we keep serving our children from what we have; the root picks a new parent.
+    if (!orphan_reported_) {
+      orphan_reported_ = true;
+      (void)control_->send_control(encode(Orphaned{node_->chunks_verified(), *orphaned}));
+    }
+    last_progress_ = now;
+    return;
+  }
   if (node_->bytes_verified() != last_bytes_) {
     last_bytes_ = node_->bytes_verified();
     last_progress_ = now;
@@ -263,8 +304,9 @@ void AgentSession::check_done() {
     }
   } else if (stall_timeout_.count() > 0 && !node_->complete() &&
              now - last_progress_ > stall_timeout_) {
-    report_failure(ExitCode::kTransferFailed,
-                   fmt::format("no data from its parent for {} s", stall_timeout_.count() / 1000));
+    // A parent that is alive but sends nothing (stopped, or its link is cut) is given up on.
+    node_->abandon_parent(
+        fmt::format("no data from its parent for {:.1f} s", stall_timeout_.count() / 1000.0));
     return;
   }
   if (!node_->complete() || !expected_digest_) {
@@ -287,7 +329,8 @@ void AgentSession::check_done() {
     return;
   }
   const auto busy = std::chrono::duration_cast<std::chrono::nanoseconds>(now - plan_time_);
-  (void)control_->send_control(encode(Result{static_cast<std::uint64_t>(busy.count())}));
+  (void)control_->send_control(
+      encode(Result{static_cast<std::uint64_t>(busy.count()), node_->refetched()}));
   reported_ = true;
   log().debug("rank {}: verified and placed {}", options_.rank, image_->destination().string());
 }

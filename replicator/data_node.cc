@@ -16,6 +16,9 @@ namespace tp = transport;
 namespace {
 // Endpoint tags: 1..N are children (index + 1); the parent and pending peers are found otherwise.
 constexpr std::uint64_t kParentTag = ~std::uint64_t{0};
+// A write's cookie is its chunk index; this bit marks a chunk sent again (Refetch), which does
+// not advance the child's in-order count.
+constexpr std::uint64_t kResendBit = std::uint64_t{1} << 63;
 }  // namespace
 
 struct DataNode::Child {
@@ -23,8 +26,9 @@ struct DataNode::Child {
   std::unique_ptr<tp::Endpoint> endpoint;
   std::unique_ptr<tp::RemoteRegion> remote;
   std::uint32_t next = 0;       // next chunk to post
-  std::uint32_t completed = 0;  // writes that finished
+  std::uint32_t completed = 0;  // in-order writes that finished
   std::size_t in_flight = 0;
+  std::vector<std::uint32_t> resend;  // chunks the child asked for again (Refetch), oldest first
   bool alive = true;
 };
 
@@ -69,6 +73,29 @@ void DataNode::connect_to_parent(std::span<const std::byte> address,
 
 void DataNode::use_source(const ImageSource& source) { source_ = &source; }
 
+void DataNode::adopt(int data_rank) {
+  if (std::find(expected_children_.begin(), expected_children_.end(), data_rank) ==
+      expected_children_.end()) {
+    expected_children_.push_back(data_rank);
+  }
+}
+
+void DataNode::abandon_parent(std::string reason) { lose_parent(std::move(reason)); }
+
+void DataNode::reparent(std::span<const std::byte> address, std::chrono::milliseconds timeout,
+                        const std::string& parent_name) {
+  // Between two batches of completions (the owner's loop), so no event names the old endpoint.
+  parent_.reset();
+  parent_handshake_.reset();
+  parent_ready_ = false;
+  bad_from_parent_ = 0;
+  // Chunks past the verified prefix may be half-written by the old parent (or landed out of
+  // order): the new parent sends all of them again, so none arrives twice.
+  std::fill(landed_.begin() + verified_, landed_.end(), std::uint8_t{0});
+  connect_to_parent(address, timeout, parent_name);
+  orphaned_.reset();
+}
+
 std::uint64_t DataNode::bytes_verified() const noexcept {
   return verified_ == plan_.count() ? plan_.image_bytes()
                                     : static_cast<std::uint64_t>(verified_) * plan_.chunk_bytes();
@@ -102,8 +129,11 @@ void DataNode::on_accepted(std::unique_ptr<tp::Endpoint> endpoint) {
 void DataNode::on_control(tp::Endpoint* from, std::span<const std::byte> bytes) {
   const std::optional<Message> message = decode(bytes);
   if (from == parent_.get()) {
+    if (orphaned_) {
+      return;  // given up on: it is replaced at the next reparent()
+    }
     if (!message) {
-      fail(fmt::format("{} sent a malformed message", parent_name_));
+      lose_parent(fmt::format("{} sent a malformed message", parent_name_));
       return;
     }
     on_parent_message(*message);
@@ -119,8 +149,36 @@ void DataNode::on_control(tp::Endpoint* from, std::span<const std::byte> bytes) 
     return;
   }
   if (Child* child = find_child(from)) {
-    drop_child(*child, "sent a message on a data channel that carries none after the handshake");
+    if (!message) {
+      drop_child(*child, "sent a malformed message");
+      return;
+    }
+    on_child_message(*child, *message);
   }
+}
+
+void DataNode::on_child_message(Child& child, const Message& message) {
+  const auto* refetch = std::get_if<Refetch>(&message);
+  if (refetch == nullptr) {
+    drop_child(child, fmt::format("sent {} on a data channel that carries only Refetch after the "
+                                  "handshake",
+                                  message_name(message)));
+    return;
+  }
+  // Only a chunk already sent can be asked for again, and the queue stays bounded: a child that
+  // asks for more is broken (or hostile), not unlucky.
+  if (refetch->index >= child.next) {
+    drop_child(child, fmt::format("asked again for chunk {}, which it was never sent",
+                                  refetch->index));
+    return;
+  }
+  if (child.resend.size() >= options_.window * 4) {
+    drop_child(child, "asked for too many chunks again at once");
+    return;
+  }
+  log().warn("rank {} sends chunk {} again to child rank {} (it arrived corrupt)", options_.rank,
+             refetch->index, child.rank);
+  child.resend.push_back(refetch->index);
 }
 
 void DataNode::on_pending_message(Pending& pending, const Message& message) {
@@ -183,13 +241,22 @@ void DataNode::on_pending_message(Pending& pending, const Message& message) {
         return refuse(fmt::format("offers a {}-byte region for a {}-byte image", descriptor->length,
                                   plan_.image_bytes()));
       }
+      if (region->resume_from > plan_.count()) {
+        return refuse(fmt::format("asks to resume from chunk {} of a {}-chunk image",
+                                  region->resume_from, plan_.count()));
+      }
       const int rank = static_cast<int>(pending.handshake.peer_rank());
-      if (std::any_of(children_.begin(), children_.end(),
-                      [rank](const auto& c) { return c->rank == rank && c->alive; })) {
-        return refuse(fmt::format("rank {} is already connected", rank));
+      // The same rank again (it lost us and came back, perhaps before we saw the old connection
+      // fail): it proved it holds the key, so the new connection replaces the old one.
+      for (auto& old : children_) {
+        if (old->rank == rank && old->alive) {
+          drop_child(*old, "reconnected");
+        }
       }
       auto child = std::make_unique<Child>();
       child->rank = rank;
+      child->next = region->resume_from;
+      child->completed = region->resume_from;
       try {
         if (plan_.image_bytes() > 0) {
           child->remote = endpoint->import_region(*descriptor);
@@ -202,8 +269,8 @@ void DataNode::on_pending_message(Pending& pending, const Message& message) {
       child->endpoint = std::move((*it)->endpoint);
       pending_.erase(it);
       child->endpoint->set_user_tag(children_.size() + 1);
-      log().debug("rank {} serves child rank {} at {}", options_.rank, rank,
-                  child->endpoint->peer_name());
+      log().debug("rank {} serves child rank {} at {} from chunk {}", options_.rank, rank,
+                  child->endpoint->peer_name(), child->next);
       children_.push_back(std::move(child));
       return;
     }
@@ -212,12 +279,12 @@ void DataNode::on_pending_message(Pending& pending, const Message& message) {
 
 void DataNode::on_parent_message(const Message& message) {
   if (const auto* refused = std::get_if<Failed>(&message); refused && parent_ready_) {
-    fail(fmt::format("{}: {}", parent_name_, refused->reason));
+    lose_parent(fmt::format("{}: {}", parent_name_, refused->reason));
     return;
   }
   const auto* challenge = std::get_if<Challenge>(&message);
   if (parent_ready_ || challenge == nullptr) {
-    fail(fmt::format("{} sent an unexpected {}", parent_name_, message_name(message)));
+    lose_parent(fmt::format("{} sent an unexpected {}", parent_name_, message_name(message)));
     return;
   }
   const std::optional<Proof> proof = parent_handshake_->answer(*challenge);
@@ -232,37 +299,49 @@ void DataNode::on_parent_message(const Message& message) {
     descriptor = region_->descriptor();
   }
   if (!parent_->send_control(encode(*proof)).is_ok() ||
-      !parent_->send_control(encode(Region{descriptor.encode()})).is_ok()) {
-    fail(fmt::format("lost {} during the handshake", parent_name_));
+      !parent_->send_control(encode(Region{descriptor.encode(), verified_})).is_ok()) {
+    lose_parent(fmt::format("lost {} during the handshake", parent_name_));
     return;
   }
   parent_ready_ = true;
 }
 
 void DataNode::on_arrived(const tp::WriteArrived& arrived) {
-  if (arrived.from != parent_.get() || failure_) {
+  if (arrived.from != parent_.get() || failure_ || orphaned_) {
     return;  // Only the parent holds our write key; anything else was already refused.
   }
   // The transport checked the range against the region; the chunk index and length are
   // checked here against the plan, before anything trusts them.
   if (arrived.imm >= plan_.count()) {
-    fail(fmt::format("{} sent chunk {} of a {}-chunk image", parent_name_, arrived.imm,
-                     plan_.count()));
+    lose_parent(fmt::format("{} sent chunk {} of a {}-chunk image", parent_name_, arrived.imm,
+                            plan_.count()));
     return;
   }
   const Chunk chunk = plan_.at(arrived.imm);
   if (arrived.length != chunk.length || landed_[chunk.index] != 0) {
-    fail(fmt::format("{} sent chunk {} twice or with the wrong length ({} bytes)", parent_name_,
-                     chunk.index, arrived.length));
+    lose_parent(fmt::format("{} sent chunk {} twice or with the wrong length ({} bytes)",
+                            parent_name_, chunk.index, arrived.length));
     return;
   }
   const auto bytes = image_.bytes().subspan(chunk.offset, chunk.length);
-  // In order (the usual case): check the chunk and extend the image hash in one pass. A bad
-  // chunk fails the node, so it does not matter that it was fed to the image hash first.
+  // In order (the usual case): check the chunk and extend the image hash in one pass; a chunk
+  // that fails leaves the image hash untouched.
   const bool next = chunk.index == verified_;
-  const std::uint64_t digest = next ? hasher_.update_and_digest_chunk(bytes) : chunk_digest(bytes);
-  if (digest != arrived.notice) {
-    fail(fmt::format("chunk {} from {} failed its xxh3-64 check", chunk.index, parent_name_));
+  const bool good = next ? hasher_.update_if_chunk_matches(bytes, arrived.notice)
+                         : chunk_digest(bytes) == arrived.notice;
+  if (!good) {
+    ++refetched_;
+    if (++bad_from_parent_ > kMaxBadChunksPerParent) {
+      lose_parent(fmt::format("{} sent {} chunks that failed their xxh3-64 check", parent_name_,
+                              bad_from_parent_));
+      return;
+    }
+    log().warn("rank {}: chunk {} from {} failed its xxh3-64 check; asking for it again",
+               options_.rank, chunk.index, parent_name_);
+    if (!parent_->send_control(encode(Refetch{chunk.index})).is_ok()) {
+      lose_parent(fmt::format("lost {} while asking for chunk {} again", parent_name_,
+                              chunk.index));
+    }
     return;
   }
   SPDLOG_LOGGER_TRACE(&log(), "rank {} chunk {} landed", options_.rank, chunk.index);
@@ -294,14 +373,16 @@ void DataNode::on_write_done(const tp::WriteDone& done) {
     drop_child(*child, done.status.to_string());
     return;
   }
-  ++child->completed;
+  if ((done.cookie & kResendBit) == 0) {
+    ++child->completed;
+  }
 }
 
 void DataNode::on_peer_failed(tp::Endpoint* peer, const tp::Status& status) {
   if (peer == parent_.get()) {
     if (!complete()) {
-      fail(fmt::format("lost {} after {} of {} chunks: {}", parent_name_, verified_, plan_.count(),
-                       status.to_string()));
+      lose_parent(fmt::format("lost {} after {} of {} chunks: {}", parent_name_, verified_,
+                              plan_.count(), status.to_string()));
     }
     return;
   }
@@ -360,8 +441,13 @@ bool DataNode::read_next_chunk() {
 }
 
 void DataNode::forward(Child& child) {
-  while (child.alive && child.next < verified_ && child.in_flight < options_.window) {
-    const Chunk chunk = plan_.at(child.next);
+  while (child.alive && child.in_flight < options_.window) {
+    // Chunks asked for again go first: the child's verified prefix waits on them.
+    const bool again = !child.resend.empty();
+    if (!again && child.next >= verified_) {
+      return;
+    }
+    const Chunk chunk = plan_.at(again ? child.resend.front() : child.next);
     tp::WriteRequest request;
     request.source = region_.get();
     request.source_offset = chunk.offset;
@@ -370,7 +456,7 @@ void DataNode::forward(Child& child) {
     request.length = chunk.length;
     request.imm = chunk.index;
     request.notice = digests_[chunk.index];
-    request.cookie = chunk.index;
+    request.cookie = chunk.index | (again ? kResendBit : 0);
     const tp::Status status = child.endpoint->post_write(request);
     if (status.code() == tp::StatusCode::kBusy) {
       return;
@@ -379,7 +465,11 @@ void DataNode::forward(Child& child) {
       drop_child(child, status.to_string());
       return;
     }
-    ++child.next;
+    if (again) {
+      child.resend.erase(child.resend.begin());
+    } else {
+      ++child.next;
+    }
     ++child.in_flight;
   }
 }
@@ -389,6 +479,15 @@ void DataNode::fail(std::string reason) {
     log().error("rank {}: {}", options_.rank, reason);
     failure_ = std::move(reason);
   }
+}
+
+void DataNode::lose_parent(std::string reason) {
+  if (failure_ || orphaned_ || complete()) {
+    return;
+  }
+  log().warn("rank {}: {}; asking for a new parent", options_.rank, reason);
+  parent_ready_ = false;
+  orphaned_ = std::move(reason);
 }
 
 void DataNode::drop_child(Child& child, const std::string& reason) {

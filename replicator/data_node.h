@@ -7,6 +7,11 @@
 // the whole-image hasher in order), and at once each child gets a one-sided write of the same
 // range, at most `window` writes in flight per child. Nothing is copied or allocated per chunk.
 //
+// A node whose parent dies, stalls or keeps sending corrupt chunks becomes an orphan (orphaned()):
+// it keeps serving its own children from what it has, and its owner asks the root for a new
+// parent, then calls reparent(). The new parent resumes from the first chunk the node lacks.
+// A chunk that fails its check is fetched again from the parent (Refetch), a few times.
+//
 // Owned and driven by one thread: the owner feeds every completion of the data Context to
 // handle(), calls pump() after, and reads the state accessors.
 #pragma once
@@ -53,6 +58,15 @@ class DataNode {
                          const std::string& parent_name);
   // The root: the chunks come from here. REQUIRES: rank is the topology's root.
   void use_source(const ImageSource& source);
+  // Serve the node at `data_rank` too (it lost its parent; the root chose us).
+  void adopt(int data_rank);
+  // Give up on the current parent (the owner saw it stall): the node becomes an orphan.
+  void abandon_parent(std::string reason);
+  // Connect to a new parent and resume from the first chunk not yet verified. Throws
+  // transport::Error naming the parent when it cannot connect (the node stays an orphan).
+  // REQUIRES: orphaned().
+  void reparent(std::span<const std::byte> address, std::chrono::milliseconds timeout,
+                const std::string& parent_name);
 
   // Takes one completion of the data Context (accepted children, handshakes, arrivals, write
   // completions, failures).
@@ -67,7 +81,15 @@ class DataNode {
   ImageDigest digest() const noexcept { return hasher_.digest(); }
   // Set once; the node's own copy cannot complete (parent lost, bad chunk, read error).
   const std::optional<std::string>& failure() const noexcept { return failure_; }
+  // Set while the node has no working parent: why it lost the last one.
+  const std::optional<std::string>& orphaned() const noexcept { return orphaned_; }
   std::uint64_t bytes_verified() const noexcept;
+  std::uint32_t chunks_verified() const noexcept { return verified_; }
+  // Chunks that arrived corrupt and were asked for again.
+  std::uint32_t refetched() const noexcept { return refetched_; }
+
+  // A parent that sends more corrupt chunks than this is given up on (the node re-parents).
+  static constexpr std::uint32_t kMaxBadChunksPerParent = 3;
  private:
   struct Child;
   struct Pending;
@@ -83,6 +105,8 @@ class DataNode {
   bool read_next_chunk();
   void forward(Child& child);
   void fail(std::string reason);
+  void lose_parent(std::string reason);
+  void on_child_message(Child& child, const Message& message);
   void drop_child(Child& child, const std::string& reason);
   Child* find_child(transport::Endpoint* endpoint) noexcept;
   Pending* find_pending(transport::Endpoint* endpoint) noexcept;
@@ -111,8 +135,11 @@ class DataNode {
   std::vector<std::uint8_t> landed_;    // per chunk: present and checked
   std::uint32_t verified_ = 0;          // the verified prefix: chunks [0, verified_)
   std::uint32_t read_ = 0;              // root: chunks read from the source
+  std::uint32_t refetched_ = 0;         // corrupt chunks asked for again, in all
+  std::uint32_t bad_from_parent_ = 0;   // ... from the current parent
   ImageHasher hasher_;
   std::optional<std::string> failure_;
+  std::optional<std::string> orphaned_;
 };
 
 }  // namespace imgcast::replicator

@@ -10,8 +10,14 @@
 //             root -> Plan (or Skip: the node's cached copy stands); agent -> Ready | Failed
 //             root -> Finish{image digest} (after the root has read every chunk)
 //             agent -> Progress* (while receiving), Result | Failed;  root -> Bye | Abort
-//   data:     child -> Hello, parent -> Challenge, child -> Proof, child -> Region{descriptor}
-//             then only one-sided writes, parent -> child.
+//             re-parenting, when a node's parent dies, stalls or keeps sending bad chunks:
+//             orphan -> Orphaned{its verified prefix};  root -> Adopt{orphan} to a live
+//             ancestor, which answers Adopted;  root -> Reparent{new parent's address} to the
+//             orphan, which connects there and resumes from the first chunk it lacks
+//   data:     child -> Hello, parent -> Challenge, child -> Proof,
+//             child -> Region{descriptor, resume_from}
+//             then one-sided writes, parent -> child, from chunk resume_from on;
+//             child -> Refetch{chunk} for a chunk that failed its xxh3-64 check.
 #pragma once
 
 #include <array>
@@ -95,6 +101,7 @@ struct Finish {
 };
 struct Result {
   std::uint64_t busy_ns = 0;  // from the plan to the committed file, on the agent's clock
+  std::uint32_t refetched = 0;  // chunks that arrived corrupt and were fetched again
 };
 struct Abort {
   std::string reason;
@@ -102,13 +109,38 @@ struct Abort {
 struct Bye {};
 struct Region {
   std::vector<std::byte> descriptor;
+  std::uint32_t resume_from = 0;  // the child holds chunks [0, resume_from): send the rest
+};
+// Agent -> root: this node lost its parent (dead, stalled, or sending bad data) and waits for a
+// new one. It holds the verified chunks [0, verified).
+struct Orphaned {
+  std::uint32_t verified = 0;
+  std::string reason;
+};
+// Root -> agent: serve the node at place `data_rank` of the tree as an extra child.
+struct Adopt {
+  std::uint32_t data_rank = 0;
+};
+// Agent -> root: ready to accept `data_rank`.
+struct Adopted {
+  std::uint32_t data_rank = 0;
+};
+// Root -> orphan: your new parent.
+struct Reparent {
+  std::uint32_t parent_rank = 0;  // in the host list (for messages)
+  std::vector<std::byte> parent_address;
+};
+// Child -> parent (data channel): chunk `index` arrived corrupt; write it again.
+struct Refetch {
+  std::uint32_t index = 0;
 };
 struct Progress {
   std::uint64_t bytes_verified = 0;  // agent -> root, a few times a second while receiving
 };
 
 using Message = std::variant<Hello, Challenge, Proof, Join, Plan, Ready, Failed, Finish, Result,
-                             Abort, Bye, Region, Progress, Probe, Probed, Skip>;
+                             Abort, Bye, Region, Progress, Probe, Probed, Skip, Orphaned, Adopt,
+                             Adopted, Reparent, Refetch>;
 
 // Bounds a decoder enforces.
 inline constexpr std::size_t kMaxTextBytes = 4096;

@@ -46,7 +46,14 @@ struct AgentRecord {
   bool dropped = false;               // failed before the plan: not in the transfer at all
   double seconds = 0;
   std::uint64_t bytes_verified = 0;  // from its Progress reports
+  int place = -1;            // its place in the transfer's tree (participants_), -1: none
+  int reparents = 0;         // times it lost its parent and was given another
+  int adopter = -1;          // while orphaned: the rank asked to adopt it
+  std::uint32_t refetched = 0;  // corrupt chunks it fetched again (from its Result)
 };
+
+// An orphan gets at most this many new parents; past it, something is wrong with the node itself.
+constexpr int kMaxReparents = 8;
 
 // A control connection that has not yet proved it holds the job key.
 struct PendingControl {
@@ -74,6 +81,10 @@ class RootSession {
   void on_pending_message(PendingControl& pending, const Message& message);
   void on_agent_message(AgentRecord& agent, const Message& message);
   void agent_failed(AgentRecord& agent, ExitCode code, std::string reason);
+  // Re-parenting (messages.h): an agent lost its parent; the nearest live ancestor adopts it.
+  void on_orphaned(AgentRecord& orphan, const std::string& reason);
+  void send_reparent(AgentRecord& orphan, int parent_rank);
+  bool serves_data(int rank) const;
   void send_probes();
   // Who takes part in the transfer (the root, then every node not skipped); false when nobody
   // needs data.
@@ -107,6 +118,7 @@ class RootSession {
   std::string source_key_;                      // for the node-local cache
   std::optional<CacheRecord> root_cache_;       // the root's own copy is this image already
   std::vector<int> participants_;               // by place in the tree: ranks (0 first)
+  std::vector<int> parent_place_;  // by place: the place of its current parent (-1 for the root)
   // Prefaulting the staging mappings (~0.3 s per GiB per node) pays only where the network
   // could outrun page faults during the receive; on slower links it is setup time lost.
   bool prefault_ = true;
@@ -223,6 +235,8 @@ Report RootSession::run() {
     result.seconds = agent.seconds;
     result.failure = agent.failure;
     result.cached = agent.skipped;
+    result.reparents = agent.reparents;
+    result.refetched = agent.refetched;
     report.nodes.push_back(std::move(result));
   }
   return report;
@@ -386,9 +400,13 @@ void RootSession::confirm_cached_copies() {
 }
 
 void RootSession::send_plans() {
+  parent_place_.assign(participants_.size(), -1);
+  agents_[0].place = 0;
   for (std::size_t place = 1; place < participants_.size(); ++place) {
     const int rank = participants_[place];
-    const int parent = participants_[topology_->parent(static_cast<int>(place))];
+    parent_place_[place] = topology_->parent(static_cast<int>(place));
+    agents_[rank].place = static_cast<int>(place);
+    const int parent = participants_[parent_place_[place]];
     Plan plan;
     plan.image_bytes = source_->size();
     plan.chunk_bytes = schedule_.chunk_bytes;
@@ -651,10 +669,29 @@ void RootSession::on_agent_message(AgentRecord& agent, const Message& message) {
     agent.bytes_verified = std::min(progress->bytes_verified, source_->size());
     return;
   }
-  if (std::holds_alternative<Result>(message) && agent.state == AgentRecord::State::kReady) {
+  if (const auto* result = std::get_if<Result>(&message);
+      result != nullptr && agent.state == AgentRecord::State::kReady) {
     agent.state = AgentRecord::State::kDone;
     agent.seconds = seconds_between(data_start_, Clock::now());
     agent.bytes_verified = source_->size();
+    agent.refetched = result->refetched;
+    return;
+  }
+  if (const auto* orphaned = std::get_if<Orphaned>(&message);
+      orphaned != nullptr && agent.state == AgentRecord::State::kReady && agent.place > 0) {
+    agent.bytes_verified = std::min<std::uint64_t>(
+        static_cast<std::uint64_t>(orphaned->verified) * schedule_.chunk_bytes, source_->size());
+    on_orphaned(agent, orphaned->reason);
+    return;
+  }
+  if (const auto* adopted = std::get_if<Adopted>(&message); adopted != nullptr) {
+    // The answer to our Adopt: now the orphan may connect (before it, it would be refused).
+    for (auto& orphan : agents_) {
+      if (orphan.place == static_cast<int>(adopted->data_rank) && orphan.adopter == agent.rank &&
+          orphan.state == AgentRecord::State::kReady) {
+        send_reparent(orphan, agent.rank);
+      }
+    }
     return;
   }
   if (const auto* failed = std::get_if<Failed>(&message)) {
@@ -677,6 +714,63 @@ void RootSession::agent_failed(AgentRecord& agent, ExitCode code, std::string re
   agent.failure = std::move(reason);
   agent.failure_code = code;
   // Its endpoint stays until the end, so a late message still finds its record.
+  // An orphan it was about to adopt needs another parent.
+  for (auto& orphan : agents_) {
+    if (orphan.adopter == agent.rank && orphan.state == AgentRecord::State::kReady) {
+      orphan.adopter = -1;
+      on_orphaned(orphan, fmt::format("rank {}, chosen to adopt it, failed", agent.rank));
+    }
+  }
+}
+
+bool RootSession::serves_data(int rank) const {
+  // A node that finished still serves (its agent runs until Bye); a failed one does not.
+  const auto state = agents_[rank].state;
+  return rank == 0 || state == AgentRecord::State::kReady || state == AgentRecord::State::kDone;
+}
+
+void RootSession::on_orphaned(AgentRecord& orphan, const std::string& reason) {
+  if (++orphan.reparents > kMaxReparents) {
+    const std::string why =
+        fmt::format("lost its parent {} times (last: {})", orphan.reparents - 1, reason);
+    (void)orphan.control->send_control(encode(Abort{why}));
+    agent_failed(orphan, ExitCode::kTransferFailed, why);
+    return;
+  }
+  // The nearest live ancestor of the lost parent takes over; the root always serves. The lost
+  // parent itself is passed over even when it lives: its link to this node failed. Ancestors
+  // are never in the orphan's own subtree, so no cycle can form.
+  const int place = orphan.place;
+  const int lost = parent_place_[place];
+  int adopter = lost;
+  do {
+    adopter = adopter == 0 ? 0 : parent_place_[adopter];
+  } while (adopter != 0 && !serves_data(participants_[adopter]));
+  parent_place_[place] = adopter;
+  const int adopter_rank = participants_[adopter];
+  log().warn("{} (rank {}) lost its parent rank {} ({}); rank {} adopts it", orphan.host,
+             orphan.rank, participants_[lost], reason, adopter_rank);
+  if (adopter == 0) {
+    node_->adopt(place);
+    send_reparent(orphan, 0);
+    return;
+  }
+  orphan.adopter = adopter_rank;
+  (void)agents_[adopter_rank].control->send_control(
+      encode(Adopt{static_cast<std::uint32_t>(place)}));
+}
+
+void RootSession::send_reparent(AgentRecord& orphan, int parent_rank) {
+  Reparent reparent;
+  reparent.parent_rank = static_cast<std::uint32_t>(parent_rank);
+  if (parent_rank == 0) {
+    const auto address = data_listener_->address();
+    reparent.parent_address.assign(address.begin(), address.end());
+  } else {
+    reparent.parent_address = agents_[parent_rank].data_address;
+  }
+  orphan.adopter = -1;
+  (void)orphan.control->send_control(encode(reparent));
 }
 
 void RootSession::abort_setup(ExitCode code, const std::string& reason) {
