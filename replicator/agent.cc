@@ -58,15 +58,17 @@ class AgentSession {
   std::chrono::milliseconds stall_timeout_{0};
   bool reported_ = false;
   bool orphan_reported_ = false;  // the root knows we wait for a new parent
-  bool cached_ = false;   // our copy matched the root's probe
-  bool skipped_ = false;  // ... and the root let it stand
+  bool cached_ = false;           // our copy matched the root's probe
+  bool skipped_ = false;          // ... and the root let it stand
   std::string source_key_;
   std::optional<ExitCode> exit_;
 };
 
 ExitCode AgentSession::run() {
   tp::ListenOptions listen;
-  listen.advertise_host = options_.host;
+  listen.advertise_host = options_.advertise_host.empty() ? options_.host : options_.advertise_host;
+  listen.port = options_.data_port;
+  listen.advertise_port = options_.advertise_port;
   data_listener_ = data_ctx_->listen(listen);
   control_ = control_ctx_->connect(
       std::span(reinterpret_cast<const std::byte*>(options_.control_address.data()),

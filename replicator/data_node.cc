@@ -168,8 +168,8 @@ void DataNode::on_child_message(Child& child, const Message& message) {
   // Only a chunk already sent can be asked for again, and the queue stays bounded: a child that
   // asks for more is broken (or hostile), not unlucky.
   if (refetch->index >= child.next) {
-    drop_child(child, fmt::format("asked again for chunk {}, which it was never sent",
-                                  refetch->index));
+    drop_child(child,
+               fmt::format("asked again for chunk {}, which it was never sent", refetch->index));
     return;
   }
   if (child.resend.size() >= options_.window * 4) {
@@ -339,8 +339,8 @@ void DataNode::on_arrived(const tp::WriteArrived& arrived) {
     log().warn("rank {}: chunk {} from {} failed its xxh3-64 check; asking for it again",
                options_.rank, chunk.index, parent_name_);
     if (!parent_->send_control(encode(Refetch{chunk.index})).is_ok()) {
-      lose_parent(fmt::format("lost {} while asking for chunk {} again", parent_name_,
-                              chunk.index));
+      lose_parent(
+          fmt::format("lost {} while asking for chunk {} again", parent_name_, chunk.index));
     }
     return;
   }

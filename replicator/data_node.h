@@ -90,6 +90,7 @@ class DataNode {
 
   // A parent that sends more corrupt chunks than this is given up on (the node re-parents).
   static constexpr std::uint32_t kMaxBadChunksPerParent = 3;
+
  private:
   struct Child;
   struct Pending;

@@ -251,11 +251,10 @@ std::optional<Message> decode(std::span<const std::byte> bytes) {
 }
 
 const char* message_name(const Message& message) noexcept {
-  static constexpr const char* kNames[] = {"Hello", "Challenge", "Proof",   "Join",   "Plan",
-                                           "Ready", "Failed",    "Finish",  "Result", "Abort",
-                                           "Bye",   "Region",    "Progress", "Probe",  "Probed",
-                                           "Skip",  "Orphaned",  "Adopt",   "Adopted", "Reparent",
-                                           "Refetch"};
+  static constexpr const char* kNames[] = {
+      "Hello",  "Challenge", "Proof",    "Join",  "Plan",    "Ready",    "Failed",
+      "Finish", "Result",    "Abort",    "Bye",   "Region",  "Progress", "Probe",
+      "Probed", "Skip",      "Orphaned", "Adopt", "Adopted", "Reparent", "Refetch"};
   static_assert(std::size(kNames) == std::variant_size_v<Message>);
   return kNames[message.index()];
 }

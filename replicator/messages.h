@@ -64,7 +64,7 @@ struct Join {
 // destination fails that node alone before any data moves: it answers Failed.
 struct Probe {
   std::uint64_t image_bytes = 0;
-  std::uint8_t force = 0;   // 1: answer "not cached" without looking
+  std::uint8_t force = 0;  // 1: answer "not cached" without looking
   std::uint32_t mode = 0644;
   std::uint8_t follow_symlinks = 0;  // 1: the destination's directory may be reached by a symlink
   std::string job_tag;
@@ -100,7 +100,7 @@ struct Finish {
   ImageDigest digest;
 };
 struct Result {
-  std::uint64_t busy_ns = 0;  // from the plan to the committed file, on the agent's clock
+  std::uint64_t busy_ns = 0;    // from the plan to the committed file, on the agent's clock
   std::uint32_t refetched = 0;  // chunks that arrived corrupt and were fetched again
 };
 struct Abort {

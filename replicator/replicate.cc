@@ -46,10 +46,10 @@ struct AgentRecord {
   bool dropped = false;               // failed before the plan: not in the transfer at all
   double seconds = 0;
   std::uint64_t bytes_verified = 0;  // from its Progress reports
-  int place = -1;            // its place in the transfer's tree (participants_), -1: none
-  int reparents = 0;         // times it lost its parent and was given another
-  int adopter = -1;          // while orphaned: the rank asked to adopt it
-  std::uint32_t refetched = 0;  // corrupt chunks it fetched again (from its Result)
+  int place = -1;                    // its place in the transfer's tree (participants_), -1: none
+  int reparents = 0;                 // times it lost its parent and was given another
+  int adopter = -1;                  // while orphaned: the rank asked to adopt it
+  std::uint32_t refetched = 0;       // corrupt chunks it fetched again (from its Result)
 };
 
 // An orphan gets at most this many new parents; past it, something is wrong with the node itself.
@@ -115,9 +115,9 @@ class RootSession {
   std::unique_ptr<tp::Listener> control_listener_;
   std::unique_ptr<tp::Listener> data_listener_;
   std::unique_ptr<DataNode> node_;
-  std::string source_key_;                      // for the node-local cache
-  std::optional<CacheRecord> root_cache_;       // the root's own copy is this image already
-  std::vector<int> participants_;               // by place in the tree: ranks (0 first)
+  std::string source_key_;                 // for the node-local cache
+  std::optional<CacheRecord> root_cache_;  // the root's own copy is this image already
+  std::vector<int> participants_;          // by place in the tree: ranks (0 first)
   std::vector<int> parent_place_;  // by place: the place of its current parent (-1 for the root)
   // Prefaulting the staging mappings (~0.3 s per GiB per node) pays only where the network
   // could outrun page faults during the receive; on slower links it is setup time lost.
@@ -181,9 +181,8 @@ Report RootSession::run() {
   }
   if (!root_cache_) {
     // Created now so that an unusable destination fails before any agent starts.
-    image_.emplace(
-        StagedImage::create(agents_[0].destination, source_->size(), job_tag_, options_.mode,
-                            options_.follow_symlinks));
+    image_.emplace(StagedImage::create(agents_[0].destination, source_->size(), job_tag_,
+                                       options_.mode, options_.follow_symlinks));
   }
 
   control_ctx_ = make_context_(tp::Kind::kTcp);
@@ -219,9 +218,9 @@ Report RootSession::run() {
   report.chunk_bytes = transfer ? schedule_.chunk_bytes : 0;
   report.topology = transfer ? topology_->name() : "none (every copy cached)";
   report.transport = std::string(tp::to_string(options_.transport));
-  report.digest = !transfer                       ? root_cache_->digest.to_hex()
+  report.digest = !transfer                    ? root_cache_->digest.to_hex()
                   : node_ && node_->complete() ? node_->digest().to_hex()
-                                                 : "";
+                                               : "";
   report.plan = transfer ? schedule_.reason
                          : "every copy is this image already (node-local cache): nothing sent";
   report.setup_seconds = seconds_between(start_, data_start_);
@@ -350,9 +349,8 @@ bool RootSession::choose_participants() {
   }
   log().info("{} of {} nodes take part in the transfer ({} cached)", participants_.size(),
              agents_.size(),
-             std::count_if(agents_.begin(), agents_.end(), [](const AgentRecord& a) {
-               return a.skipped;
-             }));
+             std::count_if(agents_.begin(), agents_.end(),
+                           [](const AgentRecord& a) { return a.skipped; }));
   return true;
 }
 
@@ -369,9 +367,8 @@ void RootSession::prepare_root() {
   prefault_ = options_.link.beta_bytes_per_second >= kPrefaultFromBytesPerSecond;
   if (!image_) {
     // Our copy was cached but others need the image: we stage it again as their source.
-    image_.emplace(
-        StagedImage::create(agents_[0].destination, source_->size(), job_tag_, options_.mode,
-                            options_.follow_symlinks));
+    image_.emplace(StagedImage::create(agents_[0].destination, source_->size(), job_tag_,
+                                       options_.mode, options_.follow_symlinks));
   }
   DataNodeOptions node_options;
   node_options.rank = 0;
@@ -641,10 +638,10 @@ void RootSession::on_agent_message(AgentRecord& agent, const Message& message) {
     if (agent.host.empty()) {
       // Started by a launcher that did not tell us its host: take the agent's own name, but only
       // a plain host name (it reaches logs and the report).
-      const bool plain = !join->host.empty() &&
-                         join->host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
-                                                      "QRSTUVWXYZ0123456789._:-") ==
-                             std::string::npos;
+      const bool plain =
+          !join->host.empty() && join->host.find_first_not_of(
+                                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                                     "QRSTUVWXYZ0123456789._:-") == std::string::npos;
       agent.host = plain ? join->host : fmt::format("rank{}", agent.rank);
       agent.destination = expand_destination(options_.destination, agent.rank, agent.host);
     }

@@ -53,9 +53,8 @@ void Report::print(std::ostream& out) const {
     out << fmt::format("{:>4}  {:<{}}  {:>7.3f}s  {:>9}  {}\n", n.rank, n.host, host_width,
                        n.seconds, rate, result);
   }
-  const double aggregate = transfer_seconds > 0
-                               ? megabytes * (verified_count() - cached_count()) / transfer_seconds
-                               : 0;
+  const double aggregate =
+      transfer_seconds > 0 ? megabytes * (verified_count() - cached_count()) / transfer_seconds : 0;
   out << fmt::format(
       "total: {}/{} nodes verified{}, {:.1f} MB image, {} chunks of {} KiB, {} over {}, "
       "transfer {:.3f}s (setup {:.3f}s), {:.1f} MB/s aggregate, xxh3-128 {}\n",

@@ -54,8 +54,8 @@ ProcessResult run_and_kill(const LocalJob& job, const std::filesystem::path& sou
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
   for (int rank : victims) {
     const pid_t victim = find_agent(rank);
-    EXPECT_GT(victim, 0) << "rank " << rank << "'s agent is not running; root said: "
-                         << replicate.err_so_far();
+    EXPECT_GT(victim, 0) << "rank " << rank
+                         << "'s agent is not running; root said: " << replicate.err_so_far();
     if (victim > 0) {
       EXPECT_EQ(::kill(victim, SIGKILL), 0);
     }
@@ -69,7 +69,8 @@ ProcessResult run_and_kill(const LocalJob& job, const std::filesystem::path& sou
 nlohmann::json expect_only_victims_failed(const LocalJob& job, const std::filesystem::path& source,
                                           const ProcessResult& result,
                                           const std::vector<int>& victims) {
-  const std::string tail = result.err.substr(result.err.size() > 4000 ? result.err.size() - 4000 : 0);
+  const std::string tail =
+      result.err.substr(result.err.size() > 4000 ? result.err.size() - 4000 : 0);
   EXPECT_EQ(result.exit_code, 3) << tail;
   for (int rank : victims) {
     EXPECT_NE(result.err.find(fmt::format("127.0.0.{}", rank + 1)), std::string::npos) << tail;
@@ -102,8 +103,8 @@ TEST(NodeFailure, KilledRelayFailsAloneAndTheNodesBelowItReattach) {
   write_random_file(source, 512u << 20, 5);
   // In a chain, rank 1 relays to 2 (and through it to 3): rank 2 must re-attach to the root and
   // resume where it was; rank 3 keeps its parent.
-  const ProcessResult result = run_and_kill(
-      job, source, {"--topology", "chain", "--chunk-size", "256K", "--json"}, {1});
+  const ProcessResult result =
+      run_and_kill(job, source, {"--topology", "chain", "--chunk-size", "256K", "--json"}, {1});
   const nlohmann::json doc = expect_only_victims_failed(job, source, result, {1});
   if (doc.contains("nodes")) {
     EXPECT_EQ(doc.at("nodes").at(2).at("reparents"), 1);
@@ -112,8 +113,8 @@ TEST(NodeFailure, KilledRelayFailsAloneAndTheNodesBelowItReattach) {
   // It resumed: the root took rank 2 on where it was, not from chunk 0.
   EXPECT_NE(result.err.find("rank 0 adopts it"), std::string::npos);
   std::smatch served;
-  ASSERT_TRUE(std::regex_search(result.err, served,
-                                std::regex(R"(rank 0 serves child rank 2 at \S+ from chunk (\d+))")))
+  ASSERT_TRUE(std::regex_search(
+      result.err, served, std::regex(R"(rank 0 serves child rank 2 at \S+ from chunk (\d+))")))
       << result.err.substr(result.err.size() > 4000 ? result.err.size() - 4000 : 0);
   EXPECT_GT(std::stoul(served[1].str()), 0u);
 }
@@ -124,8 +125,8 @@ TEST(NodeFailure, AKilledRelaysChildrenAllReattachToTheNearestLiveAncestor) {
   const auto source = job.dir / "source.sif";
   write_random_file(source, 256u << 20, 7);
   // kary:2 over 7 nodes: 0 -> {1, 2}, 1 -> {3, 4}, 2 -> {5, 6}. Rank 1 dies: 3 and 4 go to 0.
-  const ProcessResult result = run_and_kill(
-      job, source, {"--topology", "kary:2", "--chunk-size", "256K", "--json"}, {1});
+  const ProcessResult result =
+      run_and_kill(job, source, {"--topology", "kary:2", "--chunk-size", "256K", "--json"}, {1});
   const nlohmann::json doc = expect_only_victims_failed(job, source, result, {1});
   if (doc.contains("nodes")) {
     EXPECT_EQ(doc.at("nodes").at(3).at("reparents"), 1);
@@ -140,8 +141,8 @@ TEST(NodeFailure, TwoDeadRelaysInARowAreBothPassedOver) {
   const auto source = job.dir / "source.sif";
   write_random_file(source, 512u << 20, 9);
   // Chain 0 -> 1 -> 2 -> 3 -> 4; ranks 1 and 2 die together: rank 3 climbs to the root.
-  const ProcessResult result = run_and_kill(
-      job, source, {"--topology", "chain", "--chunk-size", "256K", "--json"}, {1, 2});
+  const ProcessResult result =
+      run_and_kill(job, source, {"--topology", "chain", "--chunk-size", "256K", "--json"}, {1, 2});
   const nlohmann::json doc = expect_only_victims_failed(job, source, result, {1, 2});
   if (doc.contains("nodes")) {
     EXPECT_GE(doc.at("nodes").at(3).at("reparents").get<int>(), 1);
