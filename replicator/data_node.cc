@@ -408,17 +408,19 @@ bool DataNode::read_next_chunk() {
   if (read_ == plan_.count()) {
     return false;
   }
-  // Read ahead of the slowest live child by at most read_ahead chunks: the data sits in the
-  // staging mapping either way, but reading far ahead would starve the send loop.
-  std::uint32_t slowest = read_;
+  // Read ahead of the fastest live child by at most read_ahead chunks: the data sits in the
+  // staging mapping either way, but reading far ahead would starve the send loop (and chunks
+  // forwarded soon after they are read are still in cache). The fastest, not the slowest: a
+  // stalled child must not hold back the others, nor the root's own copy.
+  std::uint32_t fastest = 0;
   bool any_child = false;
   for (const auto& child : children_) {
     if (child->alive) {
-      slowest = std::min(slowest, child->completed);
+      fastest = std::max(fastest, child->completed);
       any_child = true;
     }
   }
-  if (any_child && read_ - slowest >= options_.read_ahead) {
+  if (pace_reads_ && any_child && read_ > fastest && read_ - fastest >= options_.read_ahead) {
     return false;
   }
   const Chunk chunk = plan_.at(read_);

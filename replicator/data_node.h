@@ -58,6 +58,9 @@ class DataNode {
                          const std::string& parent_name);
   // The root: the chunks come from here. REQUIRES: rank is the topology's root.
   void use_source(const ImageSource& source);
+  // The root: read the rest of the source at once, whatever the children do (none makes
+  // progress: the root's own copy must still finish).
+  void stop_pacing() noexcept { pace_reads_ = false; }
   // Serve the node at `data_rank` too (it lost its parent; the root chose us).
   void adopt(int data_rank);
   // Give up on the current parent (the owner saw it stall): the node becomes an orphan.
@@ -131,6 +134,7 @@ class DataNode {
 
   // Root side.
   const ImageSource* source_ = nullptr;
+  bool pace_reads_ = true;  // read at most read_ahead chunks ahead of the fastest child
 
   std::vector<std::uint64_t> digests_;  // per chunk: the xxh3-64 that came with it (or was read)
   std::vector<std::uint8_t> landed_;    // per chunk: present and checked

@@ -466,18 +466,22 @@ void RootSession::run_transfer() {
       }
       finished_sent = true;
     }
-    // Anyone still missing when nothing has moved for the stall timeout has failed.
+    // Anyone still missing when nothing has moved for twice the stall timeout has failed. Twice:
+    // an agent whose parent stalls gives it up after one stall timeout and re-parents, and that
+    // must have its chance first.
     const std::uint64_t bytes = node_->bytes_verified();
     const auto now = Clock::now();
     if (bytes != last_bytes || progressed_) {
       last_bytes = bytes;
       last_progress = now;
-    } else if (now - last_progress > options_.stall_timeout) {
+    } else if (now - last_progress > 2 * options_.stall_timeout) {
+      node_->stop_pacing();  // our own copy finishes whatever the children do
       for (auto& agent : agents_) {
-        if (agent.state != AgentRecord::State::kDone &&
+        if (agent.rank != 0 && agent.state != AgentRecord::State::kDone &&
             agent.state != AgentRecord::State::kFailed) {
-          agent_failed(agent, ExitCode::kTransferFailed,
-                       fmt::format("no progress for {} s", options_.stall_timeout.count() / 1000));
+          agent_failed(
+              agent, ExitCode::kTransferFailed,
+              fmt::format("no progress for {:.1f} s", 2 * options_.stall_timeout.count() / 1000.0));
         }
       }
     }

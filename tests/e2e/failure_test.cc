@@ -150,6 +150,43 @@ TEST(NodeFailure, TwoDeadRelaysInARowAreBothPassedOver) {
   }
 }
 
+TEST(NodeFailure, AStalledRelayIsLeftAfterTheStallTimeoutAndTheRestFinish) {
+  LocalJob job(4);
+  job.log_level = "debug";
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 256u << 20, 11);
+  std::vector<std::string> argv =
+      job.command(source, {"--topology", "chain", "--chunk-size", "256K", "--json"});
+  // The harness's 20 s stall timeout, shortened: a stopped relay looks like a cut link.
+  auto stall = std::find(argv.begin(), argv.end(), "--stall-timeout");
+  ASSERT_NE(stall, argv.end());
+  *(stall + 1) = "2";
+  Process replicate(argv);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline &&
+         replicate.err_so_far().find("data flows") == std::string::npos) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  const pid_t victim = find_agent(1);
+  ASSERT_GT(victim, 0);
+  // SIGSTOP: the process and its sockets stay, nothing moves; only a timeout can tell.
+  ASSERT_EQ(::kill(victim, SIGSTOP), 0);
+  const ProcessResult result = replicate.wait(std::chrono::seconds(90));
+  ::kill(victim, SIGKILL);
+  const std::string tail =
+      result.err.substr(result.err.size() > 4000 ? result.err.size() - 4000 : 0);
+  EXPECT_EQ(result.exit_code, 3) << tail;
+  EXPECT_NE(result.err.find("no data from its parent for 2.0 s"), std::string::npos) << tail;
+  EXPECT_FALSE(std::filesystem::exists(job.copy(1)));
+  for (int rank : {0, 2, 3}) {
+    EXPECT_TRUE(files_equal(source, job.copy(rank))) << "rank " << rank << "\n" << tail;
+  }
+  const auto doc = nlohmann::json::parse(result.out);
+  EXPECT_EQ(doc.at("nodes").at(2).at("reparents"), 1);
+  EXPECT_FALSE(doc.at("nodes").at(1).at("verified"));
+}
+
 TEST(NodeFailure, InterruptedRootRemovesEveryTemporaryFile) {
   LocalJob job(3);
   const auto source = job.dir / "source.sif";
