@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "tests/e2e/harness.h"
@@ -22,12 +23,30 @@ bool has_temporary(const std::filesystem::path& dir) {
   return false;
 }
 
-// The pid of the agent process of `rank`, found through /proc (it runs on this machine).
-pid_t find_agent(int rank) {
+// The parent pid of a process, from /proc/PID/stat (0 when it is gone).
+pid_t parent_of(const std::filesystem::path& proc_entry) {
+  std::ifstream in(proc_entry / "stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const auto close = stat.rfind(')');  // the command name may hold spaces and parentheses
+  if (close == std::string::npos)
+    return 0;
+  char state = 0;
+  int ppid = 0;
+  std::istringstream fields(stat.substr(close + 1));
+  fields >> state >> ppid;
+  return ppid;
+}
+
+// The pid of the agent process of `rank` that the root `root` started (through /proc: it runs on
+// this machine; `--rsh local` execs the agent in the root's child, so its parent is the root).
+// Only that root's: other tests may run jobs with the same ranks at the same time.
+pid_t find_agent(int rank, pid_t root) {
   const std::string needle = fmt::format("--rank{}{}", '\0', rank);
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    if (parent_of(entry.path()) != root)
       continue;
     std::ifstream in(entry.path() / "cmdline", std::ios::binary);
     std::string cmdline((std::istreambuf_iterator<char>(in)), {});
@@ -53,7 +72,7 @@ ProcessResult run_and_kill(const LocalJob& job, const std::filesystem::path& sou
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
   for (int rank : victims) {
-    const pid_t victim = find_agent(rank);
+    const pid_t victim = find_agent(rank, replicate.pid());
     EXPECT_GT(victim, 0) << "rank " << rank
                          << "'s agent is not running; root said: " << replicate.err_so_far();
     if (victim > 0) {
@@ -168,7 +187,7 @@ TEST(NodeFailure, AStalledRelayIsLeftAfterTheStallTimeoutAndTheRestFinish) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  const pid_t victim = find_agent(1);
+  const pid_t victim = find_agent(1, replicate.pid());
   ASSERT_GT(victim, 0);
   // SIGSTOP: the process and its sockets stay, nothing moves; only a timeout can tell.
   ASSERT_EQ(::kill(victim, SIGSTOP), 0);
