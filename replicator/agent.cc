@@ -52,14 +52,13 @@ class AgentSession {
   std::vector<tp::Completion> early_data_events_;  // data events before the plan made node_
   std::optional<ImageDigest> expected_digest_;
   Clock::time_point plan_time_{};
-  Clock::time_point last_progress_{};
   Clock::time_point last_progress_report_{};
   std::uint64_t last_bytes_ = 0;
   std::chrono::milliseconds stall_timeout_{0};
   bool reported_ = false;
-  bool orphan_reported_ = false;  // the root knows we wait for a new parent
-  bool cached_ = false;           // our copy matched the root's probe
-  bool skipped_ = false;          // ... and the root let it stand
+  std::vector<bool> orphan_reported_;  // per tree: the root knows we wait for a new parent
+  bool cached_ = false;                // our copy matched the root's probe
+  bool skipped_ = false;               // ... and the root let it stand
   std::string source_key_;
   std::optional<ExitCode> exit_;
 };
@@ -161,8 +160,14 @@ void AgentSession::on_control(const Message& message) {
     return;
   }
   if (const auto* adopt = std::get_if<Adopt>(&message); adopt != nullptr && node_) {
-    node_->adopt(static_cast<int>(adopt->data_rank));
-    (void)control_->send_control(encode(Adopted{adopt->data_rank}));
+    if (adopt->tree >= node_->trees()) {
+      log().error("rank {}: the root asked to adopt a child in tree {} of {}", options_.rank,
+                  adopt->tree, node_->trees());
+      exit_ = ExitCode::kTransferFailed;
+      return;
+    }
+    node_->adopt(static_cast<int>(adopt->data_rank), adopt->tree);
+    (void)control_->send_control(encode(Adopted{adopt->data_rank, adopt->tree}));
     return;
   }
   if (const auto* reparent = std::get_if<Reparent>(&message); reparent != nullptr && node_) {
@@ -221,7 +226,6 @@ void AgentSession::on_probe(const Probe& probe) {
 
 void AgentSession::on_plan(const Plan& plan) {
   plan_time_ = Clock::now();
-  last_progress_ = plan_time_;
   stall_timeout_ = std::chrono::milliseconds(plan.stall_timeout_ms);
   try {
     topology_ = make_topology(plan.topology, static_cast<int>(plan.job_size), 0);
@@ -237,7 +241,12 @@ void AgentSession::on_plan(const Plan& plan) {
     node_options.chunk_bytes = plan.chunk_bytes;
     node_options.key = &secret_.key;
     node_options.job = secret_.job;
+    if (plan.parents.size() != static_cast<std::size_t>(topology_->trees())) {
+      throw InputError(fmt::format("the plan names {} parents for a {}-tree topology",
+                                   plan.parents.size(), topology_->trees()));
+    }
     node_ = std::make_unique<DataNode>(*data_ctx_, node_options, *image_);
+    orphan_reported_.assign(plan.parents.size(), false);
   } catch (const ImgcastError& error) {
     report_failure(error.code(), error.what());
     return;
@@ -248,12 +257,15 @@ void AgentSession::on_plan(const Plan& plan) {
     report_failure(ExitCode::kUsage, error.what());
     return;
   }
-  try {
-    node_->connect_to_parent(plan.parent_address, options_.connect_timeout,
-                             fmt::format("parent rank {}", plan.parent_rank));
-  } catch (const tp::Error& error) {
-    // The parent may have died already: the root finds us another one (check_done reports it).
-    node_->abandon_parent(error.what());
+  for (std::size_t tree = 0; tree < plan.parents.size(); ++tree) {
+    const PlanParent& parent = plan.parents[tree];
+    try {
+      node_->connect_to_parent(static_cast<int>(tree), parent.address, options_.connect_timeout,
+                               fmt::format("parent rank {}", parent.rank));
+    } catch (const tp::Error& error) {
+      // The parent may have died already: the root finds us another one (check_done reports it).
+      node_->abandon_parent(static_cast<int>(tree), error.what());
+    }
   }
   for (auto& event : early_data_events_) {
     node_->handle(event);
@@ -263,18 +275,19 @@ void AgentSession::on_plan(const Plan& plan) {
 }
 
 void AgentSession::on_reparent(const Reparent& reparent) {
-  if (!node_->orphaned()) {
-    return;  // we found our feet meanwhile (complete): nothing to do
+  const int tree = reparent.tree;
+  if (tree >= node_->trees() || !node_->orphaned(tree)) {
+    return;  // not an orphan there (any more): nothing to do
   }
   const std::string name = fmt::format("parent rank {}", reparent.parent_rank);
-  log().info("rank {}: re-attaching to {} from chunk {}", options_.rank, name,
-             node_->chunks_verified());
-  orphan_reported_ = false;
-  last_progress_ = Clock::now();  // the stall clock starts again with the new parent
+  log().info("rank {}: re-attaching to {} from chunk {}{}", options_.rank, name,
+             node_->chunks_verified(),
+             node_->trees() > 1 ? fmt::format(" (tree {})", tree) : std::string());
+  orphan_reported_[tree] = false;
   try {
-    node_->reparent(reparent.parent_address, options_.connect_timeout, name);
+    node_->reparent(tree, reparent.parent_address, options_.connect_timeout, name);
   } catch (const tp::Error& error) {
-    node_->abandon_parent(error.what());
+    node_->abandon_parent(tree, error.what());
   }
 }
 
@@ -287,29 +300,25 @@ void AgentSession::check_done() {
     return;
   }
   const auto now = Clock::now();
-  if (const auto& orphaned = node_->orphaned()) {
-    // No parent: we keep serving our children from what we have; the root picks a new parent.
-    if (!orphan_reported_) {
-      orphan_reported_ = true;
-      (void)control_->send_control(encode(Orphaned{node_->chunks_verified(), *orphaned}));
+  // A parent that is alive but sends nothing (stopped, or its link is cut) is given up on.
+  if (stall_timeout_.count() > 0) {
+    node_->abandon_silent_parents(stall_timeout_);
+  }
+  for (int tree = 0; tree < node_->trees(); ++tree) {
+    // No parent there: we keep serving our children from what we have; the root picks a new one.
+    if (const auto& orphaned = node_->orphaned(tree); orphaned && !orphan_reported_[tree]) {
+      orphan_reported_[tree] = true;
+      (void)control_->send_control(
+          encode(Orphaned{static_cast<std::uint8_t>(tree), node_->chunks_verified(), *orphaned}));
     }
-    last_progress_ = now;
-    return;
   }
   if (node_->bytes_verified() != last_bytes_) {
     last_bytes_ = node_->bytes_verified();
-    last_progress_ = now;
     // A few progress reports a second feed the root's progress line; not one per chunk.
     if (now - last_progress_report_ >= std::chrono::milliseconds(250)) {
       last_progress_report_ = now;
       (void)control_->send_control(encode(Progress{last_bytes_}));
     }
-  } else if (stall_timeout_.count() > 0 && !node_->complete() &&
-             now - last_progress_ > stall_timeout_) {
-    // A parent that is alive but sends nothing (stopped, or its link is cut) is given up on.
-    node_->abandon_parent(
-        fmt::format("no data from its parent for {:.1f} s", stall_timeout_.count() / 1000.0));
-    return;
   }
   if (!node_->complete() || !expected_digest_) {
     return;

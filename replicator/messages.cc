@@ -56,9 +56,13 @@ void write(ByteWriter& out, const Join& m) {
 }
 void write(ByteWriter& out, const Plan& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kPlan)).u64(m.image_bytes).u32(m.chunk_bytes);
-  out.u32(m.job_size).u32(m.mode).u32(m.parent_rank).u32(m.data_rank).u32(m.stall_timeout_ms);
+  out.u32(m.job_size).u32(m.mode).u32(m.data_rank).u32(m.stall_timeout_ms);
   out.u8(m.prefault);
-  out.str(m.topology).str(m.destination).str(m.job_tag).blob(m.parent_address);
+  out.str(m.topology).str(m.destination).str(m.job_tag);
+  out.u8(static_cast<std::uint8_t>(m.parents.size()));
+  for (const auto& parent : m.parents) {
+    out.u32(parent.rank).blob(parent.address);
+  }
 }
 void write(ByteWriter& out, const Ready&) { out.u8(static_cast<std::uint8_t>(Tag::kReady)); }
 void write(ByteWriter& out, const Failed& m) {
@@ -88,18 +92,20 @@ void write(ByteWriter& out, const Probed& m) {
 void write(ByteWriter& out, const Skip&) { out.u8(static_cast<std::uint8_t>(Tag::kSkip)); }
 void write(ByteWriter& out, const Region& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kRegion)).blob(m.descriptor).u32(m.resume_from);
+  out.u8(m.tree);
 }
 void write(ByteWriter& out, const Orphaned& m) {
-  out.u8(static_cast<std::uint8_t>(Tag::kOrphaned)).u32(m.verified).str(m.reason);
+  out.u8(static_cast<std::uint8_t>(Tag::kOrphaned)).u8(m.tree).u32(m.verified).str(m.reason);
 }
 void write(ByteWriter& out, const Adopt& m) {
-  out.u8(static_cast<std::uint8_t>(Tag::kAdopt)).u32(m.data_rank);
+  out.u8(static_cast<std::uint8_t>(Tag::kAdopt)).u32(m.data_rank).u8(m.tree);
 }
 void write(ByteWriter& out, const Adopted& m) {
-  out.u8(static_cast<std::uint8_t>(Tag::kAdopted)).u32(m.data_rank);
+  out.u8(static_cast<std::uint8_t>(Tag::kAdopted)).u32(m.data_rank).u8(m.tree);
 }
 void write(ByteWriter& out, const Reparent& m) {
-  out.u8(static_cast<std::uint8_t>(Tag::kReparent)).u32(m.parent_rank).blob(m.parent_address);
+  out.u8(static_cast<std::uint8_t>(Tag::kReparent)).u8(m.tree).u32(m.parent_rank);
+  out.blob(m.parent_address);
 }
 void write(ByteWriter& out, const Refetch& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kRefetch)).u32(m.index);
@@ -144,14 +150,22 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
       m.chunk_bytes = in.u32();
       m.job_size = in.u32();
       m.mode = in.u32();
-      m.parent_rank = in.u32();
       m.data_rank = in.u32();
       m.stall_timeout_ms = in.u32();
       m.prefault = in.u8();
       m.topology = in.str(kMaxTextBytes);
       m.destination = in.str(kMaxTextBytes);
       m.job_tag = in.str(kMaxTextBytes);
-      m.parent_address = in.blob(kMaxAddressBytes);
+      const std::uint8_t parents = in.u8();
+      if (parents > kMaxTrees) {
+        return std::nullopt;
+      }
+      for (std::uint8_t i = 0; i < parents && in.ok(); ++i) {
+        PlanParent parent;
+        parent.rank = in.u32();
+        parent.address = in.blob(kMaxAddressBytes);
+        m.parents.push_back(std::move(parent));
+      }
       return m;
     }
     case Tag::kReady:
@@ -182,6 +196,10 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
       Region m;
       m.descriptor = in.blob(kMaxDescriptorBytes);
       m.resume_from = in.u32();
+      m.tree = in.u8();
+      if (m.tree >= kMaxTrees) {
+        return std::nullopt;
+      }
       return m;
     }
     case Tag::kProgress:
@@ -208,16 +226,26 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
       return Skip{};
     case Tag::kOrphaned: {
       Orphaned m;
+      m.tree = in.u8();
       m.verified = in.u32();
       m.reason = in.str(kMaxTextBytes);
       return m;
     }
-    case Tag::kAdopt:
-      return Adopt{in.u32()};
-    case Tag::kAdopted:
-      return Adopted{in.u32()};
+    case Tag::kAdopt: {
+      Adopt m;
+      m.data_rank = in.u32();
+      m.tree = in.u8();
+      return m;
+    }
+    case Tag::kAdopted: {
+      Adopted m;
+      m.data_rank = in.u32();
+      m.tree = in.u8();
+      return m;
+    }
     case Tag::kReparent: {
       Reparent m;
+      m.tree = in.u8();
       m.parent_rank = in.u32();
       m.parent_address = in.blob(kMaxAddressBytes);
       return m;

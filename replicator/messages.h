@@ -77,19 +77,23 @@ struct Probed {
 };
 // The node's cached copy stands: no plan, no data; it answers Result at once.
 struct Skip {};
+// One parent of a node: in the tree of its place in Plan::parents.
+struct PlanParent {
+  std::uint32_t rank = 0;  // the parent's rank in the host list (for messages)
+  std::vector<std::byte> address;
+};
 struct Plan {
   std::uint64_t image_bytes = 0;
   std::uint32_t chunk_bytes = 0;
   std::uint32_t job_size = 0;  // nodes in the transfer (those not skipped)
   std::uint32_t mode = 0644;
-  std::uint32_t parent_rank = 0;  // the parent's rank in the host list (for messages)
-  std::uint32_t data_rank = 0;    // this node's place in the transfer's tree (0: the root)
+  std::uint32_t data_rank = 0;  // this node's place in the transfer's tree (0: the root)
   std::uint32_t stall_timeout_ms = 0;
   std::uint8_t prefault = 1;  // map every page before data comes (worth it on fast links only)
   std::string topology;
   std::string destination;  // may hold %r / %h, expanded by each node
   std::string job_tag;
-  std::vector<std::byte> parent_address;
+  std::vector<PlanParent> parents;  // one per tree of the topology (at most kMaxTrees)
 };
 struct Ready {};
 struct Failed {
@@ -110,23 +114,28 @@ struct Bye {};
 struct Region {
   std::vector<std::byte> descriptor;
   std::uint32_t resume_from = 0;  // the child holds chunks [0, resume_from): send the rest
+  std::uint8_t tree = 0;          // which of the topology's trees this link serves
 };
 // Agent -> root: this node lost its parent (dead, stalled, or sending bad data) and waits for a
 // new one. It holds the verified chunks [0, verified).
 struct Orphaned {
+  std::uint8_t tree = 0;  // the tree in which it lost its parent
   std::uint32_t verified = 0;
   std::string reason;
 };
 // Root -> agent: serve the node at place `data_rank` of the tree as an extra child.
 struct Adopt {
   std::uint32_t data_rank = 0;
+  std::uint8_t tree = 0;
 };
-// Agent -> root: ready to accept `data_rank`.
+// Agent -> root: ready to accept `data_rank` in `tree`.
 struct Adopted {
   std::uint32_t data_rank = 0;
+  std::uint8_t tree = 0;
 };
-// Root -> orphan: your new parent.
+// Root -> orphan: your new parent in `tree`.
 struct Reparent {
+  std::uint8_t tree = 0;
   std::uint32_t parent_rank = 0;  // in the host list (for messages)
   std::vector<std::byte> parent_address;
 };
@@ -147,6 +156,7 @@ inline constexpr std::size_t kMaxTextBytes = 4096;
 inline constexpr std::size_t kMaxAddressBytes = 1024;
 inline constexpr std::size_t kMaxHostBytes = 255;
 inline constexpr std::size_t kMaxDescriptorBytes = 8192;
+inline constexpr std::size_t kMaxTrees = 2;
 
 std::vector<std::byte> encode(const Message& message);
 std::optional<Message> decode(std::span<const std::byte> bytes);

@@ -84,7 +84,7 @@ TEST(Corruption, AReplayedHandshakeIsRefusedAndTheTransferGoesOn) {
   EXPECT_NE(log.find("replay: sent"), std::string::npos) << log;
   EXPECT_NE(log.find("then the parent closed"), std::string::npos) << log;
   EXPECT_NE(result.err.find("refused data connection from 127.0.0.1:"), std::string::npos)
-      << result.err;
+      << result.err << log;
   EXPECT_NE(result.err.find("failed authentication (wrong job key)"), std::string::npos)
       << result.err;
 }

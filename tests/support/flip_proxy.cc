@@ -208,6 +208,23 @@ void relay(int child, const Options& options, bool record) {
   --g_open;
 }
 
+// Whole frames in `bytes` (headers and payloads), by the TCP backend's framing.
+int whole_frames(const std::vector<char>& bytes) {
+  int frames = 0;
+  std::size_t at = 0;
+  while (at + FrameHeader::kBytes <= bytes.size()) {
+    const auto header = FrameHeader::decode(
+        std::span<const std::byte, FrameHeader::kBytes>(
+            reinterpret_cast<const std::byte*>(bytes.data() + at), FrameHeader::kBytes),
+        1u << 20);
+    if (!header || at + FrameHeader::kBytes + header->length > bytes.size())
+      break;
+    at += FrameHeader::kBytes + header->length;
+    ++frames;
+  }
+  return frames;
+}
+
 // Sends the recorded handshake to the parent on a connection of its own and reports what the
 // parent answered before closing it.
 void replay(const Options& options) {
@@ -220,7 +237,9 @@ void replay(const Options& options) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     std::lock_guard lock(g_record_mutex);
-    if (!g_record.empty() && Clock::now() - g_last_upstream > std::chrono::milliseconds(20)) {
+    // The whole handshake (Hello, Proof, Region), then a moment of quiet.
+    if (whole_frames(g_record) >= 3 &&
+        Clock::now() - g_last_upstream > std::chrono::milliseconds(20)) {
       g_recording = false;
       transcript = g_record;
       break;
