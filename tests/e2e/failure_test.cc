@@ -169,6 +169,24 @@ TEST(NodeFailure, TwoDeadRelaysInARowAreBothPassedOver) {
   }
 }
 
+TEST(NodeFailure, InATwoTreeTheDeadNodesChildrenReattachInTheirOwnTree) {
+  LocalJob job(9);
+  job.log_level = "debug";
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 256u << 20, 17);
+  // Two-tree over 9 nodes: the non-root nodes 1..8 sit at in-order positions; rank 4 (position 4
+  // of tree 0) is inner in tree 0 with children 2 and 6, and a leaf of tree 1. Killing it orphans
+  // 2 and 6 in tree 0 only; their tree-1 parents go on.
+  const ProcessResult result = run_and_kill(
+      job, source, {"--topology", "twotree", "--chunk-size", "256K", "--json"}, {4});
+  const nlohmann::json doc = expect_only_victims_failed(job, source, result, {4});
+  if (doc.contains("nodes")) {
+    EXPECT_GE(doc.at("nodes").at(2).at("reparents").get<int>(), 1);
+    EXPECT_GE(doc.at("nodes").at(6).at("reparents").get<int>(), 1);
+  }
+  EXPECT_NE(result.err.find("in tree 0"), std::string::npos);
+}
+
 TEST(NodeFailure, AStalledRelayIsLeftAfterTheStallTimeoutAndTheRestFinish) {
   LocalJob job(4);
   job.log_level = "debug";
