@@ -60,17 +60,22 @@ pid_t find_agent(int rank, pid_t root) {
   return -1;
 }
 
-// Starts `job` and SIGKILLs the agents of `victims` once the root says data flows (its debug
-// log), a little into the transfer. Returns the finished run.
-ProcessResult run_and_kill(const LocalJob& job, const std::filesystem::path& source,
-                           const std::vector<std::string>& extra, const std::vector<int>& victims) {
-  Process replicate(job.command(source, extra));
+// Waits until the root says data flows (its debug log), then a little into the transfer.
+void wait_until_data_flows(const Process& replicate) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline &&
          replicate.err_so_far().find("data flows") == std::string::npos) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
+}
+
+// Starts `job` and SIGKILLs the agents of `victims` once the root says data flows (its debug
+// log), a little into the transfer. Returns the finished run.
+ProcessResult run_and_kill(const LocalJob& job, const std::filesystem::path& source,
+                           const std::vector<std::string>& extra, const std::vector<int>& victims) {
+  Process replicate(job.command(source, extra));
+  wait_until_data_flows(replicate);
   for (int rank : victims) {
     const pid_t victim = find_agent(rank, replicate.pid());
     EXPECT_GT(victim, 0) << "rank " << rank
@@ -115,38 +120,41 @@ nlohmann::json expect_only_victims_failed(const LocalJob& job, const std::filesy
   return doc;
 }
 
-TEST(NodeFailure, KilledRelayFailsAloneAndTheNodesBelowItReattach) {
-  LocalJob job(4);
+// A debug-logged job of `nodes` with a random image of `bytes`, `topology` with 256 KiB chunks;
+// `victims` are killed a little into the transfer, and only they may fail. Returns the root's
+// stderr and its --json report.
+std::pair<std::string, nlohmann::json> kill_and_check(int nodes, std::uint64_t bytes,
+                                                      const std::string& topology,
+                                                      const std::vector<int>& victims) {
+  LocalJob job(nodes);
   job.log_level = "debug";
   const auto source = job.dir / "source.sif";
-  write_random_file(source, 512u << 20, 5);
+  write_random_file(source, bytes, static_cast<std::uint64_t>(nodes));
+  const ProcessResult result = run_and_kill(
+      job, source, {"--topology", topology, "--chunk-size", "256K", "--json"}, victims);
+  return {result.err, expect_only_victims_failed(job, source, result, victims)};
+}
+
+TEST(NodeFailure, KilledRelayFailsAloneAndTheNodesBelowItReattach) {
   // In a chain, rank 1 relays to 2 (and through it to 3): rank 2 must re-attach to the root and
   // resume where it was; rank 3 keeps its parent.
-  const ProcessResult result =
-      run_and_kill(job, source, {"--topology", "chain", "--chunk-size", "256K", "--json"}, {1});
-  const nlohmann::json doc = expect_only_victims_failed(job, source, result, {1});
+  const auto [err, doc] = kill_and_check(4, 512u << 20, "chain", {1});
   if (doc.contains("nodes")) {
     EXPECT_EQ(doc.at("nodes").at(2).at("reparents"), 1);
     EXPECT_EQ(doc.at("nodes").at(3).at("reparents"), 0);
   }
   // It resumed: the root took rank 2 on where it was, not from chunk 0.
-  EXPECT_NE(result.err.find("rank 0 adopts it"), std::string::npos);
+  EXPECT_NE(err.find("rank 0 adopts it"), std::string::npos);
   std::smatch served;
   ASSERT_TRUE(std::regex_search(
-      result.err, served, std::regex(R"(rank 0 serves child rank 2 at \S+ from chunk (\d+))")))
-      << result.err.substr(result.err.size() > 4000 ? result.err.size() - 4000 : 0);
+      err, served, std::regex(R"(rank 0 serves child rank 2 at \S+ from chunk (\d+))")))
+      << err.substr(err.size() > 4000 ? err.size() - 4000 : 0);
   EXPECT_GT(std::stoul(served[1].str()), 0u);
 }
 
 TEST(NodeFailure, AKilledRelaysChildrenAllReattachToTheNearestLiveAncestor) {
-  LocalJob job(7);
-  job.log_level = "debug";
-  const auto source = job.dir / "source.sif";
-  write_random_file(source, 256u << 20, 7);
   // kary:2 over 7 nodes: 0 -> {1, 2}, 1 -> {3, 4}, 2 -> {5, 6}. Rank 1 dies: 3 and 4 go to 0.
-  const ProcessResult result =
-      run_and_kill(job, source, {"--topology", "kary:2", "--chunk-size", "256K", "--json"}, {1});
-  const nlohmann::json doc = expect_only_victims_failed(job, source, result, {1});
+  const auto [err, doc] = kill_and_check(7, 256u << 20, "kary:2", {1});
   if (doc.contains("nodes")) {
     EXPECT_EQ(doc.at("nodes").at(3).at("reparents"), 1);
     EXPECT_EQ(doc.at("nodes").at(4).at("reparents"), 1);
@@ -155,14 +163,8 @@ TEST(NodeFailure, AKilledRelaysChildrenAllReattachToTheNearestLiveAncestor) {
 }
 
 TEST(NodeFailure, TwoDeadRelaysInARowAreBothPassedOver) {
-  LocalJob job(5);
-  job.log_level = "debug";
-  const auto source = job.dir / "source.sif";
-  write_random_file(source, 512u << 20, 9);
   // Chain 0 -> 1 -> 2 -> 3 -> 4; ranks 1 and 2 die together: rank 3 climbs to the root.
-  const ProcessResult result =
-      run_and_kill(job, source, {"--topology", "chain", "--chunk-size", "256K", "--json"}, {1, 2});
-  const nlohmann::json doc = expect_only_victims_failed(job, source, result, {1, 2});
+  const auto [err, doc] = kill_and_check(5, 512u << 20, "chain", {1, 2});
   if (doc.contains("nodes")) {
     EXPECT_GE(doc.at("nodes").at(3).at("reparents").get<int>(), 1);
     EXPECT_EQ(doc.at("nodes").at(4).at("reparents"), 0);
@@ -170,21 +172,15 @@ TEST(NodeFailure, TwoDeadRelaysInARowAreBothPassedOver) {
 }
 
 TEST(NodeFailure, InATwoTreeTheDeadNodesChildrenReattachInTheirOwnTree) {
-  LocalJob job(9);
-  job.log_level = "debug";
-  const auto source = job.dir / "source.sif";
-  write_random_file(source, 256u << 20, 17);
   // Two-tree over 9 nodes: the non-root nodes 1..8 sit at in-order positions; rank 4 (position 4
   // of tree 0) is inner in tree 0 with children 2 and 6, and a leaf of tree 1. Killing it orphans
   // 2 and 6 in tree 0 only; their tree-1 parents go on.
-  const ProcessResult result = run_and_kill(
-      job, source, {"--topology", "twotree", "--chunk-size", "256K", "--json"}, {4});
-  const nlohmann::json doc = expect_only_victims_failed(job, source, result, {4});
+  const auto [err, doc] = kill_and_check(9, 256u << 20, "twotree", {4});
   if (doc.contains("nodes")) {
     EXPECT_GE(doc.at("nodes").at(2).at("reparents").get<int>(), 1);
     EXPECT_GE(doc.at("nodes").at(6).at("reparents").get<int>(), 1);
   }
-  EXPECT_NE(result.err.find("in tree 0"), std::string::npos);
+  EXPECT_NE(err.find("in tree 0"), std::string::npos);
 }
 
 TEST(NodeFailure, AStalledRelayIsLeftAfterTheStallTimeoutAndTheRestFinish) {
@@ -199,12 +195,7 @@ TEST(NodeFailure, AStalledRelayIsLeftAfterTheStallTimeoutAndTheRestFinish) {
   ASSERT_NE(stall, argv.end());
   *(stall + 1) = "2";
   Process replicate(argv);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline &&
-         replicate.err_so_far().find("data flows") == std::string::npos) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  wait_until_data_flows(replicate);
   const pid_t victim = find_agent(1, replicate.pid());
   ASSERT_GT(victim, 0);
   // SIGSTOP: the process and its sockets stay, nothing moves; only a timeout can tell.

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -54,46 +55,32 @@ std::vector<char> g_record;  // the first connection's upstream bytes
 Clock::time_point g_last_upstream{};
 bool g_recording = true;
 
-int connect_to(const std::string& address) {
+// A socket for "host:port", connected (or, passive, listening); -1 when that fails.
+int open_socket(const std::string& address, bool passive) {
   const auto colon = address.rfind(':');
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = passive ? AI_PASSIVE : 0;
   addrinfo* found = nullptr;
   if (::getaddrinfo(address.substr(0, colon).c_str(), address.substr(colon + 1).c_str(), &hints,
                     &found) != 0) {
     return -1;
   }
-  const int fd = ::socket(found->ai_family, SOCK_STREAM, 0);
-  if (::connect(fd, found->ai_addr, found->ai_addrlen) != 0) {
-    ::close(fd);
-    ::freeaddrinfo(found);
-    return -1;
-  }
-  ::freeaddrinfo(found);
-  return fd;
-}
-
-int listen_on(const std::string& address) {
-  const auto colon = address.rfind(':');
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* found = nullptr;
-  if (::getaddrinfo(address.substr(0, colon).c_str(), address.substr(colon + 1).c_str(), &hints,
-                    &found) != 0) {
-    return -1;
-  }
+  const std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owned(found, ::freeaddrinfo);
   const int fd = ::socket(found->ai_family, SOCK_STREAM, 0);
   const int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  const bool ok = ::bind(fd, found->ai_addr, found->ai_addrlen) == 0 && ::listen(fd, 16) == 0;
-  ::freeaddrinfo(found);
+  const bool ok = passive ? ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+                                ::bind(fd, found->ai_addr, found->ai_addrlen) == 0 &&
+                                ::listen(fd, 16) == 0
+                          : ::connect(fd, found->ai_addr, found->ai_addrlen) == 0;
   if (!ok) {
     ::close(fd);
     return -1;
   }
   return fd;
 }
+int connect_to(const std::string& address) { return open_socket(address, false); }
+int listen_on(const std::string& address) { return open_socket(address, true); }
 
 bool send_all(int fd, const char* data, std::size_t size) {
   while (size > 0) {
