@@ -141,5 +141,35 @@ JOB
     grep -q "total: $nodes/$nodes nodes verified" out.txt
     verify mpirep.img "$nodes"
     ;;
+  pmix_replicate)
+    # `imgcast replicate` with NO --hosts, started once per node by mpirun: each process is a
+    # client of the PMIx server in mpirun's orted. Rank 0 (h0) finds the job's nodes in
+    # PMIX_NODE_LIST and sends to them (agents by --rsh); ranks 1..3 return at once.
+    command -v mpirun >/dev/null || { echo "SKIP: openmpi-bin is not installed"; exit 77; }
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    timeout 120 "${on_ctl[@]}" mpirun --mca plm_rsh_agent "$cluster rsh" \
+      --mca oob_tcp_if_include 10.77.1.0/24 --host "$all_hosts" --map-by ppr:1:node -np "$nodes" \
+      "$imgcast" -v replicate "$work/source.img" /mnt/imgcast-node/pmix.img --rsh "$cluster rsh" \
+      > out.txt 2> err.txt || { cat out.txt err.txt; exit 1; }
+    cat out.txt; grep -v '^\[.*\] \[info\]' err.txt || true
+    grep "hosts from PMIx" err.txt
+    grep -q "hosts from PMIx PMIX_NODE_LIST (pmix job .*): $nodes hosts" err.txt
+    [[ $(grep -c "total: $nodes/$nodes nodes verified" out.txt) == 1 ]]
+    [[ $(grep -c "rank 0 replicates for the job" err.txt) == $((nodes - 1)) ]]
+    verify pmix.img "$nodes"
+    ;;
+  pmix_srun_replicate)
+    # The same under Slurm's own PMIx server (srun --mpi=pmix, mpi/pmix_v4), with Slurm's
+    # variables removed so that PMIx, not SLURM_JOB_NODELIST, names the hosts.
+    timeout 120 "${on_ctl[@]}" srun --mpi=pmix -N "$nodes" --ntasks-per-node=1 \
+      env -u SLURM_JOB_ID "$imgcast" -v replicate "$work/source.img" /mnt/imgcast-node/spmix.img \
+      --rsh "$cluster rsh" > out.txt 2> err.txt || { cat out.txt err.txt; exit 1; }
+    cat out.txt; grep -v '^\[.*\] \[info\]' err.txt || true
+    grep "hosts from PMIx" err.txt
+    grep -q "hosts from PMIx PMIX_NODE_LIST (pmix job slurm.pmix.*): $nodes hosts" err.txt
+    [[ $(grep -c "total: $nodes/$nodes nodes verified" out.txt) == 1 ]]
+    [[ $(grep -c "rank 0 replicates for the job" err.txt) == $((nodes - 1)) ]]
+    verify spmix.img "$nodes"
+    ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac

@@ -1,0 +1,134 @@
+// query_pmix_job() against the real PMIx client library (built when libpmix is found).
+#include <fmt/format.h>
+#include <pmix.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "cli/launch/pmix_allocation.h"
+#include "replicator/errors.h"
+
+namespace imgcast::cli::launch {
+
+namespace {
+
+using replicator::InputError;
+
+// PMIx_Init's connection: PMIx_Finalize when it goes out of scope (deleters never throw).
+class Client {
+ public:
+  explicit Client(pmix_proc_t& me) : status_(PMIx_Init(&me, nullptr, 0)) {}
+  ~Client() {
+    if (status_ == PMIX_SUCCESS) {
+      const pmix_status_t rc = PMIx_Finalize(nullptr, 0);
+      if (rc != PMIX_SUCCESS)
+        spdlog::debug("PMIx_Finalize: {}", PMIx_Error_string(rc));
+    }
+  }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  pmix_status_t status() const noexcept { return status_; }
+
+ private:
+  pmix_status_t status_;
+};
+
+struct ValueDeleter {
+  void operator()(pmix_value_t* value) const noexcept { PMIX_VALUE_RELEASE(value); }
+};
+using Value = std::unique_ptr<pmix_value_t, ValueDeleter>;
+
+// One key of `proc`, nullopt when the server does not have it. The timeout bounds the wait
+// should the server go and ask its host for a key it does not hold (job-level keys normally
+// arrive with PMIx_Init and are answered locally).
+Value get(const pmix_proc_t& proc, const char* key) {
+  std::array<pmix_info_t, 1> info;
+  int seconds = 10;
+  PMIX_INFO_LOAD(&info[0], PMIX_TIMEOUT, &seconds, PMIX_INT);
+  pmix_value_t* raw = nullptr;
+  const pmix_status_t rc = PMIx_Get(&proc, key, info.data(), info.size(), &raw);
+  Value value(raw);
+  PMIX_INFO_DESTRUCT(&info[0]);
+  if (rc != PMIX_SUCCESS) {
+    spdlog::debug("PMIx_Get({}, rank {}): {}", key, proc.rank, PMIx_Error_string(rc));
+    return nullptr;
+  }
+  return value;
+}
+
+std::optional<std::string> get_string(const pmix_proc_t& proc, const char* key) {
+  const Value value = get(proc, key);
+  if (!value || value->type != PMIX_STRING || value->data.string == nullptr)
+    return std::nullopt;
+  return std::string(value->data.string);
+}
+
+std::optional<std::uint32_t> get_uint32(const pmix_proc_t& proc, const char* key) {
+  const Value value = get(proc, key);
+  if (!value || value->type != PMIX_UINT32)
+    return std::nullopt;
+  return value->data.uint32;
+}
+
+// A node list the library left in one of PMIx's own compressed forms ("pmix[...]", "blob:...",
+// "raw:..."), which only the library can expand.
+bool is_pmix_regex(std::string_view list) {
+  return list.starts_with("pmix[") || list.starts_with("blob:") || list.starts_with("raw:");
+}
+
+}  // namespace
+
+bool pmix_built_in() noexcept { return true; }
+
+PmixJob query_pmix_job() {
+  pmix_proc_t me;
+  PMIX_PROC_CONSTRUCT(&me);
+  const Client client(me);
+  if (client.status() != PMIX_SUCCESS) {
+    throw InputError(fmt::format(
+        "PMIX_NAMESPACE is set but the PMIx server did not answer (PMIx_Init: {}): run imgcast "
+        "inside the job, or pass --hosts",
+        PMIx_Error_string(client.status())));
+  }
+  PmixJob job;
+  job.nspace = me.nspace;
+  job.rank = me.rank;
+  pmix_proc_t wildcard;
+  PMIX_LOAD_PROCID(&wildcard, me.nspace, PMIX_RANK_WILDCARD);
+  job.size = get_uint32(wildcard, PMIX_JOB_SIZE).value_or(1);
+  job.hostname = get_string(me, PMIX_HOSTNAME).value_or("");
+  if (job.hostname.empty()) {
+    std::array<char, 256> name{};
+    if (::gethostname(name.data(), name.size() - 1) == 0)
+      job.hostname = name.data();
+  }
+  if (auto list = get_string(wildcard, PMIX_ALLOCATED_NODELIST)) {
+    job.node_list = std::move(*list);
+    job.node_list_key = "PMIX_ALLOCATED_NODELIST";
+  } else if (auto nodes = get_string(wildcard, PMIX_NODE_LIST)) {
+    job.node_list = std::move(*nodes);
+    job.node_list_key = "PMIX_NODE_LIST";
+    if (is_pmix_regex(job.node_list)) {
+      char* resolved = nullptr;
+      if (PMIx_Resolve_nodes(me.nspace, &resolved) == PMIX_SUCCESS && resolved != nullptr)
+        job.node_list = resolved;
+      std::free(resolved);
+    }
+  } else {
+    throw InputError(fmt::format(
+        "the PMIx server of job {} gives neither PMIX_ALLOCATED_NODELIST nor PMIX_NODE_LIST: pass "
+        "--hosts",
+        job.nspace));
+  }
+  spdlog::debug("PMIx job {}: rank {} of {}, host '{}', {} = '{}'", job.nspace, job.rank, job.size,
+                job.hostname, job.node_list_key, job.node_list);
+  return job;
+}
+
+}  // namespace imgcast::cli::launch

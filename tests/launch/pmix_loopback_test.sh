@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `imgcast replicate` with no --hosts under a real PMIx server on this machine: Open MPI 4.1's
+# mpirun (its orted embeds the PMIx 4.2 server from libpmix2). One machine is a one-node job,
+# so this checks detection, the rank rule and the failure paths; tests/launchers runs the same
+# across four hosts. Exit 77 (CTest: skipped) without mpirun or without PMIx in this build.
+#
+#   pmix_loopback_test.sh CASE IMGCAST
+set -euo pipefail
+
+case_name=${1:?usage: pmix_loopback_test.sh CASE IMGCAST}
+imgcast=${2:?usage: pmix_loopback_test.sh CASE IMGCAST}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Not this test's business: whatever launcher the suite itself runs under.
+unset SLURM_JOB_ID SLURM_JOB_NODELIST SLURM_NODELIST PBS_NODEFILE LSB_DJOB_HOSTFILE LSB_MCPU_HOSTS
+
+work=$(mktemp -d /tmp/imgcast-pmix-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+head -c $((3 * 1024 * 1024 + 777)) /dev/urandom > source.img
+
+need_mpirun() { command -v mpirun >/dev/null || { echo "SKIP: openmpi-bin is not installed"; exit 77; }; }
+need_pmix() {
+  # A build without libpmix says so; nothing else to test then.
+  if PMIX_NAMESPACE=x PMIX_SERVER_URI41=y "$imgcast" replicate source.img "$work/x.img" 2>&1 |
+       grep -q "PMIx support not built in"; then
+    echo "SKIP: this imgcast was built without PMIx"; exit 77
+  fi
+}
+
+case $case_name in
+  single)
+    # mpirun -np 1: the job's node list is this machine alone (PMIX_NODE_LIST = its name).
+    need_mpirun; need_pmix
+    timeout 120 mpirun -np 1 "$imgcast" -v replicate source.img "$work/copy.img" > out.txt 2> err.txt ||
+      { cat out.txt err.txt; exit 1; }
+    cat out.txt err.txt
+    grep -q "hosts from PMIx PMIX_NODE_LIST (pmix job " err.txt
+    grep -q "total: 1/1 nodes verified" out.txt
+    cmp source.img copy.img
+    ;;
+  ranks)
+    # Started once per slot (-np 3 on one node): rank 0 replicates, ranks 1 and 2 return at
+    # once and send nothing.
+    need_mpirun; need_pmix
+    timeout 120 mpirun -np 3 --oversubscribe "$imgcast" -v replicate source.img "$work/copy.img" \
+      > out.txt 2> err.txt || { cat out.txt err.txt; exit 1; }
+    cat out.txt err.txt
+    [[ $(grep -c "total: 1/1 nodes verified" out.txt) == 1 ]]
+    [[ $(grep -c "rank 0 replicates for the job" err.txt) == 2 ]]
+    grep -q "rank 1 of 3 in pmix job" err.txt
+    grep -q "rank 2 of 3 in pmix job" err.txt
+    cmp source.img copy.img
+    ;;
+  dead_server)
+    # The variables of a PMIx job whose server is gone: a one-line error, exit 1, no wait.
+    need_pmix
+    start=$(date +%s)
+    status=0
+    PMIX_NAMESPACE=gone.0 PMIX_RANK=0 PMIX_SERVER_URI41='pmix-server.1;tcp4://127.0.0.1:1' \
+      timeout 60 "$imgcast" -v replicate source.img "$work/copy.img" > out.txt 2> err.txt || status=$?
+    cat out.txt err.txt
+    [[ $status == 1 ]] || { echo "FAIL: exit $status, want 1"; exit 1; }
+    grep -q "imgcast: error: PMIX_NAMESPACE is set but the PMIx server did not answer" err.txt
+    grep -q -- "--hosts" err.txt
+    (( $(date +%s) - start < 30 ))
+    [[ ! -e copy.img ]]
+    ;;
+  *) echo "unknown case $case_name"; exit 2 ;;
+esac
+echo "ok: $case_name"
