@@ -2,13 +2,16 @@
 # `imgcast replicate` with no --hosts under a real PMIx server on this machine: Open MPI 4.1's
 # mpirun (its orted embeds the PMIx 4.2 server from libpmix2). One machine is a one-node job,
 # so this checks detection, the rank rule and the failure paths; tests/launchers runs the same
-# across four hosts. Exit 77 (CTest: skipped) without mpirun or without PMIx in this build.
+# across four hosts. `allocated` runs it under pmix_test_server (libpmix's server API), which
+# gives PMIX_ALLOCATED_NODELIST, to three loopback "hosts". Exit 77 (CTest: skipped) without
+# mpirun or without PMIx in this build.
 #
-#   pmix_loopback_test.sh CASE IMGCAST
+#   pmix_loopback_test.sh CASE IMGCAST [PMIX_TEST_SERVER]
 set -euo pipefail
 
 case_name=${1:?usage: pmix_loopback_test.sh CASE IMGCAST}
 imgcast=${2:?usage: pmix_loopback_test.sh CASE IMGCAST}
+server=${3:-}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Not this test's business: whatever launcher the suite itself runs under.
 unset SLURM_JOB_ID SLURM_JOB_NODELIST SLURM_NODELIST PBS_NODEFILE LSB_DJOB_HOSTFILE LSB_MCPU_HOSTS
@@ -67,6 +70,24 @@ case $case_name in
     grep -q -- "--hosts" err.txt
     (( $(date +%s) - start < 30 ))
     [[ ! -e copy.img ]]
+    ;;
+  allocated)
+    # An RM that gives the whole allocation: one process on 127.0.0.1, the allocation three
+    # loopback hosts in the RM's order. This host goes first, the others keep their order, and
+    # every one of them gets a verified copy (agents by --rsh local).
+    need_pmix
+    [[ -n $server ]] || { echo "SKIP: no pmix_test_server"; exit 77; }
+    mkdir node0 node1 node2
+    timeout 120 "$server" 127.0.0.1 127.0.0.3,127.0.0.1,127.0.0.2 -- "$imgcast" -v replicate \
+      source.img "$work/node%r/copy.img" --rsh local > out.txt 2> err.txt ||
+      { cat out.txt err.txt; exit 1; }
+    cat out.txt err.txt
+    grep -q "hosts from PMIx PMIX_ALLOCATED_NODELIST (pmix job imgcast-test.1): 3 hosts" err.txt
+    grep -q "total: 3/3 nodes verified" out.txt
+    grep -Eq "^ +0 +127\.0\.0\.1 .* verified" out.txt
+    grep -Eq "^ +1 +127\.0\.0\.3 .* verified" out.txt
+    grep -Eq "^ +2 +127\.0\.0\.2 .* verified" out.txt
+    for k in 0 1 2; do cmp source.img "node$k/copy.img"; done
     ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
