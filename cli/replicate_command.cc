@@ -58,6 +58,14 @@ std::vector<std::string> choose_hosts(const ReplicateArgs& args,
   spdlog::info("hosts from {} ({} job {}): {} hosts", allocation->origin,
                launch::to_string(allocation->scheduler), allocation->job_id,
                allocation->hosts.size());
+  if (allocation->scheduler == launch::Scheduler::kPmix && allocation->processes == 1 &&
+      allocation->origin == "PMIx PMIX_NODE_LIST") {
+    // mpirun -np 1 --host a,b,c: PMIx names only the nodes that run the job's processes.
+    spdlog::warn(
+        "PMIx names only this node ({}): to reach every node of the allocation, start imgcast "
+        "once per node (mpirun --map-by ppr:1:node) or pass --hosts",
+        allocation->hosts.front());
+  }
   return allocation->hosts;
 }
 

@@ -38,6 +38,7 @@ case $case_name in
       { cat out.txt err.txt; exit 1; }
     cat out.txt err.txt
     grep -q "hosts from PMIx PMIX_NODE_LIST (pmix job " err.txt
+    grep -q "warning: PMIx names only this node ($(hostname)): .*(mpirun --map-by ppr:1:node)" err.txt
     grep -q "total: 1/1 nodes verified" out.txt
     cmp source.img copy.img
     ;;
