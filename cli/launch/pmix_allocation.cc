@@ -46,4 +46,9 @@ std::vector<std::string> pmix_hosts(const PmixJob& job) {
   return hosts;
 }
 
+std::vector<std::string> pmix_process_nodes(const PmixJob& job) {
+  return fold_duplicates(
+      expand_hostlist(job.process_nodes, fmt::format("PMIx PMIX_NODE_LIST of job {}", job.nspace)));
+}
+
 }  // namespace imgcast::cli::launch

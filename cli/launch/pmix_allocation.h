@@ -23,6 +23,7 @@ struct PmixJob {
   std::string hostname;       // PMIX_HOSTNAME of this process, else gethostname()
   std::string node_list;      // as the server gave it: comma-separated, maybe bracketed
   std::string node_list_key;  // "PMIX_ALLOCATED_NODELIST" or "PMIX_NODE_LIST"
+  std::string process_nodes;  // PMIX_NODE_LIST: the nodes that run the job's processes
 };
 
 // The server query; detect_allocation takes it as an argument so tests can give a table.
@@ -49,5 +50,10 @@ PmixJob query_pmix_job();
 // reads the source). Throws InputError naming the key when the list is malformed or empty, or
 // when it does not hold this host.
 std::vector<std::string> pmix_hosts(const PmixJob& job);
+
+// The nodes that run the job's processes (PMIX_NODE_LIST) in the server's order, each once:
+// the hook's node list under a PMIx launcher. Throws InputError naming the key when the list is
+// malformed or empty.
+std::vector<std::string> pmix_process_nodes(const PmixJob& job);
 
 }  // namespace imgcast::cli::launch

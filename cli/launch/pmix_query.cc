@@ -108,26 +108,30 @@ PmixJob query_pmix_job() {
     if (::gethostname(name.data(), name.size() - 1) == 0)
       job.hostname = name.data();
   }
+  if (auto nodes = get_string(wildcard, PMIX_NODE_LIST)) {
+    job.process_nodes = std::move(*nodes);
+    if (is_pmix_regex(job.process_nodes)) {
+      char* resolved = nullptr;
+      if (PMIx_Resolve_nodes(me.nspace, &resolved) == PMIX_SUCCESS && resolved != nullptr)
+        job.process_nodes = resolved;
+      std::free(resolved);
+    }
+  }
   if (auto list = get_string(wildcard, PMIX_ALLOCATED_NODELIST)) {
     job.node_list = std::move(*list);
     job.node_list_key = "PMIX_ALLOCATED_NODELIST";
-  } else if (auto nodes = get_string(wildcard, PMIX_NODE_LIST)) {
-    job.node_list = std::move(*nodes);
+  } else if (!job.process_nodes.empty()) {
+    job.node_list = job.process_nodes;
     job.node_list_key = "PMIX_NODE_LIST";
-    if (is_pmix_regex(job.node_list)) {
-      char* resolved = nullptr;
-      if (PMIx_Resolve_nodes(me.nspace, &resolved) == PMIX_SUCCESS && resolved != nullptr)
-        job.node_list = resolved;
-      std::free(resolved);
-    }
   } else {
     throw InputError(fmt::format(
         "the PMIx server of job {} gives neither PMIX_ALLOCATED_NODELIST nor PMIX_NODE_LIST: pass "
         "--hosts",
         job.nspace));
   }
-  spdlog::debug("PMIx job {}: rank {} of {}, host '{}', {} = '{}'", job.nspace, job.rank, job.size,
-                job.hostname, job.node_list_key, job.node_list);
+  spdlog::debug("PMIx job {}: rank {} of {}, host '{}', {} = '{}', PMIX_NODE_LIST = '{}'",
+                job.nspace, job.rank, job.size, job.hostname, job.node_list_key, job.node_list,
+                job.process_nodes);
   return job;
 }
 

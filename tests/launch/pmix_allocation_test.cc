@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "cli/launch/allocation.h"
+#include "cli/launch/node_identity.h"
 #include "replicator/errors.h"
 
 namespace imgcast::cli::launch {
@@ -21,6 +22,7 @@ PmixJob job(std::string list, std::string self, std::uint32_t rank = 0, std::uin
   j.hostname = std::move(self);
   j.node_list = std::move(list);
   j.node_list_key = "PMIX_NODE_LIST";
+  j.process_nodes = j.node_list;
   return j;
 }
 
@@ -136,6 +138,53 @@ TEST(PmixAllocation, OtherSchedulersKeepRankZero) {
   ASSERT_TRUE(a);
   EXPECT_EQ(a->rank, 0u);
   EXPECT_EQ(a->processes, 1u);
+}
+
+// The hook under a PMIx launcher: the node list and this host's place in it come from the server.
+TEST(PmixHook, NodeIndexIsThisHostsPlaceInTheNodeList) {
+  auto env = pmix_variables();
+  env["PMIX_RANK"] = "5";  // two tasks per node: rank 5 is on the third node
+  const PmixQuery query = [] { return job("h0,h1,h2,h3", "h2", 5, 8); };
+  const auto id = detect_node_identity(table_environment(env), {}, &query);
+  EXPECT_EQ(id.launcher, "pmix");
+  EXPECT_EQ(id.node, 2);
+  EXPECT_EQ(id.nodes, 4);
+  EXPECT_EQ(id.hosts, (Hosts{"h0", "h1", "h2", "h3"}));
+  EXPECT_EQ(id.job, "1469120513");
+}
+
+TEST(PmixHook, TheJobsNodesNotTheAllocation) {
+  PmixJob j = job("h0,h1", "h1", 1, 2);
+  j.node_list = "h0,h1,h2,h3";  // PMIX_ALLOCATED_NODELIST: nodes without a task take no part
+  j.node_list_key = "PMIX_ALLOCATED_NODELIST";
+  const PmixQuery query = [j] { return j; };
+  const auto id = detect_node_identity(table_environment(pmix_variables()), {}, &query);
+  EXPECT_EQ(id.node, 1);
+  EXPECT_EQ(id.nodes, 2);
+}
+
+TEST(PmixHook, NodesGivenOrOpenMpiFirstMeansTheServerIsNotAsked) {
+  bool asked = false;
+  const PmixQuery query = [&asked] {
+    asked = true;
+    return job("h0,h1", "h0");
+  };
+  const auto given = detect_node_identity(table_environment(pmix_variables()),
+                                          {std::nullopt, 3, std::nullopt, std::nullopt}, &query);
+  EXPECT_EQ(given.nodes, 3);
+  EXPECT_EQ(given.node, 0);  // PMIX_RANK
+  auto env = pmix_variables();
+  env["OMPI_COMM_WORLD_RANK"] = "1";
+  env["OMPI_COMM_WORLD_SIZE"] = "2";
+  const auto ompi = detect_node_identity(table_environment(env), {}, &query);
+  EXPECT_EQ(ompi.launcher, "open-mpi");
+  EXPECT_FALSE(asked);
+}
+
+TEST(PmixHook, ThisHostMissingFromTheNodeListSaysWhatToPass) {
+  const PmixQuery query = [] { return job("h0,h1", "login1"); };
+  EXPECT_THROW(detect_node_identity(table_environment(pmix_variables()), {}, &query),
+               replicator::InputError);
 }
 
 }  // namespace

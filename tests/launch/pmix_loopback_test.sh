@@ -90,6 +90,20 @@ case $case_name in
     grep -Eq "^ +2 +127\.0\.0\.2 .* verified" out.txt
     for k in 0 1 2; do cmp source.img "node$k/copy.img"; done
     ;;
+  hook)
+    # The hook started by a PMIx launcher with no --nodes: the node count and this node's index
+    # come from the server's PMIX_NODE_LIST (one node here), the job id from PMIX_NAMESPACE.
+    need_pmix
+    [[ -n $server ]] || { echo "SKIP: no pmix_test_server"; exit 77; }
+    mkdir rdv
+    timeout 120 "$server" 127.0.0.1 - -- "$imgcast" -v hook source.img "$work/hook.img" \
+      --rendezvous "$work/rdv" -- sh -c 'echo "staged $IMGCAST_PATH"' > out.txt 2> err.txt ||
+      { cat out.txt err.txt; exit 1; }
+    cat out.txt err.txt
+    grep -q "total: 1/1 nodes verified" out.txt
+    grep -q "staged $work/hook.img" out.txt
+    cmp source.img hook.img
+    ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
 echo "ok: $case_name"

@@ -172,5 +172,18 @@ JOB
     [[ $(grep -c "rank 0 replicates for the job" err.txt) == $((nodes - 1)) ]]
     verify spmix.img "$nodes"
     ;;
+  pmix_srun_hook)
+    # The hook under a PMIx launcher, no --nodes: Slurm's PMIx server (srun --mpi=pmix), with
+    # SLURM_NODEID removed so that PMIx, not Slurm, says who is who. Two tasks per node, one
+    # transfer per node; the node index is the host's place in PMIX_NODE_LIST.
+    timeout 120 "${on_ctl[@]}" srun --mpi=pmix -N "$nodes" --ntasks-per-node=2 \
+      env -u SLURM_NODEID "$imgcast" hook "$work/source.img" /mnt/imgcast-node/phook.img \
+      --rendezvous "$work" -- sh -c 'echo "$PMIX_RANK $(md5sum < "$IMGCAST_PATH")"' \
+      > out.txt 2> err.txt || { cat out.txt err.txt; exit 1; }
+    cat out.txt err.txt
+    grep -q "total: $nodes/$nodes nodes verified" out.txt
+    [[ $(grep -c " $want" out.txt) == $((2 * nodes)) ]]
+    verify phook.img "$nodes"
+    ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
