@@ -93,7 +93,7 @@ PmixJob query_pmix_job() {
   if (client.status() != PMIX_SUCCESS) {
     throw InputError(fmt::format(
         "PMIX_NAMESPACE is set but the PMIx server did not answer (PMIx_Init: {}): run imgcast "
-        "inside the job, or pass --hosts",
+        "inside that job, or name the nodes yourself (replicate --hosts, hook --nodes)",
         PMIx_Error_string(client.status())));
   }
   PmixJob job;
@@ -125,8 +125,8 @@ PmixJob query_pmix_job() {
     job.node_list_key = "PMIX_NODE_LIST";
   } else {
     throw InputError(fmt::format(
-        "the PMIx server of job {} gives neither PMIX_ALLOCATED_NODELIST nor PMIX_NODE_LIST: pass "
-        "--hosts",
+        "the PMIx server of job {} gives neither PMIX_ALLOCATED_NODELIST nor PMIX_NODE_LIST: name "
+        "the nodes yourself (replicate --hosts, hook --nodes)",
         job.nspace));
   }
   spdlog::debug("PMIx job {}: rank {} of {}, host '{}', {} = '{}', PMIX_NODE_LIST = '{}'",
