@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,6 +63,14 @@ int main(int argc, char** argv) {
   char tmpdir[] = "/tmp/imgcast-pmix-server.XXXXXX";
   if (::mkdtemp(tmpdir) == nullptr)
     return 2;
+  // The server's rendezvous files go here; removed on every way out.
+  struct RemoveAtExit {
+    const char* path;
+    ~RemoveAtExit() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  } remove_tmpdir{tmpdir};
 
   pmix_server_module_t module;
   std::memset(&module, 0, sizeof module);  // no host callbacks: the job only reads its info
@@ -151,8 +160,5 @@ int main(int argc, char** argv) {
   std::free(env);
   PMIx_server_deregister_client(&proc, nullptr, nullptr);
   PMIx_server_finalize();
-  std::string cleanup = std::string("rm -rf ") + tmpdir;
-  if (std::system(cleanup.c_str()) != 0)
-    std::fprintf(stderr, "pmix_test_server: could not remove %s\n", tmpdir);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
