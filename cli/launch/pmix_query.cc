@@ -5,11 +5,14 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdlib>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "cli/launch/pmix_allocation.h"
 #include "replicator/errors.h"
@@ -20,10 +23,40 @@ namespace {
 
 using replicator::InputError;
 
+// PMIx_Init blocks in its handshake when the URI names a socket that accepts and never answers
+// (stale variables that now point at some other service), and none of its attributes bounds
+// that (PMIX_TIMEOUT, PMIX_CONNECT_MAX_RETRIES tried: no effect in 4.2.2). So it runs on a
+// thread of its own with a deadline; past it the thread is left behind (the process is about
+// to exit with the error) and the connection is never used or finalized.
+constexpr auto kInitDeadline = std::chrono::seconds(10);
+
+struct InitResult {
+  pmix_status_t status = PMIX_ERR_TIMEOUT;
+  pmix_proc_t proc;
+};
+
+InitResult init_with_deadline() {
+  auto promise = std::make_shared<std::promise<InitResult>>();
+  std::future<InitResult> future = promise->get_future();
+  std::thread([promise] {
+    InitResult result;
+    PMIX_PROC_CONSTRUCT(&result.proc);
+    result.status = PMIx_Init(&result.proc, nullptr, 0);
+    promise->set_value(result);
+  }).detach();
+  if (future.wait_for(kInitDeadline) != std::future_status::ready)
+    return InitResult{};
+  return future.get();
+}
+
 // PMIx_Init's connection: PMIx_Finalize when it goes out of scope (deleters never throw).
 class Client {
  public:
-  explicit Client(pmix_proc_t& me) : status_(PMIx_Init(&me, nullptr, 0)) {}
+  explicit Client(pmix_proc_t& me) {
+    const InitResult result = init_with_deadline();
+    status_ = result.status;
+    me = result.proc;
+  }
   ~Client() {
     if (status_ == PMIX_SUCCESS) {
       const pmix_status_t rc = PMIx_Finalize(nullptr, 0);
@@ -36,7 +69,7 @@ class Client {
   pmix_status_t status() const noexcept { return status_; }
 
  private:
-  pmix_status_t status_;
+  pmix_status_t status_ = PMIX_ERR_TIMEOUT;
 };
 
 struct ValueDeleter {
@@ -91,10 +124,13 @@ PmixJob query_pmix_job() {
   PMIX_PROC_CONSTRUCT(&me);
   const Client client(me);
   if (client.status() != PMIX_SUCCESS) {
+    const std::string why = client.status() == PMIX_ERR_TIMEOUT
+                                ? fmt::format("PMIx_Init: no answer in {} s", kInitDeadline.count())
+                                : fmt::format("PMIx_Init: {}", PMIx_Error_string(client.status()));
     throw InputError(fmt::format(
-        "PMIX_NAMESPACE is set but the PMIx server did not answer (PMIx_Init: {}): run imgcast "
-        "inside that job, or name the nodes yourself (replicate --hosts, hook --nodes)",
-        PMIx_Error_string(client.status())));
+        "PMIX_NAMESPACE is set but the PMIx server did not answer ({}): run imgcast inside that "
+        "job, or name the nodes yourself (replicate --hosts, hook --nodes)",
+        why));
   }
   PmixJob job;
   job.nspace = me.nspace;

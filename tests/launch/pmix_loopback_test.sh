@@ -72,6 +72,27 @@ case $case_name in
     (( $(date +%s) - start < 30 ))
     [[ ! -e copy.img ]]
     ;;
+  silent_server)
+    # The variables point at a socket that accepts and never answers (some other service): the
+    # PMIx handshake would wait forever; imgcast gives up after its 10 s deadline, exit 1.
+    need_pmix
+    perl -MIO::Socket::INET -e '
+      my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 5,
+                                    ReuseAddr => 1) or die "listen: $!";
+      open(my $f, ">", "port") or die; print $f $s->sockport(), "\n"; close $f;
+      my $c = $s->accept; sleep 60;' &
+    listener=$!
+    trap 'kill $listener 2>/dev/null; rm -rf "$work"' EXIT
+    for ((t = 0; t < 50; t++)); do [[ -s port ]] && break; sleep 0.1; done
+    start=$(date +%s)
+    status=0
+    PMIX_NAMESPACE=silent.0 PMIX_RANK=0 PMIX_SERVER_URI41="pmix-server.1;tcp4://127.0.0.1:$(cat port)" \
+      timeout 60 "$imgcast" replicate source.img "$work/copy.img" > out.txt 2> err.txt || status=$?
+    cat out.txt err.txt
+    [[ $status == 1 ]] || { echo "FAIL: exit $status, want 1"; exit 1; }
+    grep -q "the PMIx server did not answer (PMIx_Init: no answer in 10 s)" err.txt
+    (( $(date +%s) - start < 30 ))
+    ;;
   allocated)
     # An RM that gives the whole allocation: one process on 127.0.0.1, the allocation three
     # loopback hosts in the RM's order. This host goes first, the others keep their order, and
