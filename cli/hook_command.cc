@@ -199,8 +199,10 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
     const std::string host = launch::this_node_name(env);
     std::string staged;
     const int code = run_guarded([&] {
+      const launch::PmixQuery pmix = launch::query_pmix_job;
       launch::NodeIdentity id = launch::detect_node_identity(
-          env, launch::IdentityOverrides{args->rank, args->nodes, args->job_id, args->step_id});
+          env, launch::IdentityOverrides{args->rank, args->nodes, args->job_id, args->step_id},
+          launch::pmix_built_in() ? &pmix : nullptr);
       setup_logging(host, id.node, global.level());
       id.job = launch::file_name_safe(id.job);
       id.step = launch::file_name_safe(id.step);

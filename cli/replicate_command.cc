@@ -52,12 +52,20 @@ std::vector<std::string> choose_hosts(const ReplicateArgs& args,
   allocation = launch::detect_allocation(launch::process_environment());
   if (!allocation) {
     throw replicator::InputError(
-        "no hosts: not inside a Slurm, PBS or LSF allocation; pass --hosts h1,h2,... or "
+        "no hosts: not inside a Slurm, PBS, LSF or PMIx allocation; pass --hosts h1,h2,... or "
         "--hostfile FILE (this host first)");
   }
   spdlog::info("hosts from {} ({} job {}): {} hosts", allocation->origin,
                launch::to_string(allocation->scheduler), allocation->job_id,
                allocation->hosts.size());
+  if (allocation->scheduler == launch::Scheduler::kPmix && allocation->processes == 1 &&
+      allocation->origin == "PMIx PMIX_NODE_LIST") {
+    // mpirun -np 1 --host a,b,c: PMIx names only the nodes that run the job's processes.
+    spdlog::warn(
+        "PMIx names only this node ({}): to reach every node of the allocation, start imgcast "
+        "once per node (mpirun --map-by ppr:1:node) or pass --hosts",
+        allocation->hosts.front());
+  }
   return allocation->hosts;
 }
 
@@ -99,8 +107,9 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       "replicate", "Stage SRC onto every host as DST: read once here, relayed host to host");
   cmd->footer(
       "Run it on the first host of the list. DST may contain %r (rank) and %h (host).\n"
-      "Inside a Slurm, PBS or LSF job the hosts come from the allocation; under Slurm the agents\n"
-      "start as one srun step.\n"
+      "Inside a Slurm, PBS, LSF or PMIx job the hosts come from the allocation; under Slurm the\n"
+      "agents start as one srun step. Started once per node as a PMIx job (mpirun --map-by\n"
+      "ppr:1:node), rank 0 replicates to the job's nodes and the other ranks return at once.\n"
       "Examples:\n"
       "  imgcast replicate /lustre/app.sif /tmp/app.sif            (in an sbatch script)\n"
       "  imgcast replicate /lustre/app.sif /tmp/app.sif --hostfile $PBS_NODEFILE\n"
@@ -109,7 +118,7 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("DST", args->destination, "Path of the copy on every host")->required();
   auto* hosts = cmd->add_option(
       "--hosts", args->hosts,
-      "Comma-separated hosts, this one first (default: the Slurm, PBS or LSF allocation)");
+      "Comma-separated hosts, this one first (default: the Slurm, PBS, LSF or PMIx allocation)");
   cmd->add_option("--hostfile", args->hostfile, "File with one host per line, this one first")
       ->excludes(hosts);
   cmd->add_option("--launcher", args->launcher,
@@ -160,6 +169,14 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       options.destination = args->destination;
       std::optional<launch::Allocation> allocation;
       options.hosts = choose_hosts(*args, allocation);
+      if (allocation && allocation->rank != 0) {
+        // A PMIx job started one process per node: one replicate serves the whole job, so the
+        // others leave it to rank 0 instead of each sending the image again.
+        spdlog::info("rank {} of {} in {} job {}: rank 0 replicates for the job", allocation->rank,
+                     allocation->processes, launch::to_string(allocation->scheduler),
+                     allocation->job_id);
+        return 0;
+      }
       options.rsh = args->rsh;
       options.agent_step = agent_step(args->launcher, rsh->count() > 0, allocation, options.hosts);
       options.agent_program = args->agent_path.empty() ? self_path() : args->agent_path;

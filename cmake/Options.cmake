@@ -3,7 +3,10 @@
 # reports it as "not built in").
 set(IMGCAST_WITH_UCX AUTO CACHE STRING "Build the UCX transport (AUTO|ON|OFF)")
 set(IMGCAST_WITH_VERBS AUTO CACHE STRING "Build the verbs transport (AUTO|ON|OFF)")
+# PMIx allocation detection for `imgcast replicate` (libpmix), the same AUTO|ON|OFF rules.
+set(IMGCAST_WITH_PMIX AUTO CACHE STRING "Detect PMIx allocations through libpmix (AUTO|ON|OFF)")
 set_property(CACHE IMGCAST_WITH_UCX PROPERTY STRINGS AUTO ON OFF)
+set_property(CACHE IMGCAST_WITH_PMIX PROPERTY STRINGS AUTO ON OFF)
 set_property(CACHE IMGCAST_WITH_VERBS PROPERTY STRINGS AUTO ON OFF)
 option(IMGCAST_BUILD_TESTS "Build the test suite" ON)
 option(IMGCAST_BUILD_BENCHMARKS "Build the Google Benchmark micro benchmarks" ON)
@@ -13,7 +16,7 @@ option(IMGCAST_CI_EXTRAS "Add the sanitizer and fuzzing runs to the test suite" 
 set(IMGCAST_LOG_LEVEL "SPDLOG_LEVEL_DEBUG" CACHE STRING
     "Compile-time spdlog level; per-chunk trace lines are compiled out above it")
 
-foreach(opt IMGCAST_WITH_UCX IMGCAST_WITH_VERBS)
+foreach(opt IMGCAST_WITH_UCX IMGCAST_WITH_VERBS IMGCAST_WITH_PMIX)
   if(NOT ${opt} MATCHES "^(AUTO|ON|OFF)$")
     message(FATAL_ERROR "${opt} must be AUTO, ON or OFF (got '${${opt}}')")
   endif()

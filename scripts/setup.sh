@@ -10,7 +10,7 @@ packages=(
   libucx-dev ucx-utils libibverbs-dev librdmacm-dev rdma-core ibverbs-utils
   iperf3 squashfs-tools procps iproute2 util-linux nginx-light curl time
   slurmctld slurmd slurm-client munge libslurm-dev openmpi-bin help2man dpkg-dev debootstrap
-  libopenmpi-dev gnuplot-nox clang-14 libclang-rt-14-dev
+  libopenmpi-dev libpmix-dev gnuplot-nox clang-14 libclang-rt-14-dev
 )
 
 missing=()

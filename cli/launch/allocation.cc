@@ -45,6 +45,8 @@ const char* to_string(Scheduler scheduler) noexcept {
       return "pbs";
     case Scheduler::kLsf:
       return "lsf";
+    case Scheduler::kPmix:
+      return "pmix";
   }
   return "?";
 }
@@ -96,7 +98,7 @@ std::vector<std::string> parse_lsf_mcpu_hosts(std::string_view text) {
   return checked(fold_duplicates(std::move(hosts)), "LSB_MCPU_HOSTS");
 }
 
-std::optional<Allocation> detect_allocation(const Environment& env) {
+std::optional<Allocation> detect_allocation(const Environment& env, const PmixQuery& pmix) {
   if (const auto job = env("SLURM_JOB_ID")) {
     Allocation a;
     a.scheduler = Scheduler::kSlurm;
@@ -137,6 +139,17 @@ std::optional<Allocation> detect_allocation(const Environment& env) {
     a.job_id = env("LSB_JOBID").value_or("");
     a.origin = "LSB_MCPU_HOSTS";
     a.hosts = parse_lsf_mcpu_hosts(*mcpu);
+    return a;
+  }
+  if (in_pmix_job(env)) {
+    const PmixJob job = pmix();
+    Allocation a;
+    a.scheduler = Scheduler::kPmix;
+    a.job_id = job.nspace;
+    a.origin = "PMIx " + job.node_list_key;
+    a.hosts = checked(pmix_hosts(job), a.origin);
+    a.rank = job.rank;
+    a.processes = job.size;
     return a;
   }
   return std::nullopt;

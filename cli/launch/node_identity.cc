@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 
 #include "cli/launch/hostlist.h"
@@ -68,7 +69,7 @@ std::optional<NodeIdentity> from_open_mpi(const Environment& env) {
   return id;
 }
 
-std::optional<NodeIdentity> from_pmix(const Environment& env) {
+std::optional<NodeIdentity> from_pmix(const Environment& env, const PmixQuery* pmix) {
   const auto rank = integer_variable(env, "PMIX_RANK", INT_MAX);
   const auto space = env("PMIX_NAMESPACE");
   if (!rank || !space)
@@ -79,6 +80,20 @@ std::optional<NodeIdentity> from_pmix(const Environment& env) {
   id.nodes = 0;  // PMIx keeps the job size in its server, not the environment: --nodes
   id.job = *space;
   id.step = *space;
+  if (pmix != nullptr && in_pmix_job(env)) {
+    const PmixJob job = (*pmix)();
+    std::vector<std::string> nodes = pmix_process_nodes(job);
+    const auto self = std::find(nodes.begin(), nodes.end(), job.hostname);
+    if (self == nodes.end()) {
+      throw InputError(fmt::format(
+          "PMIx PMIX_NODE_LIST of job {} is '{}', which does not hold this host '{}': pass "
+          "--rank and --nodes",
+          job.nspace, job.process_nodes, job.hostname));
+    }
+    id.node = static_cast<int>(self - nodes.begin());
+    id.nodes = static_cast<int>(nodes.size());
+    id.hosts = std::move(nodes);
+  }
   return id;
 }
 
@@ -93,12 +108,13 @@ std::string this_node_name(const Environment& env) {
   return buffer;
 }
 
-NodeIdentity detect_node_identity(const Environment& env, const IdentityOverrides& overrides) {
+NodeIdentity detect_node_identity(const Environment& env, const IdentityOverrides& overrides,
+                                  const PmixQuery* pmix) {
   std::optional<NodeIdentity> found = from_slurm(env);
   if (!found)
     found = from_open_mpi(env);
-  if (!found)
-    found = from_pmix(env);
+  if (!found)  // --nodes given: the server need not be asked
+    found = from_pmix(env, overrides.nodes ? nullptr : pmix);
   if (!found) {
     if (!overrides.node || !overrides.nodes || !overrides.job) {
       throw InputError(

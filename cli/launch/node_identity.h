@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/launch/environment.h"
+#include "cli/launch/pmix_allocation.h"
 
 namespace imgcast::cli::launch {
 
@@ -30,10 +31,14 @@ struct IdentityOverrides {
 
 // Slurm (SLURM_NODEID, SLURM_STEP_NUM_NODES, SLURM_STEP_NODELIST, SLURM_JOB_ID, SLURM_STEP_ID),
 // Open MPI (OMPI_COMM_WORLD_RANK / _SIZE / _LOCAL_SIZE: node = rank / local size, which holds
-// for --map-by ppr:K:node), PMIx (PMIX_RANK, PMIX_NAMESPACE; --nodes required), else the
-// overrides alone. Throws InputError saying what to pass when nothing identifies the node, or
-// when the values disagree (node >= nodes).
-NodeIdentity detect_node_identity(const Environment& env, const IdentityOverrides& overrides);
+// for --map-by ppr:K:node), PMIx (PMIX_RANK, PMIX_NAMESPACE), else the overrides alone. Under
+// PMIx the environment holds no node count: with `pmix` (given when PMIx is built in) and no
+// --nodes, the server's PMIX_NODE_LIST names the nodes, and this host's place in it is the node
+// index (several tasks of a node share it); without it, --nodes is required and node = rank.
+// Throws InputError saying what to pass when nothing identifies the node, or when the values
+// disagree (node >= nodes).
+NodeIdentity detect_node_identity(const Environment& env, const IdentityOverrides& overrides,
+                                  const PmixQuery* pmix = nullptr);
 
 // This node's name as the launcher knows it: SLURMD_NODENAME, else the host name.
 std::string this_node_name(const Environment& env);

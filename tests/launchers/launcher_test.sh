@@ -10,10 +10,13 @@ set -euo pipefail
 case_name=${1:?usage: launcher_test.sh CASE IMGCAST}
 imgcast=${2:?usage: launcher_test.sh CASE IMGCAST}
 here=$(cd "$(dirname "$0")/../.." && pwd)
-export IMGCAST_CLUSTER=1
+# Cluster 1 is CTest's fixture; IMGCAST_LAUNCHER_TEST_CLUSTER=I runs a case by hand against
+# another (perf/cluster up 4 0 --slurm with IMGCAST_CLUSTER=I) without touching a running suite.
+export IMGCAST_CLUSTER=${IMGCAST_LAUNCHER_TEST_CLUSTER:-1}
 cluster=$here/perf/cluster
-state=/run/imgcast-cluster-1
-node_root=/dev/shm/imgcast-cluster-1
+state=/run/imgcast-cluster$([[ $IMGCAST_CLUSTER == 0 ]] || echo "-$IMGCAST_CLUSTER")
+node_root=$("$cluster" node-root)
+subnet=10.77.$IMGCAST_CLUSTER.0/24
 on_ctl=("$cluster" exec ctl)  # clients run on the control host
 
 command -v sbatch >/dev/null || { echo "SKIP: slurm-wlm is not installed"; exit 77; }
@@ -119,7 +122,7 @@ JOB
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     # One process per node, started through the nodes' namespaces by mpirun's rsh agent.
     timeout 120 "${on_ctl[@]}" mpirun --mca plm_rsh_agent "$cluster rsh" \
-      --mca oob_tcp_if_include 10.77.1.0/24 --mca btl self,tcp \
+      --mca oob_tcp_if_include $subnet --mca btl self,tcp \
       --host "$all_hosts" --map-by ppr:1:node -np "$nodes" \
       "$imgcast" hook "$work/source.img" /mnt/imgcast-node/mpi.img --rendezvous "$work" \
       -- sh -c 'echo "rank $OMPI_COMM_WORLD_RANK $(md5sum < "$IMGCAST_PATH")"' > out.txt
@@ -133,13 +136,54 @@ JOB
     # other nodes, the secret in its environment (-x), never in argv.
     command -v mpirun >/dev/null || { echo "SKIP: openmpi-bin is not installed"; exit 77; }
     OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
-    OMPI_MCA_plm_rsh_agent="$cluster rsh" OMPI_MCA_oob_tcp_if_include=10.77.1.0/24 \
+    OMPI_MCA_plm_rsh_agent="$cluster rsh" OMPI_MCA_oob_tcp_if_include=$subnet \
       timeout 120 "$cluster" exec h0 "$imgcast" replicate "$work/source.img" \
       /mnt/imgcast-node/mpirep.img --hosts "$all_hosts" \
       --launcher mpirun > out.txt
     cat out.txt
     grep -q "total: $nodes/$nodes nodes verified" out.txt
     verify mpirep.img "$nodes"
+    ;;
+  pmix_replicate)
+    # `imgcast replicate` with NO --hosts, started once per node by mpirun: each process is a
+    # client of the PMIx server in mpirun's orted. Rank 0 (h0) finds the job's nodes in
+    # PMIX_NODE_LIST and sends to them (agents by --rsh); ranks 1..3 return at once.
+    command -v mpirun >/dev/null || { echo "SKIP: openmpi-bin is not installed"; exit 77; }
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    timeout 120 "${on_ctl[@]}" mpirun --mca plm_rsh_agent "$cluster rsh" \
+      --mca oob_tcp_if_include $subnet --host "$all_hosts" --map-by ppr:1:node -np "$nodes" \
+      "$imgcast" -v replicate "$work/source.img" /mnt/imgcast-node/pmix.img --rsh "$cluster rsh" \
+      > out.txt 2> err.txt || { cat out.txt err.txt; exit 1; }
+    cat out.txt err.txt
+    grep -q "hosts from PMIx PMIX_NODE_LIST (pmix job .*): $nodes hosts" err.txt
+    [[ $(grep -c "total: $nodes/$nodes nodes verified" out.txt) == 1 ]]
+    [[ $(grep -c "rank 0 replicates for the job" err.txt) == $((nodes - 1)) ]]
+    verify pmix.img "$nodes"
+    ;;
+  pmix_srun_replicate)
+    # The same under Slurm's own PMIx server (srun --mpi=pmix, mpi/pmix_v4), with Slurm's
+    # variables removed so that PMIx, not SLURM_JOB_NODELIST, names the hosts.
+    timeout 120 "${on_ctl[@]}" srun --mpi=pmix -N "$nodes" --ntasks-per-node=1 \
+      env -u SLURM_JOB_ID "$imgcast" -v replicate "$work/source.img" /mnt/imgcast-node/spmix.img \
+      --rsh "$cluster rsh" > out.txt 2> err.txt || { cat out.txt err.txt; exit 1; }
+    cat out.txt err.txt
+    grep -q "hosts from PMIx PMIX_NODE_LIST (pmix job slurm.pmix.*): $nodes hosts" err.txt
+    [[ $(grep -c "total: $nodes/$nodes nodes verified" out.txt) == 1 ]]
+    [[ $(grep -c "rank 0 replicates for the job" err.txt) == $((nodes - 1)) ]]
+    verify spmix.img "$nodes"
+    ;;
+  pmix_srun_hook)
+    # The hook under a PMIx launcher, no --nodes: Slurm's PMIx server (srun --mpi=pmix), with
+    # SLURM_NODEID removed so that PMIx, not Slurm, says who is who. Two tasks per node, one
+    # transfer per node; the node index is the host's place in PMIX_NODE_LIST.
+    timeout 120 "${on_ctl[@]}" srun --mpi=pmix -N "$nodes" --ntasks-per-node=2 \
+      env -u SLURM_NODEID "$imgcast" hook "$work/source.img" /mnt/imgcast-node/phook.img \
+      --rendezvous "$work" -- sh -c 'echo "$PMIX_RANK $(md5sum < "$IMGCAST_PATH")"' \
+      > out.txt 2> err.txt || { cat out.txt err.txt; exit 1; }
+    cat out.txt err.txt
+    grep -q "total: $nodes/$nodes nodes verified" out.txt
+    [[ $(grep -c " $want" out.txt) == $((2 * nodes)) ]]
+    verify phook.img "$nodes"
     ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac

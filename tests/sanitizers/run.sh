@@ -15,5 +15,6 @@ cmake -S "$source" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   { cat "$build.configure.log"; exit 1; }
 cmake --build "$build" > "$build.build.log" 2>&1 || { tail -50 "$build.build.log"; exit 1; }
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$source/tests/sanitizers/lsan.supp:print_suppressions=0
 ctest --test-dir "$build" --output-on-failure -j2 \
   -E '^(launcher\.|perf\.|package\.|Transports/ClusterTest|Soak\.)'
