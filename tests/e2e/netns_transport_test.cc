@@ -12,7 +12,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class ClusterTest : public ::testing::TestWithParam<std::pair<std::string, std::string>> {
+// transport, UCX_TLS (empty: not set), topology
+using ClusterCase = std::tuple<std::string, std::string, std::string>;
+
+class ClusterTest : public ::testing::TestWithParam<ClusterCase> {
  protected:
   static void SetUpTestSuite() {
     (void)run({CLUSTER_SCRIPT, "down"});
@@ -33,7 +36,7 @@ bool ClusterTest::cluster_up_ = false;
 std::string ClusterTest::why_;
 
 TEST_P(ClusterTest, EveryHostGetsAnIdenticalCopy) {
-  const auto& [transport, ucx_tls] = GetParam();
+  const auto& [transport, ucx_tls, topology] = GetParam();
   const fs::path pfs = "/dev/shm/imgcast-test-pfs";
   fs::create_directories(pfs);
   const fs::path source = pfs / "image.sif";
@@ -58,7 +61,7 @@ TEST_P(ClusterTest, EveryHostGetsAnIdenticalCopy) {
                                     "--transport",
                                     transport,
                                     "--topology",
-                                    "chain",
+                                    topology,
                                     "--chunk-size",
                                     "256K",
                                     "--connect-timeout",
@@ -76,24 +79,29 @@ TEST_P(ClusterTest, EveryHostGetsAnIdenticalCopy) {
   fs::remove_all(pfs);
 }
 
-std::vector<std::pair<std::string, std::string>> transports() {
-  std::vector<std::pair<std::string, std::string>> out = {{"tcp", ""}};
+std::vector<ClusterCase> transports() {
+  // The two-tree too: every host has two parents and two children's worth of connections.
+  std::vector<ClusterCase> out = {{"tcp", "", "chain"}, {"tcp", "", "twotree"}};
 #if IMGCAST_HAVE_UCX
-  out.push_back({"ucx", "tcp"});      // UCX's TCP transport
-  out.push_back({"ucx", "shm,tcp"});  // shared memory where UCX finds it usable, else TCP
+  out.push_back({"ucx", "tcp", "chain"});  // UCX's TCP transport
+  out.push_back({"ucx", "tcp", "twotree"});
+  out.push_back({"ucx", "shm,tcp", "chain"});  // shared memory where UCX finds it usable, else TCP
 #endif
   return out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, ClusterTest, ::testing::ValuesIn(transports()),
                          [](const auto& info) {
-                           std::string name = info.param.first;
-                           if (!info.param.second.empty())
+                           const std::string& tls = std::get<1>(info.param);
+                           const std::string& topology = std::get<2>(info.param);
+                           std::string name = std::get<0>(info.param);
+                           if (!tls.empty())
                              name += '_';
-                           for (char c : info.param.second) {
+                           for (char c : tls) {
                              name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
                            }
-                           return name;
+                           // The chain keeps the names the suite had before.
+                           return topology == "chain" ? name : name + "_" + topology;
                          });
 
 }  // namespace
