@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -226,8 +227,11 @@ void TcpEndpoint::receive() {
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        set_low_water(step_ == ReceiveStep::kHeader ? FrameHeader::kBytes - header_got_
+                                                    : payload_want);
         return;
+      }
       fail(socket_error("receiving from", errno));
       return;
     }
@@ -263,6 +267,16 @@ void TcpEndpoint::receive() {
         return;
     }
   }
+}
+
+void TcpEndpoint::set_low_water(std::uint64_t want) {
+  // Only bytes that are sure to come: the rest of a header, or of the payload it announced (a
+  // frame is never cut short but by a hang-up, and a hang-up wakes the poller whatever the mark).
+  const int value = static_cast<int>(std::clamp<std::uint64_t>(want, 1, kMaxLowWater));
+  if (value == low_water_)
+    return;
+  if (::setsockopt(socket_.get(), SOL_SOCKET, SO_RCVLOWAT, &value, sizeof value) == 0)
+    low_water_ = value;
 }
 
 bool TcpEndpoint::start_frame() {

@@ -46,6 +46,7 @@ class TcpEndpoint final : public Endpoint, public EpollHandler {
   Status enqueue(Outgoing&& frame);
   void flush();
   void receive();
+  void set_low_water(std::uint64_t want);
   bool start_frame();  // header complete: check it and set up the payload
   void set_want_write(bool want);
   Status socket_error(const char* what, int error) const;
@@ -67,6 +68,11 @@ class TcpEndpoint final : public Endpoint, public EpollHandler {
 
   // Receive state.
   ReceiveStep step_ = ReceiveStep::kHeader;
+  // SO_RCVLOWAT: the socket wakes the poller only when this many bytes are queued. Set to what
+  // the current frame still needs (up to kMaxLowWater), so a chunk trickling in over a slow link
+  // costs one wake-up and one recvmsg, not one per packet or two.
+  int low_water_ = 1;
+  static constexpr std::uint64_t kMaxLowWater = 256 * 1024;
   std::array<std::byte, FrameHeader::kBytes> header_buf_{};
   std::size_t header_got_ = 0;
   FrameHeader frame_{};
