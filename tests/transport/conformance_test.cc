@@ -439,6 +439,10 @@ std::vector<Backend> backends() {
   out.push_back(
       {"ucx", Kind::kUcx, [](const ContextOptions& o) { return ucx::make_ucx_context(o); }});
 #endif
+  // Always instantiated: where the backend is not built in, or no RDMA device is there, each
+  // test skips with the probe's reason.
+  out.push_back({"verbs", Kind::kVerbs,
+                 [](const ContextOptions& o) { return make_context(Kind::kVerbs, o); }});
   return out;
 }
 
