@@ -7,6 +7,8 @@
 #include <sys/eventfd.h>
 
 #include <cerrno>
+#include <optional>
+#include <string>
 
 #include "transport/error.h"
 #include "transport/log.h"
@@ -42,14 +44,30 @@ std::uint8_t active_port(ibv_context* device, std::uint8_t wanted, std::uint8_t 
   return 0;
 }
 
-void choose_device(VerbsCore& core, const DeviceSpec& spec) {
+// Why there is no device at all, in the words probe() and make_context() both use.
+std::optional<std::string> missing_device() {
   int count = 0;
-  errno = 0;
+  ibv_device** list = ibv_get_device_list(&count);
+  if (list == nullptr) {
+    // ENOSYS: the kernel has no uverbs at all (no RDMA driver, no Soft-RoCE module).
+    return fmt::format("no RDMA device (ibv_get_device_list found none: {})", std::strerror(errno));
+  }
+  ibv_free_device_list(list);
+  if (count == 0)
+    return "no RDMA device (ibv_get_device_list found none)";
+  return std::nullopt;
+}
+
+void choose_device(VerbsCore& core, const DeviceSpec& spec) {
+  if (std::optional<std::string> reason = missing_device())
+    unavailable(std::move(*reason));
+  int count = 0;
   core.devices.reset(rdma_get_devices(&count));
   if (!core.devices || count == 0) {
-    unavailable(errno != 0 && errno != ENODEV
-                    ? fmt::format("no RDMA device (rdma_get_devices: {})", std::strerror(errno))
-                    : std::string("no RDMA device (ibv_get_device_list found none)"));
+    // Listed by libibverbs, yet librdmacm has none: no rdma_cm support (ib_ucm/rdma_ucm).
+    unavailable(describe_errno("rdma_get_devices", errno) +
+                ": the RDMA devices have no "
+                "rdma_cm support (is the rdma_ucm module loaded?)");
   }
   std::string seen;
   for (int i = 0; i < count; ++i) {
@@ -128,16 +146,8 @@ std::shared_ptr<VerbsCore> open_core(const ContextOptions& options, const Device
 }
 
 Availability probe_verbs() {
-  int count = 0;
-  ibv_device** list = ibv_get_device_list(&count);
-  if (list == nullptr) {
-    // ENOSYS: the kernel has no uverbs at all (no RDMA driver, no Soft-RoCE module).
-    return {false, fmt::format("no RDMA device (ibv_get_device_list found none: {})",
-                               std::strerror(errno))};
-  }
-  ibv_free_device_list(list);
-  if (count == 0)
-    return {false, "no RDMA device (ibv_get_device_list found none)"};
+  if (std::optional<std::string> reason = missing_device())
+    return {false, std::move(*reason)};
   try {
     const auto core = open_core({}, device_spec_from_environment());
     // A real CQ and RC QP: some devices list, open and allocate a PD, yet cannot make a QP
