@@ -33,6 +33,26 @@ std::string memlock_limit() {
   return fmt::format("{} KiB", limit.rlim_cur / 1024);
 }
 
+// Pinning failures that on-demand paging (which pins nothing) gets around.
+bool pin_refused(int error) {
+  // ENOMEM/EPERM/EAGAIN: the memory lock limit. EFAULT: since Linux 6.5 the kernel refuses
+  // long-term writable pins of file pages that need dirty tracking (a MAP_SHARED mapping of
+  // an ext4 or xfs file; tmpfs and anonymous memory are fine).
+  return error == ENOMEM || error == EPERM || error == EAGAIN || error == EFAULT;
+}
+
+std::string registration_hint(int error) {
+  if (error == EFAULT) {
+    return "the kernel refuses to pin this memory for writing (a shared mapping of a file on a "
+           "disk filesystem?): stage on tmpfs (/dev/shm), use a device with on-demand paging, "
+           "or another --transport";
+  }
+  return fmt::format(
+      "the memory lock limit (ulimit -l) is {}: raise it (memlock in "
+      "limits.conf) or set IMGCAST_RDMA_MR_BYTES smaller",
+      memlock_limit());
+}
+
 }  // namespace
 
 VerbsMemoryRegion::VerbsMemoryRegion(std::shared_ptr<VerbsCore> core, std::span<std::byte> memory,
@@ -50,18 +70,16 @@ VerbsMemoryRegion::VerbsMemoryRegion(std::shared_ptr<VerbsCore> core, std::span<
     const std::uint64_t length = std::min(segment_bytes_, memory.size() - i * segment_bytes_);
     MrHandle mr(ibv_reg_mr(core_->pd.get(), start, length, flags));
     const int error = errno;
-    if (!mr && (error == ENOMEM || error == EPERM || error == EAGAIN) && core_->info.odp_rc_write) {
-      // Pinning failed (the memory lock limit, usually): on-demand paging registers without
-      // pinning; the NIC faults pages in as it touches them, at some cost per first touch.
+    if (!mr && pin_refused(error) && core_->info.odp_rc_write) {
+      // Pinning was refused: on-demand paging registers without pinning; the NIC faults pages
+      // in as it touches them, at some cost per first touch.
       mr.reset(ibv_reg_mr(core_->pd.get(), start, length, flags | IBV_ACCESS_ON_DEMAND));
       used_odp = used_odp || mr != nullptr;
     }
     if (!mr) {
       throw Error(StatusCode::kIoError,
-                  fmt::format("cannot register {} bytes with {} ({}); the memory lock limit "
-                              "(ulimit -l) is {}: raise it (memlock in limits.conf) or set "
-                              "IMGCAST_RDMA_MR_BYTES smaller",
-                              length, core_->info.name, std::strerror(error), memlock_limit()));
+                  fmt::format("cannot register {} bytes with {} ({}): {}", length, core_->info.name,
+                              std::strerror(error), registration_hint(error)));
     }
     lkeys_.push_back(mr->lkey);
     mrs_.push_back(std::move(mr));

@@ -1,8 +1,10 @@
 // Verbs regions. VerbsMemoryRegion registers local memory with ibv_reg_mr, as one MR per
 // segment (region_key.h) so that a many-GiB staging file neither exceeds the device's
-// max_mr_size nor has to be pinned by one enormous call. Where pinning fails for lack of locked
-// memory (ulimit -l) and the device offers on-demand paging, the segment is registered with
-// IBV_ACCESS_ON_DEMAND instead. The descriptor carries base, length and the rkeys.
+// max_mr_size nor has to be pinned by one enormous call. Where pinning fails (the memory lock
+// limit, ulimit -l; or, since Linux 6.5, a writable shared mapping of a file on a disk
+// filesystem, which the kernel will not pin long-term) and the device offers on-demand paging,
+// the segment is registered with IBV_ACCESS_ON_DEMAND instead. The descriptor carries base,
+// length and the rkeys.
 #pragma once
 
 #include <memory>
