@@ -18,7 +18,8 @@ else()
   message(STATUS "imgcast: help2man not found: no man page (apt-get install help2man)")
 endif()
 
-install(FILES README.md docs/usage.md docs/architecture.md docs/protocol.md docs/perf.md docs/rdma.md
+install(FILES README.md docs/usage.md docs/architecture.md docs/protocol.md docs/perf.md
+              docs/rdma.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 set(CPACK_GENERATOR DEB)
