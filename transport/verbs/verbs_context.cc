@@ -120,8 +120,10 @@ class VerbsContext final : public Context {
     param.private_data_len = static_cast<std::uint8_t>(mine.size());
     param.responder_resources = 0;  // no RDMA READ either way
     param.initiator_depth = 0;
-    param.retry_count = 7;      // transport retries before IBV_WC_RETRY_EXC_ERR
-    param.rnr_retry_count = 7;  // credits prevent RNR; should one happen, retry rather than fail
+    param.retry_count = 7;  // transport retries before IBV_WC_RETRY_EXC_ERR
+    // Credits make RNR impossible; should one happen all the same (a peer off the protocol),
+    // fail with a clear status after a few retries rather than retry forever (7).
+    param.rnr_retry_count = 6;
     if (rdma_connect(endpoint->id(), &param) != 0) {
       throw Error(StatusCode::kClosed, describe_errno("rdma_connect", errno) + " to " + name);
     }
@@ -135,6 +137,8 @@ class VerbsContext final : public Context {
     for (;;) {
       progress();
       if (!core_->ready.empty() || waited || timeout.count() == 0)
+        break;
+      if (spin_budget_.count() > 0 && spin(std::min<Clock::duration>(spin_budget_, timeout)))
         break;
       // Everything is drained and every CQ is armed: sleep until the NIC, the CM or a
       // completion queued outside poll() wakes us. Never a spin.
@@ -178,6 +182,25 @@ class VerbsContext final : public Context {
     }
   }
 
+  // The optional poll budget (IMGCAST_RDMA_POLL_US): progress without sleeping for at most
+  // `budget`, which saves the wake-up latency of the completion channel when the next
+  // completion is microseconds away. Bounded, so never an endless spin. True if work turned up.
+  bool spin(Clock::duration budget) {
+    const Clock::time_point until = Clock::now() + budget;
+    while (Clock::now() < until) {
+      progress();
+      if (!core_->ready.empty())
+        return true;
+    }
+    return false;
+  }
+
+  static std::chrono::microseconds spin_budget_from_environment() {
+    const char* text = std::getenv("IMGCAST_RDMA_POLL_US");
+    const long long us = text == nullptr ? 0 : std::strtoll(text, nullptr, 10);
+    return std::chrono::microseconds(std::clamp<long long>(us, 0, 10'000));
+  }
+
   void handle_cm_events() {
     rdma_cm_event* event = nullptr;
     while (rdma_get_cm_event(core_->cm_events.get(), &event) == 0) {
@@ -195,6 +218,7 @@ class VerbsContext final : public Context {
 
   std::shared_ptr<VerbsCore> core_;
   std::uint32_t next_region_id_ = 1;
+  std::chrono::microseconds spin_budget_ = spin_budget_from_environment();
 };
 
 // The thread that makes the Context owns it and runs its progress (context.h): move it next to

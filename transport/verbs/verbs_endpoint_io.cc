@@ -213,7 +213,10 @@ bool VerbsEndpoint::post_receive(std::uint32_t buffer) {
 }
 
 void VerbsEndpoint::progress() {
-  if (state_ != State::kEstablished)
+  // Not before ESTABLISHED (nothing may precede PeerAccepted). A failed endpoint's CQ is still
+  // drained, its flushes ignored: a re-armed CQ left non-empty may signal again at once, and
+  // poll() would never sleep.
+  if (state_ == State::kConnecting || state_ == State::kAccepting)
     return;
   std::array<ibv_wc, 32> wcs;
   for (;;) {

@@ -104,7 +104,9 @@ void VerbsListener::accept(VerbsCore::ConnectRequest request) {
   param.private_data_len = static_cast<std::uint8_t>(mine.size());
   param.responder_resources = 0;  // no RDMA READ either way
   param.initiator_depth = 0;
-  param.rnr_retry_count = 7;  // credits prevent RNR; should one happen, retry rather than fail
+  // Credits make RNR impossible; should one happen all the same (a peer off the protocol),
+  // fail with a clear status after a few retries rather than retry forever (7).
+  param.rnr_retry_count = 6;
   if (rdma_accept(endpoint->id(), &param) != 0) {
     log().warn("verbs listener {}: {} for {}", name_, describe_errno("rdma_accept", errno), peer);
     return;
