@@ -65,6 +65,11 @@ class VerbsContext final : public Context {
     core_->connect_requests.clear();
     core_->accepting.clear();
     core_->graveyard.clear();
+    // A PeerAccepted never handed out owns an endpoint too. Moved out first: the endpoint's
+    // destructor erases its completions from core_->ready.
+    std::vector<Completion> undelivered;
+    undelivered.swap(core_->ready);
+    undelivered.clear();
   }
 
   Kind kind() const noexcept override { return Kind::kVerbs; }
