@@ -37,7 +37,10 @@ VerbsEndpoint::VerbsEndpoint(std::shared_ptr<VerbsCore> core, CmIdHandle id, std
           clamp_depth(4 * core_->options.max_writes_in_flight + 64, 16, core_->info.max_qp_wr)),
       buffer_bytes_(kBufferBytes),
       buffers_(std::size_t{receive_depth_ + send_depth_} * kBufferBytes, core_->info.numa_node),
-      sends_(send_depth_, std::max<std::size_t>(1, std::min<std::size_t>(16, send_depth_ / 4))),
+      out_(send_depth_, std::max<std::uint32_t>(1, std::min<std::uint32_t>(16, send_depth_ / 4)),
+           {buffers_.data() + std::size_t{receive_depth_} * kBufferBytes,
+            std::size_t{send_depth_} * kBufferBytes},
+           kBufferBytes),
       slots_(std::max<std::size_t>(1, core_->options.max_writes_in_flight)),
       assembler_(kMaxControlBytes) {
   if (id_->verbs != core_->device) {
@@ -79,8 +82,6 @@ VerbsEndpoint::VerbsEndpoint(std::shared_ptr<VerbsCore> core, CmIdHandle id, std
                 describe_errno("rdma_create_qp", errno) + " for " + peer_name_);
   }
   qp_ = CmQpHandle(id_->qp, CmQpDeleter{id_.get()});
-  for (std::uint32_t i = 0; i < send_depth_; ++i)
-    free_send_buffers_.push_back(i);
   for (std::uint32_t i = 0; i < slots_.size(); ++i)
     free_slots_.push_back(static_cast<std::uint32_t>(slots_.size()) - 1 - i);
   // Every receive is posted before the connection exists, so the credits the peer starts with
@@ -115,8 +116,8 @@ bool VerbsEndpoint::set_peer(const ConnectParams& peer) {
   // A bare credit return is due once a quarter of our receives is owed: few extra SENDs, and
   // never so late that the peer, stopped at its reserve, waits for it (credit_ledger.h).
   const std::uint32_t threshold = std::max(1u, (receive_depth_ - kCreditReserve) / 4);
-  credits_.emplace(peer.receive_depth, kCreditReserve, threshold);
-  peer_buffer_bytes_ = std::min(buffer_bytes_, peer.receive_buffer_bytes);
+  out_.start(CreditLedger(peer.receive_depth, kCreditReserve, threshold),
+             peer.receive_buffer_bytes);
   return true;
 }
 
@@ -192,10 +193,8 @@ void VerbsEndpoint::fail(Status status) {
     attr.qp_state = IBV_QPS_ERR;
     (void)ibv_modify_qp(qp_.get(), &attr, IBV_QP_STATE);
   }
-  backlog_.clear();
+  out_.clear();
   notices_.clear();
-  freed_.clear();
-  sends_.retire_all(freed_);  // their buffers are not reused: the QP never posts again
   if (!handed_out) {
     core_->drop_accepting(this);  // nobody knows this endpoint: no completions for it
     return;

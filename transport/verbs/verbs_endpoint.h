@@ -1,10 +1,10 @@
 // VerbsEndpoint: one RC queue pair to one peer, made through librdmacm. A write is a notice SEND
 // then RDMA WRITEs of its pieces, the last one WITH_IMM (rdma_wire.h has the protocol script
 // and the ordering argument); a control message is SENDs of fragments. Everything posted goes
-// through one FIFO backlog, drained into the send queue as credits (credit_ledger.h), send
-// queue slots (send_tracker.h) and send buffers allow, so the order the caller posted in is
-// the order on the wire. The endpoint owns its CQ (one per endpoint, all on the context's one
-// completion channel), its QP and its registered send and receive buffers.
+// through one FIFO (outbound_queue.h), drained into the send queue as credits, send-queue
+// slots and send buffers allow, so the order the caller posted in is the order on the wire. The
+// endpoint owns its CQ (one per endpoint, all on the context's one completion channel), its QP and
+// its registered send and receive buffers.
 //
 // Life: connecting (active side, until ESTABLISHED) or accepting (passive side, held by the
 // core until ESTABLISHED, then handed out as PeerAccepted) -> established -> failed. Posts made
@@ -23,8 +23,8 @@
 #include "transport/verbs/connect_params.h"
 #include "transport/verbs/control_assembler.h"
 #include "transport/verbs/credit_ledger.h"
+#include "transport/verbs/outbound_queue.h"
 #include "transport/verbs/rdma_wire.h"
-#include "transport/verbs/send_tracker.h"
 #include "transport/verbs/verbs_core.h"
 #include "transport/verbs/write_plan.h"
 
@@ -57,22 +57,6 @@ class VerbsEndpoint final : public Endpoint, public CmHandler {
 
  private:
   enum class State { kConnecting, kAccepting, kEstablished, kFailed };
-  // One entry of the backlog: a WR not yet posted.
-  struct Op {
-    enum class Kind : std::uint8_t { kNotice, kWrite, kControl };
-    explicit Op(Kind k) : kind(k) {}
-    Kind kind;
-    WrPiece piece;                    // kWrite
-    std::uint32_t imm = 0;            // kNotice, kWrite with `last`
-    std::uint32_t length = 0;         // kNotice: the whole write's length
-    std::uint64_t notice = 0;         // kNotice
-    std::uint32_t slot = 0;           // kWrite: the write slot
-    bool last = false;                // kWrite: WITH_IMM, signalled, completes the write
-    std::uint8_t flags = 0;           // kControl
-    std::vector<std::byte> fragment;  // kControl: the whole message
-    std::size_t sent = 0;             // kControl: bytes already posted as fragments
-  };
-  enum class Posted { kFailed, kPartly, kDone };
   struct WriteSlot {
     std::uint64_t cookie = 0;
     bool used = false;
@@ -83,9 +67,7 @@ class VerbsEndpoint final : public Endpoint, public CmHandler {
   Status do_send_control(std::span<const std::byte> message) override;
   void established();
   void pump();
-  Posted post_one(Op& op);
-  bool post_send_buffer(std::size_t bytes, std::uint32_t buffer, bool must_signal);
-  bool post_credit();
+  bool post(const PlannedWr& wr);  // ibv_post_send; false (and failed) on error
   bool post_receive(std::uint32_t buffer);
   void on_completion(const ibv_wc& wc);
   void on_receive(std::uint32_t buffer, std::uint32_t bytes);
@@ -109,17 +91,13 @@ class VerbsEndpoint final : public Endpoint, public CmHandler {
   State state_ = State::kAccepting;
   std::chrono::steady_clock::time_point deadline_{};
   Status failure_;
-  std::optional<CreditLedger> credits_;
-  std::uint32_t peer_buffer_bytes_ = 0;
-  SendTracker sends_;
-  std::vector<std::uint32_t> free_send_buffers_;
-  std::deque<Op> backlog_;
+  OutboundQueue out_;
   std::vector<WriteSlot> slots_;
   std::vector<std::uint32_t> free_slots_;
   std::deque<WireMessage> notices_;  // arrived notices waiting for their WRITE_WITH_IMM
   ControlAssembler assembler_;
-  std::vector<SendTag> freed_;   // scratch for SendTracker
-  std::vector<WrPiece> pieces_;  // scratch for plan_write
+  std::vector<SendTag> completed_;  // scratch for OutboundQueue::on_send_completion
+  std::vector<WrPiece> pieces_;     // scratch for plan_write
 };
 
 }  // namespace imgcast::transport::verbs

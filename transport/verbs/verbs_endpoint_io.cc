@@ -65,19 +65,7 @@ Status VerbsEndpoint::do_post_write(const WriteRequest& request) {
   const std::uint32_t slot = free_slots_.back();
   free_slots_.pop_back();
   slots_[slot] = {request.cookie, true};
-  Op notice(Op::Kind::kNotice);
-  notice.imm = request.imm;
-  notice.length = request.length;
-  notice.notice = request.notice;
-  backlog_.push_back(std::move(notice));
-  for (std::size_t i = 0; i < pieces_.size(); ++i) {
-    Op write(Op::Kind::kWrite);
-    write.piece = pieces_[i];
-    write.slot = slot;
-    write.imm = request.imm;
-    write.last = i + 1 == pieces_.size();
-    backlog_.push_back(std::move(write));
-  }
+  out_.add_write(slot, request.imm, request.length, request.notice, pieces_);
   pump();
   return Status::ok();
 }
@@ -85,116 +73,41 @@ Status VerbsEndpoint::do_post_write(const WriteRequest& request) {
 Status VerbsEndpoint::do_send_control(std::span<const std::byte> message) {
   if (!failure_.is_ok())
     return failure_;
-  // Fragmented as it is posted, when the peer's buffer size is known (connecting: not yet).
-  Op control(Op::Kind::kControl);
-  control.fragment.assign(message.begin(), message.end());
-  backlog_.push_back(std::move(control));
+  out_.add_control(message);
   pump();
   return Status::ok();
 }
 
 void VerbsEndpoint::pump() {
-  if (state_ != State::kEstablished)
-    return;
-  for (;;) {
-    // A credit return may jump the queue: it carries no data, so it cannot break the order.
-    // It may take the last send slot and buffer, which data leaves for it.
-    if (credits_->should_send_credit() && sends_.free_slots() > 0 && !free_send_buffers_.empty()) {
-      if (!post_credit())
-        return;
-      continue;
-    }
-    if (backlog_.empty())
-      return;
-    Op& op = backlog_.front();
-    const bool needs_credit = op.kind != Op::Kind::kWrite || op.last;
-    const bool needs_buffer = op.kind != Op::Kind::kWrite;
-    if (sends_.free_slots() <= 1 || (needs_credit && !credits_->can_send_data()) ||
-        (needs_buffer && free_send_buffers_.size() <= 1)) {
-      return;  // a completion or a credit return will call pump() again
-    }
-    const Posted posted = post_one(op);
-    if (posted == Posted::kFailed)
-      return;  // fail() has emptied the backlog
-    if (posted == Posted::kDone)
-      backlog_.pop_front();  // else a control message with fragments left: go round again
-  }
+  if (state_ == State::kEstablished)
+    out_.pump([this](const PlannedWr& wr) { return post(wr); });
 }
 
-VerbsEndpoint::Posted VerbsEndpoint::post_one(Op& op) {
-  if (op.kind == Op::Kind::kWrite) {
-    ibv_sge sge{op.piece.local_addr, op.piece.length, op.piece.lkey};
-    ibv_send_wr wr{};
-    const SendTracker::Post post =
-        sends_.next(op.last ? SendTag{SendTag::Kind::kWrite, op.slot} : SendTag{}, op.last);
-    wr.wr_id = post.wr_id;
-    wr.sg_list = &sge;
-    wr.num_sge = 1;
-    wr.opcode = op.last ? IBV_WR_RDMA_WRITE_WITH_IMM : IBV_WR_RDMA_WRITE;
-    wr.send_flags = post.signaled ? IBV_SEND_SIGNALED : 0;
-    wr.imm_data = htonl(op.imm);  // the immediate travels in network order
-    wr.wr.rdma.remote_addr = op.piece.remote_addr;
-    wr.wr.rdma.rkey = op.piece.rkey;
-    if (op.last)
-      credits_->consume();  // WITH_IMM consumes a receive at the peer; plain writes do not
-    ibv_send_wr* bad = nullptr;
-    if (const int error = ibv_post_send(qp_.get(), &wr, &bad); error != 0) {
-      fail({StatusCode::kIoError,
-            describe_errno("ibv_post_send (write)", error) + " to " + peer_name_});
-      return Posted::kFailed;
-    }
-    SPDLOG_LOGGER_TRACE(&log(), "verbs: write imm {} piece of {} bytes to {}", op.imm,
-                        op.piece.length, peer_name_);
-    return Posted::kDone;
-  }
-  const std::uint32_t buffer = free_send_buffers_.back();
-  free_send_buffers_.pop_back();
-  const std::span<std::byte> out(send_buffer(buffer), peer_buffer_bytes_);
-  std::size_t bytes = 0;
-  bool done = true;
-  if (op.kind == Op::Kind::kNotice) {
-    bytes = encode_notice(out, credits_->take_owed(), op.imm, op.length, op.notice);
+bool VerbsEndpoint::post(const PlannedWr& wr) {
+  ibv_sge sge{};
+  ibv_send_wr send{};
+  if (wr.opcode == PlannedWr::Opcode::kSend) {
+    sge = buffer_sge(send_buffer(wr.buffer), wr.bytes);
+    send.opcode = IBV_WR_SEND;
   } else {
-    const std::size_t room = peer_buffer_bytes_ - WireMessage::kHeaderBytes;
-    const std::size_t left = op.fragment.size() - op.sent;
-    const std::size_t n = std::min(room, left);
-    std::uint8_t flags = op.sent == 0 ? kFirstFragment : 0;
-    done = n == left;
-    if (done)
-      flags |= kLastFragment;
-    bytes = encode_control(out, credits_->take_owed(), flags,
-                           std::span<const std::byte>(op.fragment).subspan(op.sent, n));
-    op.sent += n;
+    sge = {wr.piece.local_addr, wr.piece.length, wr.piece.lkey};
+    send.opcode = wr.opcode == PlannedWr::Opcode::kWriteWithImm ? IBV_WR_RDMA_WRITE_WITH_IMM
+                                                                : IBV_WR_RDMA_WRITE;
+    send.imm_data = htonl(wr.imm);  // the immediate travels in network byte order
+    send.wr.rdma.remote_addr = wr.piece.remote_addr;
+    send.wr.rdma.rkey = wr.piece.rkey;
   }
-  credits_->consume();
-  if (!post_send_buffer(bytes, buffer, false))
-    return Posted::kFailed;
-  return done ? Posted::kDone : Posted::kPartly;
-}
-
-bool VerbsEndpoint::post_credit() {
-  const std::uint32_t buffer = free_send_buffers_.back();
-  free_send_buffers_.pop_back();
-  const std::size_t bytes =
-      encode_credit({send_buffer(buffer), peer_buffer_bytes_}, credits_->take_owed());
-  credits_->consume();
-  return post_send_buffer(bytes, buffer, false);
-}
-
-bool VerbsEndpoint::post_send_buffer(std::size_t bytes, std::uint32_t buffer, bool must_signal) {
-  const SendTracker::Post post = sends_.next({SendTag::Kind::kBuffer, buffer}, must_signal);
-  ibv_sge sge = buffer_sge(send_buffer(buffer), bytes);
-  ibv_send_wr wr{};
-  wr.wr_id = post.wr_id;
-  wr.sg_list = &sge;
-  wr.num_sge = 1;
-  wr.opcode = IBV_WR_SEND;
-  wr.send_flags = post.signaled ? IBV_SEND_SIGNALED : 0;
+  send.wr_id = wr.wr_id;
+  send.sg_list = &sge;
+  send.num_sge = 1;
+  send.send_flags = wr.signaled ? IBV_SEND_SIGNALED : 0;
   ibv_send_wr* bad = nullptr;
-  if (const int error = ibv_post_send(qp_.get(), &wr, &bad); error != 0) {
+  if (const int error = ibv_post_send(qp_.get(), &send, &bad); error != 0) {
     fail({StatusCode::kIoError, describe_errno("ibv_post_send", error) + " to " + peer_name_});
     return false;
   }
+  SPDLOG_LOGGER_TRACE(&log(), "verbs: posted wr {} (opcode {}, {} bytes) to {}", wr.wr_id,
+                      static_cast<int>(wr.opcode), sge.length, peer_name_);
   return true;
 }
 
@@ -253,17 +166,13 @@ void VerbsEndpoint::on_completion(const ibv_wc& wc) {
     }
     return;
   }
-  freed_.clear();
-  sends_.on_completion(wc.wr_id, freed_);
-  for (const SendTag& tag : freed_) {
-    if (tag.kind == SendTag::Kind::kBuffer) {
-      free_send_buffers_.push_back(tag.index);
-    } else if (tag.kind == SendTag::Kind::kWrite) {
-      // Local completion of the last WR of an RC write: the peer acked all of it.
-      slots_[tag.index].used = false;
-      free_slots_.push_back(tag.index);
-      core_->complete(WriteDone{this, slots_[tag.index].cookie, Status::ok()});
-    }
+  completed_.clear();
+  out_.on_send_completion(wc.wr_id, completed_);
+  for (const SendTag& tag : completed_) {
+    // Local completion of the last WR of an RC write: the peer acked all of it.
+    slots_[tag.index].used = false;
+    free_slots_.push_back(tag.index);
+    core_->complete(WriteDone{this, slots_[tag.index].cookie, Status::ok()});
   }
 }
 
@@ -275,7 +184,7 @@ void VerbsEndpoint::on_receive(std::uint32_t buffer, std::uint32_t bytes) {
           fmt::format("{} sent a malformed {}-byte message", peer_name_, bytes)});
     return;
   }
-  if (!credits_->on_credits_returned(message->credits)) {
+  if (!out_.credits().on_credits_returned(message->credits)) {
     fail({StatusCode::kProtocolError,
           fmt::format("{} returned more credits than it was given", peer_name_)});
     return;
@@ -294,7 +203,7 @@ void VerbsEndpoint::on_receive(std::uint32_t buffer, std::uint32_t bytes) {
       core_->complete(ControlArrived{this, assembler_.take()});
   }
   if (post_receive(buffer))
-    credits_->on_receive_reposted();
+    out_.credits().on_receive_reposted();
 }
 
 void VerbsEndpoint::on_write_with_imm(std::uint32_t buffer, std::uint32_t imm) {
@@ -308,7 +217,7 @@ void VerbsEndpoint::on_write_with_imm(std::uint32_t buffer, std::uint32_t imm) {
   notices_.pop_front();
   core_->complete(WriteArrived{this, imm, notice.length, notice.notice});
   if (post_receive(buffer))
-    credits_->on_receive_reposted();
+    out_.credits().on_receive_reposted();
 }
 
 }  // namespace imgcast::transport::verbs
