@@ -5,10 +5,12 @@
 
 #include <random>
 
+#include "transport/error.h"
 #include "transport/region_descriptor.h"
 #include "transport/verbs/connect_params.h"
 #include "transport/verbs/rdma_wire.h"
 #include "transport/verbs/region_key.h"
+#include "transport/verbs/verbs_remote_region.h"
 
 namespace imgcast::transport::verbs {
 namespace {
@@ -90,6 +92,41 @@ TEST(RegionKey, SegmentChoiceFitsTheDescriptor) {
   EXPECT_EQ(segment % 4096, 0u);
   EXPECT_EQ(segments_for(0, 4096), 0u);
   EXPECT_EQ(segments_for(~0ULL, 4096), (~0ULL >> 12) + 1);  // no overflow at the top
+}
+
+RegionDescriptor verbs_descriptor() {
+  RegionDescriptor d;
+  d.kind = Kind::kVerbs;
+  d.base = 0x7f0000000000ULL;
+  d.length = 2 * kGiB + 5;
+  d.key = sample_key().encode();
+  return d;
+}
+
+TEST(VerbsRemoteRegion, ImportsAWellFormedDescriptor) {
+  const VerbsRemoteRegion region(verbs_descriptor());
+  const MrLayout layout = region.layout();
+  EXPECT_EQ(layout.base, 0x7f0000000000ULL);
+  EXPECT_EQ(layout.length, 2 * kGiB + 5);
+  EXPECT_EQ(layout.segment_bytes, kGiB);
+  ASSERT_EQ(layout.keys.size(), 3u);
+  EXPECT_EQ(layout.keys[1], 0xdeadbeefu);
+  EXPECT_EQ(region.length(), 2 * kGiB + 5);
+}
+
+TEST(VerbsRemoteRegion, RefusesOtherBackendsBadKeysAndWrappingRanges) {
+  auto other = verbs_descriptor();
+  other.kind = Kind::kUcx;
+  EXPECT_THROW(VerbsRemoteRegion{other}, Error);
+  auto short_key = verbs_descriptor();
+  short_key.key.pop_back();
+  EXPECT_THROW(VerbsRemoteRegion{short_key}, Error);
+  auto longer = verbs_descriptor();
+  longer.length = 3 * kGiB + 1;  // the key has too few rkeys for it
+  EXPECT_THROW(VerbsRemoteRegion{longer}, Error);
+  auto wraps = verbs_descriptor();
+  wraps.base = ~0ULL - kGiB;
+  EXPECT_THROW(VerbsRemoteRegion{wraps}, Error);
 }
 
 std::vector<std::byte> buffer(std::size_t n) { return std::vector<std::byte>(n); }
