@@ -48,8 +48,14 @@ void await_event(rdma_event_channel* channel, rdma_cm_event_type expected,
   const int status = event->status;
   rdma_ack_cm_event(event);
   if (type != expected) {
-    throw Error(StatusCode::kClosed,
-                fmt::format("cannot reach {}: {} (status {})", peer, rdma_event_str(type), status));
+    // Address and route errors carry a negative errno; ENODEV/EADDRNOTAVAIL mostly mean the
+    // address is not on an RDMA network (a management Ethernet name instead of IPoIB/RoCE).
+    const std::string why = status < 0 ? std::strerror(-status) : fmt::format("status {}", status);
+    const bool address = type == RDMA_CM_EVENT_ADDR_ERROR || type == RDMA_CM_EVENT_ROUTE_ERROR;
+    throw Error(
+        StatusCode::kClosed,
+        fmt::format("cannot reach {}: {} ({}){}", peer, rdma_event_str(type), why,
+                    address ? "; is it an address of the RDMA network (IPoIB or RoCE)?" : ""));
   }
 }
 

@@ -43,6 +43,10 @@ VerbsEndpoint::VerbsEndpoint(std::shared_ptr<VerbsCore> core, CmIdHandle id, std
            kBufferBytes),
       slots_(std::max<std::size_t>(1, core_->options.max_writes_in_flight)),
       assembler_(kMaxControlBytes) {
+  if (id_->verbs == nullptr) {
+    throw Error(StatusCode::kUnavailable,
+                fmt::format("the route to {} goes over no RDMA device", peer_name_));
+  }
   if (id_->verbs != core_->device) {
     throw Error(StatusCode::kUnavailable,
                 fmt::format("the route to {} goes over RDMA device {}, but this context uses {}; "
