@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <utility>
 
 #include "cli/commands.h"
 #include "cli/context_factory.h"
@@ -26,7 +27,29 @@ struct AgentArgs {
   std::string host;
   std::string hosts;
   double connect_timeout = 30;
+  std::uint16_t data_port = 0;
+  std::string advertise_data;  // HOST:PORT, empty: as bound
 };
+
+// --advertise-data HOST:PORT -> its two halves (the last colon splits, so HOST may be IPv6).
+std::pair<std::string, std::uint16_t> parse_advertised(const std::string& text) {
+  const auto colon = text.rfind(':');
+  int port = 0;
+  if (colon != std::string::npos && colon > 0) {
+    try {
+      std::size_t used = 0;
+      port = std::stoi(text.substr(colon + 1), &used);
+      if (used != text.size() - colon - 1)
+        port = 0;
+    } catch (const std::exception&) {
+    }
+  }
+  if (port < 1 || port > 65535) {
+    throw replicator::InputError(
+        fmt::format("--advertise-data '{}' is not HOST:PORT with a port from 1 to 65535", text));
+  }
+  return {text.substr(0, colon), static_cast<std::uint16_t>(port)};
+}
 
 std::string take_secret() {
   if (const char* value = std::getenv(replicator::kSecretVariable)) {
@@ -91,14 +114,22 @@ Run add_agent_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--hosts", args->hosts, "The job's hosts, root first (for --rank auto)");
   cmd->add_option("--connect-timeout", args->connect_timeout, "Seconds to reach the root")
       ->capture_default_str();
+  cmd->add_option("--data-port", args->data_port,
+                  "Listen for data on this port (default: an ephemeral one), e.g. for a firewall");
+  cmd->add_option("--advertise-data", args->advertise_data,
+                  "HOST:PORT the other nodes connect to for data, when they reach this node "
+                  "through a port forward or proxy (default: --host and the bound port)");
 
   return [args, &global]() {
     const std::string secret = take_secret();
     const std::string host =
         args->host == "auto" ? launch::this_node_name(launch::process_environment()) : args->host;
     int rank = 0;
+    std::pair<std::string, std::uint16_t> advertised;
     try {
       rank = resolve_rank(*args, host);
+      if (!args->advertise_data.empty())
+        advertised = parse_advertised(args->advertise_data);
     } catch (const replicator::ImgcastError& error) {
       setup_logging(host, 0, global.level());
       std::cerr << "imgcast agent: error: " << error.what() << "\n";
@@ -110,6 +141,9 @@ Run add_agent_command(CLI::App& app, const GlobalOptions& global) {
     options.rank = rank;
     options.host = host;
     options.secret_line = secret;
+    options.data_port = args->data_port;
+    options.advertise_host = advertised.first;
+    options.advertise_port = advertised.second;
     options.connect_timeout =
         std::chrono::milliseconds(static_cast<long long>(args->connect_timeout * 1000));
     return static_cast<int>(replicator::run_agent(options, context_factory()));

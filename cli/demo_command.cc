@@ -69,7 +69,7 @@ Run add_demo_command(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::Range(1, 64));
   cmd->add_option("--size", args->size, "Sample image size")->capture_default_str();
   cmd->add_option("--chunk-size", args->chunk_size, "Chunk size")->capture_default_str();
-  cmd->add_option("--topology", args->topology, "auto, binomial, chain or kary:K")
+  cmd->add_option("--topology", args->topology, "auto, binomial, chain, kary:K or twotree")
       ->capture_default_str();
   cmd->add_option("--dir", args->dir, "Where to put the scratch directory (default: $TMPDIR)");
   cmd->add_flag("--keep", args->keep, "Keep the sample image and the copies");

@@ -169,7 +169,7 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
                   "JOB.STEP)");
   cmd->add_option("--chunk-size", args->chunk_size, "Chunk size (4K..1G), or auto")
       ->capture_default_str();
-  cmd->add_option("--topology", args->topology, "auto, binomial, chain or kary:K")
+  cmd->add_option("--topology", args->topology, "auto, binomial, chain, kary:K or twotree")
       ->capture_default_str();
   cmd->add_option("--link-mbit", args->link_mbit, "Link bandwidth the auto plan assumes, Mbit/s")
       ->capture_default_str()

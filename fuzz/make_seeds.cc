@@ -51,11 +51,23 @@ int main(int argc, char** argv) {
   plan.topology = "chain";
   plan.destination = "/tmp/%r.sif";
   plan.job_tag = "abc";
-  const std::vector<replicator::Message> messages = {
-      replicator::Hello{}, replicator::Challenge{}, replicator::Proof{},
-      replicator::Join{{std::byte{'h'}}}, plan, replicator::Ready{},
-      replicator::Failed{1, "no"}, replicator::Finish{}, replicator::Result{5},
-      replicator::Abort{"x"}, replicator::Bye{}, replicator::Region{d}};
+  const std::vector<replicator::Message> messages = {replicator::Hello{},
+                                                     replicator::Challenge{},
+                                                     replicator::Proof{},
+                                                     replicator::Join{{std::byte{'h'}}},
+                                                     plan,
+                                                     replicator::Ready{},
+                                                     replicator::Failed{1, "no"},
+                                                     replicator::Finish{},
+                                                     replicator::Result{5, 1},
+                                                     replicator::Abort{"x"},
+                                                     replicator::Bye{},
+                                                     replicator::Region{d, 3, 1},
+                                                     replicator::Orphaned{1, 2, "x"},
+                                                     replicator::Adopt{1, 1},
+                                                     replicator::Adopted{1, 1},
+                                                     replicator::Reparent{1, 1, {}},
+                                                     replicator::Refetch{4}};
   for (const auto& m : messages) {
     const auto e = replicator::encode(m);
     write(root / "fuzz_messages", replicator::message_name(m), e.data(), e.size());

@@ -29,12 +29,20 @@ echo "{\"system\": \"calibration\", \"variant\": \"ideal S*8/RATE\", \"nodes\": 
 # One server per host, each answering one test, then gone.
 servers() { for ((h = 0; h < n; h++)); do "$cluster" exec "h$h" iperf3 -s -1 -p 5201 >/dev/null 2>&1 & done; sleep 0.3; }
 
-servers
+# The single link also gives the floor of CPU per GiB on this emulation: what iperf3's sender and
+# receiver together spend (user + sys) to move the bytes once through the shaped links. A relay
+# node of a chain both receives and sends every byte, so this is its floor too.
+times=$(mktemp)
+"$cluster" exec h1 /usr/bin/time -f "%U %S" -o "$times.server" iperf3 -s -1 -p 5202 >/dev/null 2>&1 &
+server_pid=$!
+sleep 0.3
 read -r b0 t0 < <(cpu_sample); start=$(now)
-"$cluster" exec h0 iperf3 -c "$net.2" -p 5201 -n "$bytes" >/dev/null
+"$cluster" exec h0 /usr/bin/time -f "%U %S" -o "$times.client" iperf3 -c "$net.2" -p 5202 -n "$bytes" >/dev/null
 end=$(now); read -r b1 t1 < <(cpu_sample)
-pkill -f "iperf3 -s -1 -p 5201" 2>/dev/null || true; wait 2>/dev/null || true
-echo "{\"system\": \"calibration\", \"variant\": \"one link (iperf3 h0->h1)\", \"nodes\": $n, \"size_mib\": $size_mib, \"rate_mbit\": $rate, \"seconds\": $(elapsed "$start" "$end"), \"ideal_seconds\": $ideal, \"machine_cpu_percent\": $(cpu_percent "$b0" "$t0" "$b1" "$t1")}"
+wait "$server_pid" 2>/dev/null || true
+pair_cpu=$(cat "$times.client" "$times.server" | awk -v b="$bytes" '{ s += $1 + $2 } END { printf "%.4f", s / (b / 1073741824) }')
+rm -f "$times" "$times.client" "$times.server"
+echo "{\"system\": \"calibration\", \"variant\": \"one link (iperf3 h0->h1)\", \"nodes\": $n, \"size_mib\": $size_mib, \"rate_mbit\": $rate, \"seconds\": $(elapsed "$start" "$end"), \"ideal_seconds\": $ideal, \"machine_cpu_percent\": $(cpu_percent "$b0" "$t0" "$b1" "$t1"), \"cpu_s_per_gib_send_and_receive\": $pair_cpu}"
 
 servers
 read -r b0 t0 < <(cpu_sample); start=$(now)

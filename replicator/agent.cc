@@ -34,6 +34,7 @@ class AgentSession {
   void on_control(const Message& message);
   void on_probe(const Probe& probe);
   void on_plan(const Plan& plan);
+  void on_reparent(const Reparent& reparent);
   void report_failure(ExitCode code, const std::string& reason);
   void check_done();
 
@@ -51,20 +52,22 @@ class AgentSession {
   std::vector<tp::Completion> early_data_events_;  // data events before the plan made node_
   std::optional<ImageDigest> expected_digest_;
   Clock::time_point plan_time_{};
-  Clock::time_point last_progress_{};
   Clock::time_point last_progress_report_{};
   std::uint64_t last_bytes_ = 0;
   std::chrono::milliseconds stall_timeout_{0};
   bool reported_ = false;
-  bool cached_ = false;   // our copy matched the root's probe
-  bool skipped_ = false;  // ... and the root let it stand
+  std::vector<bool> orphan_reported_;  // per tree: the root knows we wait for a new parent
+  bool cached_ = false;                // our copy matched the root's probe
+  bool skipped_ = false;               // ... and the root let it stand
   std::string source_key_;
   std::optional<ExitCode> exit_;
 };
 
 ExitCode AgentSession::run() {
   tp::ListenOptions listen;
-  listen.advertise_host = options_.host;
+  listen.advertise_host = options_.advertise_host.empty() ? options_.host : options_.advertise_host;
+  listen.port = options_.data_port;
+  listen.advertise_port = options_.advertise_port;
   data_listener_ = data_ctx_->listen(listen);
   control_ = control_ctx_->connect(
       std::span(reinterpret_cast<const std::byte*>(options_.control_address.data()),
@@ -156,6 +159,21 @@ void AgentSession::on_control(const Message& message) {
     on_plan(*plan);
     return;
   }
+  if (const auto* adopt = std::get_if<Adopt>(&message); adopt != nullptr && node_) {
+    if (adopt->tree >= node_->trees()) {
+      log().error("rank {}: the root asked to adopt a child in tree {} of {}", options_.rank,
+                  adopt->tree, node_->trees());
+      exit_ = ExitCode::kTransferFailed;
+      return;
+    }
+    node_->adopt(static_cast<int>(adopt->data_rank), adopt->tree);
+    (void)control_->send_control(encode(Adopted{adopt->data_rank, adopt->tree}));
+    return;
+  }
+  if (const auto* reparent = std::get_if<Reparent>(&message); reparent != nullptr && node_) {
+    on_reparent(*reparent);
+    return;
+  }
   if (const auto* finish = std::get_if<Finish>(&message)) {
     expected_digest_ = finish->digest;
     return;
@@ -208,7 +226,6 @@ void AgentSession::on_probe(const Probe& probe) {
 
 void AgentSession::on_plan(const Plan& plan) {
   plan_time_ = Clock::now();
-  last_progress_ = plan_time_;
   stall_timeout_ = std::chrono::milliseconds(plan.stall_timeout_ms);
   try {
     topology_ = make_topology(plan.topology, static_cast<int>(plan.job_size), 0);
@@ -224,9 +241,12 @@ void AgentSession::on_plan(const Plan& plan) {
     node_options.chunk_bytes = plan.chunk_bytes;
     node_options.key = &secret_.key;
     node_options.job = secret_.job;
+    if (plan.parents.size() != static_cast<std::size_t>(topology_->trees())) {
+      throw InputError(fmt::format("the plan names {} parents for a {}-tree topology",
+                                   plan.parents.size(), topology_->trees()));
+    }
     node_ = std::make_unique<DataNode>(*data_ctx_, node_options, *image_);
-    node_->connect_to_parent(plan.parent_address, options_.connect_timeout,
-                             fmt::format("parent rank {}", plan.parent_rank));
+    orphan_reported_.assign(plan.parents.size(), false);
   } catch (const ImgcastError& error) {
     report_failure(error.code(), error.what());
     return;
@@ -237,11 +257,38 @@ void AgentSession::on_plan(const Plan& plan) {
     report_failure(ExitCode::kUsage, error.what());
     return;
   }
+  for (std::size_t tree = 0; tree < plan.parents.size(); ++tree) {
+    const PlanParent& parent = plan.parents[tree];
+    try {
+      node_->connect_to_parent(static_cast<int>(tree), parent.address, options_.connect_timeout,
+                               fmt::format("parent rank {}", parent.rank));
+    } catch (const tp::Error& error) {
+      // The parent may have died already: the root finds us another one (check_done reports it).
+      node_->abandon_parent(static_cast<int>(tree), error.what());
+    }
+  }
   for (auto& event : early_data_events_) {
     node_->handle(event);
   }
   early_data_events_.clear();
   (void)control_->send_control(encode(Ready{}));
+}
+
+void AgentSession::on_reparent(const Reparent& reparent) {
+  const int tree = reparent.tree;
+  if (tree >= node_->trees() || !node_->orphaned(tree)) {
+    return;  // not an orphan there (any more): nothing to do
+  }
+  const std::string name = fmt::format("parent rank {}", reparent.parent_rank);
+  log().info("rank {}: re-attaching to {} from chunk {}{}", options_.rank, name,
+             node_->chunks_verified(),
+             node_->trees() > 1 ? fmt::format(" (tree {})", tree) : std::string());
+  orphan_reported_[tree] = false;
+  try {
+    node_->reparent(tree, reparent.parent_address, options_.connect_timeout, name);
+  } catch (const tp::Error& error) {
+    node_->abandon_parent(tree, error.what());
+  }
 }
 
 void AgentSession::check_done() {
@@ -253,19 +300,25 @@ void AgentSession::check_done() {
     return;
   }
   const auto now = Clock::now();
+  // A parent that is alive but sends nothing (stopped, or its link is cut) is given up on.
+  if (stall_timeout_.count() > 0) {
+    node_->abandon_silent_parents(stall_timeout_);
+  }
+  for (int tree = 0; tree < node_->trees(); ++tree) {
+    // No parent there: we keep serving our children from what we have; the root picks a new one.
+    if (const auto& orphaned = node_->orphaned(tree); orphaned && !orphan_reported_[tree]) {
+      orphan_reported_[tree] = true;
+      (void)control_->send_control(
+          encode(Orphaned{static_cast<std::uint8_t>(tree), node_->chunks_verified(), *orphaned}));
+    }
+  }
   if (node_->bytes_verified() != last_bytes_) {
     last_bytes_ = node_->bytes_verified();
-    last_progress_ = now;
     // A few progress reports a second feed the root's progress line; not one per chunk.
     if (now - last_progress_report_ >= std::chrono::milliseconds(250)) {
       last_progress_report_ = now;
       (void)control_->send_control(encode(Progress{last_bytes_}));
     }
-  } else if (stall_timeout_.count() > 0 && !node_->complete() &&
-             now - last_progress_ > stall_timeout_) {
-    report_failure(ExitCode::kTransferFailed,
-                   fmt::format("no data from its parent for {} s", stall_timeout_.count() / 1000));
-    return;
   }
   if (!node_->complete() || !expected_digest_) {
     return;
@@ -287,7 +340,8 @@ void AgentSession::check_done() {
     return;
   }
   const auto busy = std::chrono::duration_cast<std::chrono::nanoseconds>(now - plan_time_);
-  (void)control_->send_control(encode(Result{static_cast<std::uint64_t>(busy.count())}));
+  (void)control_->send_control(
+      encode(Result{static_cast<std::uint64_t>(busy.count()), node_->refetched()}));
   reported_ = true;
   log().debug("rank {}: verified and placed {}", options_.rank, image_->destination().string());
 }

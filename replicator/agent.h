@@ -16,6 +16,11 @@ struct AgentOptions {
   std::string host;         // this host's name in the job's host list
   std::string secret_line;  // read from standard input by the CLI
   std::chrono::milliseconds connect_timeout{30000};
+  // The data listener: a fixed port (0: ephemeral, the default), and what to tell the others
+  // when they must reach it through a port forward or a proxy (empty host, port 0: as bound).
+  std::uint16_t data_port = 0;
+  std::string advertise_host;
+  std::uint16_t advertise_port = 0;
 };
 
 // Returns the process exit code (ExitCode). Throws nothing: every failure is reported to the

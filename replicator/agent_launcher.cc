@@ -135,8 +135,8 @@ void AgentLauncher::launch_step(const std::vector<std::string>& argv,
 
   const pid_t pid = ::fork();
   if (pid < 0) {
-    throw TransferError(
-        fmt::format("cannot start the agents with {}: fork: {}", argv.front(), std::strerror(errno)));
+    throw TransferError(fmt::format("cannot start the agents with {}: fork: {}", argv.front(),
+                                    std::strerror(errno)));
   }
   if (pid == 0) {
     const int null_fd = ::open("/dev/null", O_RDONLY);

@@ -15,7 +15,7 @@ namespace imgcast::replicator {
 class AgentLauncher {
  public:
   struct Exit {
-    int rank;  // -1: the launcher process of launch_step (every agent it started)
+    int rank;         // -1: the launcher process of launch_step (every agent it started)
     std::string how;  // "exited with status 255", "was killed by signal 9"
     bool success;
   };

@@ -66,10 +66,9 @@ std::optional<CacheRecord> CacheRecord::decode(std::string_view text) {
 }
 
 std::string make_source_key(const std::filesystem::path& absolute_path, const struct stat& st) {
-  const std::string identity =
-      fmt::format("{}\n{}\n{}\n{}\n{}", absolute_path.string(), st.st_size, mtime_ns(st),
-                  static_cast<unsigned long long>(st.st_ino),
-                  static_cast<unsigned long long>(st.st_dev));
+  const std::string identity = fmt::format("{}\n{}\n{}\n{}\n{}", absolute_path.string(), st.st_size,
+                                           mtime_ns(st), static_cast<unsigned long long>(st.st_ino),
+                                           static_cast<unsigned long long>(st.st_dev));
   return fmt::format("{:016x}", XXH3_64bits(identity.data(), identity.size()));
 }
 
@@ -91,8 +90,8 @@ void attach_cache_record(int dir_fd, int file_fd, const std::string& name, Cache
   (void)::fremovexattr(file_fd, kAttribute);
   UniqueFd out(::openat(dir_fd, sidecar.c_str(),
                         O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
-  if (!out.valid() || ::write(out.get(), text.data(), text.size()) !=
-                          static_cast<ssize_t>(text.size())) {
+  if (!out.valid() ||
+      ::write(out.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
     log().warn("cannot write the cache record {}: {}", sidecar, std::strerror(errno));
     ::unlinkat(dir_fd, sidecar.c_str(), 0);
   }
@@ -106,8 +105,8 @@ std::optional<CacheRecord> read_cache_record(const std::filesystem::path& destin
   char buffer[kMaxRecordBytes + 1];
   ssize_t n = ::fgetxattr(fd.get(), kAttribute, buffer, sizeof buffer);
   if (n < 0) {
-    const auto dir = destination.has_parent_path() ? destination.parent_path()
-                                                   : std::filesystem::path(".");
+    const auto dir =
+        destination.has_parent_path() ? destination.parent_path() : std::filesystem::path(".");
     UniqueFd side(::open((dir / sidecar_name(destination.filename().string())).c_str(),
                          O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     n = side.valid() ? ::read(side.get(), buffer, sizeof buffer) : -1;

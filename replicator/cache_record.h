@@ -20,9 +20,9 @@
 namespace imgcast::replicator {
 
 struct CacheRecord {
-  std::string source_key;         // make_source_key()
-  std::uint64_t image_bytes = 0;  // the copy's size
-  ImageDigest digest;             // the copy's verified xxh3-128
+  std::string source_key;            // make_source_key()
+  std::uint64_t image_bytes = 0;     // the copy's size
+  ImageDigest digest;                // the copy's verified xxh3-128
   std::int64_t placed_mtime_ns = 0;  // the copy's mtime when it was placed
 
   // "imgcast-cache 1 <key> <bytes> <digest hex> <mtime ns>"

@@ -12,19 +12,37 @@
 namespace imgcast::replicator {
 
 namespace tp = transport;
+using Clock = std::chrono::steady_clock;
 
 namespace {
-// Endpoint tags: 1..N are children (index + 1); the parent and pending peers are found otherwise.
+// Endpoint tags: 1..N are children (index + 1); parents and pending peers are found otherwise.
 constexpr std::uint64_t kParentTag = ~std::uint64_t{0};
+// A write's cookie is its chunk index; this bit marks a chunk sent again (Refetch), which does
+// not advance the child's in-order count.
+constexpr std::uint64_t kResendBit = std::uint64_t{1} << 63;
 }  // namespace
+
+// The link to the parent of one tree.
+struct DataNode::Parent {
+  int tree = 0;
+  std::unique_ptr<tp::Endpoint> endpoint;
+  std::unique_ptr<InitiatorHandshake> handshake;
+  std::string name;
+  bool ready = false;
+  std::uint32_t bad_chunks = 0;      // corrupt chunks from this parent
+  Clock::time_point last_arrival{};  // its last chunk (or the connection), for the stall check
+  std::optional<std::string> lost;   // set: given up on, waiting for reparent()
+};
 
 struct DataNode::Child {
   int rank = -1;
+  int tree = 0;  // it is served the chunks k with k % trees == tree
   std::unique_ptr<tp::Endpoint> endpoint;
   std::unique_ptr<tp::RemoteRegion> remote;
-  std::uint32_t next = 0;       // next chunk to post
-  std::uint32_t completed = 0;  // writes that finished
+  std::uint64_t next = 0;       // next chunk to post (of its tree)
+  std::uint64_t completed = 0;  // in-order writes that finished
   std::size_t in_flight = 0;
+  std::vector<std::uint32_t> resend;  // chunks the child asked for again (Refetch), oldest first
   bool alive = true;
 };
 
@@ -42,32 +60,89 @@ DataNode::DataNode(tp::Context& data, const DataNodeOptions& options, StagedImag
       options_(options),
       plan_(options.image_bytes, options.chunk_bytes),
       image_(image),
+      trees_(options.topology->trees()),
       digests_(plan_.count()),
       landed_(plan_.count()) {
   if (!image_.bytes().empty()) {
     region_ = data_.register_memory(image_.bytes(), tp::Access::kReadWrite);
   }
-  expected_children_ = options_.topology->children(options_.rank);
+  for (int tree = 0; tree < trees_; ++tree) {
+    for (int child : options_.topology->children(options_.rank, tree)) {
+      expected_children_.emplace_back(child, tree);
+    }
+    if (options_.rank != options_.topology->root()) {
+      parents_.push_back(std::make_unique<Parent>());
+      parents_.back()->tree = tree;
+    }
+  }
 }
 
 DataNode::~DataNode() = default;
 
-void DataNode::connect_to_parent(std::span<const std::byte> address,
+const std::optional<std::string>& DataNode::orphaned(int tree) const noexcept {
+  static const std::optional<std::string> kNone;
+  return tree >= 0 && tree < static_cast<int>(parents_.size()) ? parents_[tree]->lost : kNone;
+}
+
+void DataNode::connect_to_parent(int tree, std::span<const std::byte> address,
                                  std::chrono::milliseconds timeout,
                                  const std::string& parent_name) {
-  parent_name_ = parent_name;
-  parent_ = data_.connect(address, timeout);
-  parent_->set_user_tag(kParentTag);
-  parent_handshake_ = std::make_unique<InitiatorHandshake>(
+  Parent& parent = *parents_.at(tree);
+  parent.name = parent_name;
+  parent.last_arrival = Clock::now();
+  parent.endpoint = data_.connect(address, timeout);
+  parent.endpoint->set_user_tag(kParentTag);
+  parent.handshake = std::make_unique<InitiatorHandshake>(
       *options_.key, options_.job, Channel::kData, static_cast<std::uint32_t>(options_.rank));
-  const auto hello = encode(parent_handshake_->hello());
-  if (auto status = parent_->send_control(hello); !status.is_ok()) {
-    throw tp::Error(tp::StatusCode::kClosed, fmt::format("lost {} during the handshake: {}",
-                                                         parent_name_, status.message()));
+  const auto hello = encode(parent.handshake->hello());
+  if (auto status = parent.endpoint->send_control(hello); !status.is_ok()) {
+    throw tp::Error(tp::StatusCode::kClosed,
+                    fmt::format("lost {} during the handshake: {}", parent.name, status.message()));
   }
 }
 
 void DataNode::use_source(const ImageSource& source) { source_ = &source; }
+
+void DataNode::adopt(int data_rank, int tree) {
+  const std::pair<int, int> entry{data_rank, tree};
+  if (std::find(expected_children_.begin(), expected_children_.end(), entry) ==
+      expected_children_.end()) {
+    expected_children_.push_back(entry);
+  }
+}
+
+void DataNode::abandon_parent(int tree, std::string reason) {
+  lose_parent(*parents_.at(tree), std::move(reason));
+}
+
+void DataNode::abandon_silent_parents(std::chrono::milliseconds timeout) {
+  const auto now = Clock::now();
+  for (auto& parent : parents_) {
+    if (!parent->lost && now - parent->last_arrival > timeout &&
+        tree_missing_chunks(parent->tree)) {
+      lose_parent(*parent, fmt::format("no data from {} for {:.1f} s", parent->name,
+                                       static_cast<double>(timeout.count()) / 1000));
+    }
+  }
+}
+
+void DataNode::reparent(int tree, std::span<const std::byte> address,
+                        std::chrono::milliseconds timeout, const std::string& parent_name) {
+  Parent& parent = *parents_.at(tree);
+  // Between two batches of completions (the owner's loop), so no event names the old endpoint.
+  parent.endpoint.reset();
+  parent.handshake.reset();
+  parent.ready = false;
+  parent.bad_chunks = 0;
+  // This tree's chunks past the verified prefix may be half-written by the old parent (or landed
+  // out of order): the new parent sends all of them again, so none arrives twice.
+  for (std::uint64_t k = verified_; k < plan_.count(); ++k) {
+    if (tree_of(k) == tree)
+      landed_[k] = 0;
+  }
+  connect_to_parent(tree, address, timeout, parent_name);
+  parent.lost.reset();
+}
 
 std::uint64_t DataNode::bytes_verified() const noexcept {
   return verified_ == plan_.count() ? plan_.image_bytes()
@@ -101,26 +176,57 @@ void DataNode::on_accepted(std::unique_ptr<tp::Endpoint> endpoint) {
 
 void DataNode::on_control(tp::Endpoint* from, std::span<const std::byte> bytes) {
   const std::optional<Message> message = decode(bytes);
-  if (from == parent_.get()) {
+  if (Parent* parent = find_parent(from)) {
+    if (parent->lost) {
+      return;  // given up on: it is replaced at the next reparent()
+    }
     if (!message) {
-      fail(fmt::format("{} sent a malformed message", parent_name_));
+      lose_parent(*parent, fmt::format("{} sent a malformed message", parent->name));
       return;
     }
-    on_parent_message(*message);
+    on_parent_message(*parent, *message);
     return;
   }
   if (Pending* pending = find_pending(from)) {
     if (!message) {
       log().warn("refused data connection from {}: malformed message", from->peer_name());
-      std::erase_if(pending_, [from](const auto& p) { return p->endpoint.get() == from; });
+      drop_pending(from);
       return;
     }
     on_pending_message(*pending, *message);
     return;
   }
   if (Child* child = find_child(from)) {
-    drop_child(*child, "sent a message on a data channel that carries none after the handshake");
+    if (!message) {
+      drop_child(*child, "sent a malformed message");
+      return;
+    }
+    on_child_message(*child, *message);
   }
+}
+
+void DataNode::on_child_message(Child& child, const Message& message) {
+  const auto* refetch = std::get_if<Refetch>(&message);
+  if (refetch == nullptr) {
+    drop_child(child, fmt::format("sent {} on a data channel that carries only Refetch after the "
+                                  "handshake",
+                                  message_name(message)));
+    return;
+  }
+  // Only a chunk of its tree already sent can be asked for again, and the queue stays bounded:
+  // a child that asks for more is broken (or hostile), not unlucky.
+  if (refetch->index >= child.next || tree_of(refetch->index) != child.tree) {
+    drop_child(child,
+               fmt::format("asked again for chunk {}, which it was never sent", refetch->index));
+    return;
+  }
+  if (child.resend.size() >= options_.window * 4) {
+    drop_child(child, "asked for too many chunks again at once");
+    return;
+  }
+  log().warn("rank {} sends chunk {} again to child rank {} (it arrived corrupt)", options_.rank,
+             refetch->index, child.rank);
+  child.resend.push_back(refetch->index);
 }
 
 void DataNode::on_pending_message(Pending& pending, const Message& message) {
@@ -129,15 +235,15 @@ void DataNode::on_pending_message(Pending& pending, const Message& message) {
     log().warn("refused data connection from {}: {}", endpoint->peer_name(), why);
     // A peer that proved it holds the job key is told why, so it fails at once instead of
     // waiting for data (some transports, UCX, do not report a closed endpoint to the peer).
-    auto it = std::find_if(pending_.begin(), pending_.end(),
-                           [endpoint](const auto& p) { return p->endpoint.get() == endpoint; });
     if (pending.step == Pending::Step::kRegion) {
       // The endpoint stays open (parked) so the refusal is delivered on every transport.
       (void)endpoint->send_control(
           encode(Failed{2, fmt::format("rank {} refused this node: {}", options_.rank, why)}));
-      refused_.push_back(std::move((*it)->endpoint));
+      refused_.push_back(std::move(pending.endpoint));
+      std::erase_if(pending_, [](const auto& p) { return p->endpoint == nullptr; });
+      return;
     }
-    pending_.erase(it);
+    drop_pending(endpoint);
   };
   switch (pending.step) {
     case Pending::Step::kHello: {
@@ -146,8 +252,8 @@ void DataNode::on_pending_message(Pending& pending, const Message& message) {
         return refuse(fmt::format("sent {} before Hello", message_name(message)));
       }
       const int rank = static_cast<int>(hello->rank);
-      if (std::find(expected_children_.begin(), expected_children_.end(), rank) ==
-          expected_children_.end()) {
+      if (std::none_of(expected_children_.begin(), expected_children_.end(),
+                       [rank](const auto& entry) { return entry.first == rank; })) {
         return refuse(
             fmt::format("claims rank {}, which is not a child of rank {}", rank, options_.rank));
       }
@@ -183,13 +289,31 @@ void DataNode::on_pending_message(Pending& pending, const Message& message) {
         return refuse(fmt::format("offers a {}-byte region for a {}-byte image", descriptor->length,
                                   plan_.image_bytes()));
       }
+      if (region->resume_from > plan_.count()) {
+        return refuse(fmt::format("asks to resume from chunk {} of a {}-chunk image",
+                                  region->resume_from, plan_.count()));
+      }
       const int rank = static_cast<int>(pending.handshake.peer_rank());
-      if (std::any_of(children_.begin(), children_.end(),
-                      [rank](const auto& c) { return c->rank == rank && c->alive; })) {
-        return refuse(fmt::format("rank {} is already connected", rank));
+      const int tree = region->tree;
+      if (std::find(expected_children_.begin(), expected_children_.end(),
+                    std::pair<int, int>{rank, tree}) == expected_children_.end()) {
+        return refuse(fmt::format("asks for tree {}, in which rank {} is not its parent", tree,
+                                  options_.rank));
+      }
+      // The same rank again in the same tree (it lost us and came back, perhaps before we saw
+      // the old connection fail): it proved it holds the key, so the new connection replaces the
+      // old one.
+      for (auto& old : children_) {
+        if (old->rank == rank && old->tree == tree && old->alive) {
+          drop_child(*old, "reconnected");
+        }
       }
       auto child = std::make_unique<Child>();
       child->rank = rank;
+      child->tree = tree;
+      // Its first chunk of its tree at or after resume_from.
+      child->next = region->resume_from + (tree - tree_of(region->resume_from) + trees_) % trees_;
+      child->completed = child->next / trees_;
       try {
         if (plan_.image_bytes() > 0) {
           child->remote = endpoint->import_region(*descriptor);
@@ -202,27 +326,29 @@ void DataNode::on_pending_message(Pending& pending, const Message& message) {
       child->endpoint = std::move((*it)->endpoint);
       pending_.erase(it);
       child->endpoint->set_user_tag(children_.size() + 1);
-      log().debug("rank {} serves child rank {} at {}", options_.rank, rank,
-                  child->endpoint->peer_name());
+      log().debug("rank {} serves child rank {} at {} from chunk {}{}", options_.rank, rank,
+                  child->endpoint->peer_name(), child->next,
+                  trees_ > 1 ? fmt::format(" (tree {})", tree) : std::string());
       children_.push_back(std::move(child));
       return;
     }
   }
 }
 
-void DataNode::on_parent_message(const Message& message) {
-  if (const auto* refused = std::get_if<Failed>(&message); refused && parent_ready_) {
-    fail(fmt::format("{}: {}", parent_name_, refused->reason));
+void DataNode::on_parent_message(Parent& parent, const Message& message) {
+  if (const auto* refused = std::get_if<Failed>(&message); refused && parent.ready) {
+    lose_parent(parent, fmt::format("{}: {}", parent.name, refused->reason));
     return;
   }
   const auto* challenge = std::get_if<Challenge>(&message);
-  if (parent_ready_ || challenge == nullptr) {
-    fail(fmt::format("{} sent an unexpected {}", parent_name_, message_name(message)));
+  if (parent.ready || challenge == nullptr) {
+    lose_parent(parent,
+                fmt::format("{} sent an unexpected {}", parent.name, message_name(message)));
     return;
   }
-  const std::optional<Proof> proof = parent_handshake_->answer(*challenge);
+  const std::optional<Proof> proof = parent.handshake->answer(*challenge);
   if (!proof) {
-    fail(fmt::format("{} failed authentication: it does not hold this job's key", parent_name_));
+    fail(fmt::format("{} failed authentication: it does not hold this job's key", parent.name));
     return;
   }
   // The region descriptor (our write key) goes out only after the parent proved itself.
@@ -231,38 +357,53 @@ void DataNode::on_parent_message(const Message& message) {
   if (region_) {
     descriptor = region_->descriptor();
   }
-  if (!parent_->send_control(encode(*proof)).is_ok() ||
-      !parent_->send_control(encode(Region{descriptor.encode()})).is_ok()) {
-    fail(fmt::format("lost {} during the handshake", parent_name_));
+  const Region region{descriptor.encode(), verified_, static_cast<std::uint8_t>(parent.tree)};
+  if (!parent.endpoint->send_control(encode(*proof)).is_ok() ||
+      !parent.endpoint->send_control(encode(region)).is_ok()) {
+    lose_parent(parent, fmt::format("lost {} during the handshake", parent.name));
     return;
   }
-  parent_ready_ = true;
+  parent.ready = true;
 }
 
 void DataNode::on_arrived(const tp::WriteArrived& arrived) {
-  if (arrived.from != parent_.get() || failure_) {
-    return;  // Only the parent holds our write key; anything else was already refused.
+  Parent* parent = find_parent(arrived.from);
+  if (parent == nullptr || parent->lost || failure_) {
+    return;  // Only our parents hold our write key; anything else was already refused.
   }
   // The transport checked the range against the region; the chunk index and length are
   // checked here against the plan, before anything trusts them.
-  if (arrived.imm >= plan_.count()) {
-    fail(fmt::format("{} sent chunk {} of a {}-chunk image", parent_name_, arrived.imm,
-                     plan_.count()));
+  if (arrived.imm >= plan_.count() || tree_of(arrived.imm) != parent->tree) {
+    lose_parent(*parent, fmt::format("{} sent chunk {} of a {}-chunk image, not one of its tree",
+                                     parent->name, arrived.imm, plan_.count()));
     return;
   }
   const Chunk chunk = plan_.at(arrived.imm);
   if (arrived.length != chunk.length || landed_[chunk.index] != 0) {
-    fail(fmt::format("{} sent chunk {} twice or with the wrong length ({} bytes)", parent_name_,
-                     chunk.index, arrived.length));
+    lose_parent(*parent, fmt::format("{} sent chunk {} twice or with the wrong length ({} bytes)",
+                                     parent->name, chunk.index, arrived.length));
     return;
   }
+  parent->last_arrival = Clock::now();
   const auto bytes = image_.bytes().subspan(chunk.offset, chunk.length);
-  // In order (the usual case): check the chunk and extend the image hash in one pass. A bad
-  // chunk fails the node, so it does not matter that it was fed to the image hash first.
+  // In order (the usual case): check the chunk and extend the image hash in one pass; a chunk
+  // that fails leaves the image hash untouched.
   const bool next = chunk.index == verified_;
-  const std::uint64_t digest = next ? hasher_.update_and_digest_chunk(bytes) : chunk_digest(bytes);
-  if (digest != arrived.notice) {
-    fail(fmt::format("chunk {} from {} failed its xxh3-64 check", chunk.index, parent_name_));
+  const bool good = next ? hasher_.update_if_chunk_matches(bytes, arrived.notice)
+                         : chunk_digest(bytes) == arrived.notice;
+  if (!good) {
+    ++refetched_;
+    if (++parent->bad_chunks > kMaxBadChunksPerParent) {
+      lose_parent(*parent, fmt::format("{} sent {} chunks that failed their xxh3-64 check",
+                                       parent->name, parent->bad_chunks));
+      return;
+    }
+    log().warn("rank {}: chunk {} from {} failed its xxh3-64 check; asking for it again",
+               options_.rank, chunk.index, parent->name);
+    if (!parent->endpoint->send_control(encode(Refetch{chunk.index})).is_ok()) {
+      lose_parent(*parent, fmt::format("lost {} while asking for chunk {} again", parent->name,
+                                       chunk.index));
+    }
     return;
   }
   SPDLOG_LOGGER_TRACE(&log(), "rank {} chunk {} landed", options_.rank, chunk.index);
@@ -294,14 +435,16 @@ void DataNode::on_write_done(const tp::WriteDone& done) {
     drop_child(*child, done.status.to_string());
     return;
   }
-  ++child->completed;
+  if ((done.cookie & kResendBit) == 0) {
+    ++child->completed;
+  }
 }
 
 void DataNode::on_peer_failed(tp::Endpoint* peer, const tp::Status& status) {
-  if (peer == parent_.get()) {
-    if (!complete()) {
-      fail(fmt::format("lost {} after {} of {} chunks: {}", parent_name_, verified_, plan_.count(),
-                       status.to_string()));
+  if (Parent* parent = find_parent(peer)) {
+    if (tree_missing_chunks(parent->tree)) {
+      lose_parent(*parent, fmt::format("lost {} after {} of {} chunks: {}", parent->name, verified_,
+                                       plan_.count(), status.to_string()));
     }
     return;
   }
@@ -309,10 +452,11 @@ void DataNode::on_peer_failed(tp::Endpoint* peer, const tp::Status& status) {
     drop_child(*child, status.to_string());
     return;
   }
-  std::erase_if(pending_, [peer](const auto& p) { return p->endpoint.get() == peer; });
+  drop_pending(peer);
 }
 
 bool DataNode::pump() {
+  retired_.clear();  // no event of the last batch names them any more
   bool more = false;
   if (source_ != nullptr && !failure_) {
     more = read_next_chunk();
@@ -327,17 +471,20 @@ bool DataNode::read_next_chunk() {
   if (read_ == plan_.count()) {
     return false;
   }
-  // Read ahead of the slowest live child by at most read_ahead chunks: the data sits in the
-  // staging mapping either way, but reading far ahead would starve the send loop.
-  std::uint32_t slowest = read_;
+  // Read ahead of the fastest live child by at most read_ahead chunks: the data sits in the
+  // staging mapping either way, but reading far ahead would starve the send loop (and chunks
+  // forwarded soon after they are read are still in cache). The fastest, not the slowest: a
+  // stalled child must not hold back the others, nor the root's own copy. A child's progress in
+  // image chunks is its completed writes times the trees (it is sent every trees-th chunk).
+  std::uint64_t fastest = 0;
   bool any_child = false;
   for (const auto& child : children_) {
     if (child->alive) {
-      slowest = std::min(slowest, child->completed);
+      fastest = std::max(fastest, child->completed * trees_);
       any_child = true;
     }
   }
-  if (any_child && read_ - slowest >= options_.read_ahead) {
+  if (pace_reads_ && any_child && read_ > fastest && read_ - fastest >= options_.read_ahead) {
     return false;
   }
   const Chunk chunk = plan_.at(read_);
@@ -360,8 +507,15 @@ bool DataNode::read_next_chunk() {
 }
 
 void DataNode::forward(Child& child) {
-  while (child.alive && child.next < verified_ && child.in_flight < options_.window) {
-    const Chunk chunk = plan_.at(child.next);
+  while (child.alive && child.in_flight < options_.window) {
+    // Chunks asked for again go first: the child's verified prefix waits on them. Otherwise the
+    // child's next chunk of its tree, as soon as it has landed here and been checked.
+    const bool again = !child.resend.empty();
+    const std::uint64_t index = again ? child.resend.front() : child.next;
+    if (index >= plan_.count() || landed_[index] == 0) {
+      return;  // not here yet (or being sent again to us by a new parent)
+    }
+    const Chunk chunk = plan_.at(static_cast<std::uint32_t>(index));
     tp::WriteRequest request;
     request.source = region_.get();
     request.source_offset = chunk.offset;
@@ -370,7 +524,7 @@ void DataNode::forward(Child& child) {
     request.length = chunk.length;
     request.imm = chunk.index;
     request.notice = digests_[chunk.index];
-    request.cookie = chunk.index;
+    request.cookie = chunk.index | (again ? kResendBit : 0);
     const tp::Status status = child.endpoint->post_write(request);
     if (status.code() == tp::StatusCode::kBusy) {
       return;
@@ -379,7 +533,11 @@ void DataNode::forward(Child& child) {
       drop_child(child, status.to_string());
       return;
     }
-    ++child.next;
+    if (again) {
+      child.resend.erase(child.resend.begin());
+    } else {
+      child.next += trees_;
+    }
     ++child.in_flight;
   }
 }
@@ -391,11 +549,37 @@ void DataNode::fail(std::string reason) {
   }
 }
 
+void DataNode::lose_parent(Parent& parent, std::string reason) {
+  if (failure_ || parent.lost || !tree_missing_chunks(parent.tree)) {
+    return;
+  }
+  log().warn("rank {}: {}; asking for a new parent", options_.rank, reason);
+  parent.ready = false;
+  parent.lost = std::move(reason);
+}
+
+bool DataNode::tree_missing_chunks(int tree) const noexcept {
+  // Chunks before the verified prefix have all landed; look past it only.
+  for (std::uint64_t k = verified_; k < plan_.count(); ++k) {
+    if (tree_of(k) == tree && landed_[k] == 0)
+      return true;
+  }
+  return false;
+}
+
 void DataNode::drop_child(Child& child, const std::string& reason) {
   if (child.alive) {
     log().warn("rank {} stops serving child rank {}: {}", options_.rank, child.rank, reason);
     child.alive = false;
   }
+}
+
+DataNode::Parent* DataNode::find_parent(tp::Endpoint* endpoint) noexcept {
+  for (auto& parent : parents_) {
+    if (parent->endpoint.get() == endpoint && endpoint != nullptr)
+      return parent.get();
+  }
+  return nullptr;
 }
 
 DataNode::Child* DataNode::find_child(tp::Endpoint* endpoint) noexcept {
@@ -405,6 +589,17 @@ DataNode::Child* DataNode::find_child(tp::Endpoint* endpoint) noexcept {
   }
   Child* child = children_[tag - 1].get();
   return child->endpoint.get() == endpoint ? child : nullptr;
+}
+
+void DataNode::drop_pending(tp::Endpoint* endpoint) {
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    if ((*it)->endpoint.get() == endpoint) {
+      // Closed only after this batch of completions: a later event of the batch may name it.
+      retired_.push_back(std::move((*it)->endpoint));
+      pending_.erase(it);
+      return;
+    }
+  }
 }
 
 DataNode::Pending* DataNode::find_pending(tp::Endpoint* endpoint) noexcept {

@@ -1,9 +1,5 @@
 #include "replicator/image_source.h"
 
-#include <sys/stat.h>
-
-#include "replicator/cache_record.h"
-
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/fs.h>
@@ -14,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "replicator/cache_record.h"
 #include "replicator/errors.h"
 
 namespace imgcast::replicator {

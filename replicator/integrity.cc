@@ -28,10 +28,11 @@ std::string ImageDigest::to_hex() const { return fmt::format("{:016x}{:016x}", h
 
 // The xxHash streaming state, owned (XXH3_createState / XXH3_freeState).
 struct ImageHasher::State {
-  State() : state(XXH3_createState()), chunk(XXH3_createState()) {
-    if (state == nullptr || chunk == nullptr) {
+  State() : state(XXH3_createState()), chunk(XXH3_createState()), saved(XXH3_createState()) {
+    if (state == nullptr || chunk == nullptr || saved == nullptr) {
       XXH3_freeState(state);
       XXH3_freeState(chunk);
+      XXH3_freeState(saved);
       throw std::bad_alloc();
     }
     XXH3_128bits_reset(state);
@@ -39,9 +40,11 @@ struct ImageHasher::State {
   ~State() {
     XXH3_freeState(state);
     XXH3_freeState(chunk);
+    XXH3_freeState(saved);
   }
   XXH3_state_t* state;  // the whole image, xxh3-128
   XXH3_state_t* chunk;  // the current chunk, xxh3-64 (update_and_digest_chunk)
+  XXH3_state_t* saved;  // `state` before a chunk that may fail its check
 };
 
 ImageHasher::ImageHasher() : state_(std::make_unique<State>()) {}
@@ -61,6 +64,17 @@ std::uint64_t ImageHasher::update_and_digest_chunk(std::span<const std::byte> by
     IMGCAST_XXH3_128_UPDATE(state_->state, bytes.data() + at, length);
   }
   return XXH3_64bits_digest(state_->chunk);
+}
+
+bool ImageHasher::update_if_chunk_matches(std::span<const std::byte> bytes,
+                                          std::uint64_t expected) noexcept {
+  // Copying the state (~600 bytes) is far cheaper than a second pass over the chunk.
+  XXH3_copyState(state_->saved, state_->state);
+  if (update_and_digest_chunk(bytes) == expected) {
+    return true;
+  }
+  XXH3_copyState(state_->state, state_->saved);
+  return false;
 }
 
 ImageDigest ImageHasher::digest() const noexcept {

@@ -32,6 +32,9 @@ class ImageHasher {
   // update(bytes) and chunk_digest(bytes) in one pass: both hashes walk the chunk block by block
   // while each block is in L1/L2, instead of reading the whole chunk from memory twice.
   std::uint64_t update_and_digest_chunk(std::span<const std::byte> bytes) noexcept;
+  // The same, kept only when the chunk's digest is `expected`: a chunk that fails its check
+  // leaves the image hash as it was, so the chunk can be fetched again and fed once more.
+  bool update_if_chunk_matches(std::span<const std::byte> bytes, std::uint64_t expected) noexcept;
   ImageDigest digest() const noexcept;
 
  private:

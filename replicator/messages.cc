@@ -26,6 +26,11 @@ enum class Tag : std::uint8_t {
   kProbe = 14,
   kProbed = 15,
   kSkip = 16,
+  kOrphaned = 17,
+  kAdopt = 18,
+  kAdopted = 19,
+  kReparent = 20,
+  kRefetch = 21,
 };
 
 template <std::size_t N>
@@ -51,9 +56,13 @@ void write(ByteWriter& out, const Join& m) {
 }
 void write(ByteWriter& out, const Plan& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kPlan)).u64(m.image_bytes).u32(m.chunk_bytes);
-  out.u32(m.job_size).u32(m.mode).u32(m.parent_rank).u32(m.data_rank).u32(m.stall_timeout_ms);
+  out.u32(m.job_size).u32(m.mode).u32(m.data_rank).u32(m.stall_timeout_ms);
   out.u8(m.prefault);
-  out.str(m.topology).str(m.destination).str(m.job_tag).blob(m.parent_address);
+  out.str(m.topology).str(m.destination).str(m.job_tag);
+  out.u8(static_cast<std::uint8_t>(m.parents.size()));
+  for (const auto& parent : m.parents) {
+    out.u32(parent.rank).blob(parent.address);
+  }
 }
 void write(ByteWriter& out, const Ready&) { out.u8(static_cast<std::uint8_t>(Tag::kReady)); }
 void write(ByteWriter& out, const Failed& m) {
@@ -63,7 +72,7 @@ void write(ByteWriter& out, const Finish& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kFinish)).u64(m.digest.high).u64(m.digest.low);
 }
 void write(ByteWriter& out, const Result& m) {
-  out.u8(static_cast<std::uint8_t>(Tag::kResult)).u64(m.busy_ns);
+  out.u8(static_cast<std::uint8_t>(Tag::kResult)).u64(m.busy_ns).u32(m.refetched);
 }
 void write(ByteWriter& out, const Abort& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kAbort)).str(m.reason);
@@ -82,7 +91,24 @@ void write(ByteWriter& out, const Probed& m) {
 }
 void write(ByteWriter& out, const Skip&) { out.u8(static_cast<std::uint8_t>(Tag::kSkip)); }
 void write(ByteWriter& out, const Region& m) {
-  out.u8(static_cast<std::uint8_t>(Tag::kRegion)).blob(m.descriptor);
+  out.u8(static_cast<std::uint8_t>(Tag::kRegion)).blob(m.descriptor).u32(m.resume_from);
+  out.u8(m.tree);
+}
+void write(ByteWriter& out, const Orphaned& m) {
+  out.u8(static_cast<std::uint8_t>(Tag::kOrphaned)).u8(m.tree).u32(m.verified).str(m.reason);
+}
+void write(ByteWriter& out, const Adopt& m) {
+  out.u8(static_cast<std::uint8_t>(Tag::kAdopt)).u32(m.data_rank).u8(m.tree);
+}
+void write(ByteWriter& out, const Adopted& m) {
+  out.u8(static_cast<std::uint8_t>(Tag::kAdopted)).u32(m.data_rank).u8(m.tree);
+}
+void write(ByteWriter& out, const Reparent& m) {
+  out.u8(static_cast<std::uint8_t>(Tag::kReparent)).u8(m.tree).u32(m.parent_rank);
+  out.blob(m.parent_address);
+}
+void write(ByteWriter& out, const Refetch& m) {
+  out.u8(static_cast<std::uint8_t>(Tag::kRefetch)).u32(m.index);
 }
 
 std::optional<Message> read_body(Tag tag, ByteReader& in) {
@@ -124,14 +150,22 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
       m.chunk_bytes = in.u32();
       m.job_size = in.u32();
       m.mode = in.u32();
-      m.parent_rank = in.u32();
       m.data_rank = in.u32();
       m.stall_timeout_ms = in.u32();
       m.prefault = in.u8();
       m.topology = in.str(kMaxTextBytes);
       m.destination = in.str(kMaxTextBytes);
       m.job_tag = in.str(kMaxTextBytes);
-      m.parent_address = in.blob(kMaxAddressBytes);
+      const std::uint8_t parents = in.u8();
+      if (parents > kMaxTrees) {
+        return std::nullopt;
+      }
+      for (std::uint8_t i = 0; i < parents && in.ok(); ++i) {
+        PlanParent parent;
+        parent.rank = in.u32();
+        parent.address = in.blob(kMaxAddressBytes);
+        m.parents.push_back(std::move(parent));
+      }
       return m;
     }
     case Tag::kReady:
@@ -148,14 +182,26 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
       m.digest.low = in.u64();
       return m;
     }
-    case Tag::kResult:
-      return Result{in.u64()};
+    case Tag::kResult: {
+      Result m;
+      m.busy_ns = in.u64();
+      m.refetched = in.u32();
+      return m;
+    }
     case Tag::kAbort:
       return Abort{in.str(kMaxTextBytes)};
     case Tag::kBye:
       return Bye{};
-    case Tag::kRegion:
-      return Region{in.blob(kMaxDescriptorBytes)};
+    case Tag::kRegion: {
+      Region m;
+      m.descriptor = in.blob(kMaxDescriptorBytes);
+      m.resume_from = in.u32();
+      m.tree = in.u8();
+      if (m.tree >= kMaxTrees) {
+        return std::nullopt;
+      }
+      return m;
+    }
     case Tag::kProgress:
       return Progress{in.u64()};
     case Tag::kProbe: {
@@ -178,6 +224,34 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
     }
     case Tag::kSkip:
       return Skip{};
+    case Tag::kOrphaned: {
+      Orphaned m;
+      m.tree = in.u8();
+      m.verified = in.u32();
+      m.reason = in.str(kMaxTextBytes);
+      return m;
+    }
+    case Tag::kAdopt: {
+      Adopt m;
+      m.data_rank = in.u32();
+      m.tree = in.u8();
+      return m;
+    }
+    case Tag::kAdopted: {
+      Adopted m;
+      m.data_rank = in.u32();
+      m.tree = in.u8();
+      return m;
+    }
+    case Tag::kReparent: {
+      Reparent m;
+      m.tree = in.u8();
+      m.parent_rank = in.u32();
+      m.parent_address = in.blob(kMaxAddressBytes);
+      return m;
+    }
+    case Tag::kRefetch:
+      return Refetch{in.u32()};
   }
   return std::nullopt;
 }
@@ -194,7 +268,7 @@ std::optional<Message> decode(std::span<const std::byte> bytes) {
   ByteReader in(bytes);
   const std::uint8_t tag = in.u8();
   if (!in.ok() || tag < static_cast<std::uint8_t>(Tag::kHello) ||
-      tag > static_cast<std::uint8_t>(Tag::kSkip)) {
+      tag > static_cast<std::uint8_t>(Tag::kRefetch)) {
     return std::nullopt;
   }
   std::optional<Message> message = read_body(static_cast<Tag>(tag), in);
@@ -205,10 +279,10 @@ std::optional<Message> decode(std::span<const std::byte> bytes) {
 }
 
 const char* message_name(const Message& message) noexcept {
-  static constexpr const char* kNames[] = {"Hello", "Challenge", "Proof",   "Join",   "Plan",
-                                           "Ready", "Failed",    "Finish",  "Result", "Abort",
-                                           "Bye",   "Region",    "Progress", "Probe",  "Probed",
-                                           "Skip"};
+  static constexpr const char* kNames[] = {
+      "Hello",  "Challenge", "Proof",    "Join",  "Plan",    "Ready",    "Failed",
+      "Finish", "Result",    "Abort",    "Bye",   "Region",  "Progress", "Probe",
+      "Probed", "Skip",      "Orphaned", "Adopt", "Adopted", "Reparent", "Refetch"};
   static_assert(std::size(kNames) == std::variant_size_v<Message>);
   return kNames[message.index()];
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <optional>
 
 #include "replicator/agent_launcher.h"
@@ -46,7 +47,17 @@ struct AgentRecord {
   bool dropped = false;               // failed before the plan: not in the transfer at all
   double seconds = 0;
   std::uint64_t bytes_verified = 0;  // from its Progress reports
+  int place = -1;                    // its place in the transfer's tree (participants_), -1: none
+  int reparents = 0;                 // times it lost a parent and was given another
+  bool left = false;  // a child gave it up (dead, silent, corrupting): it adopts no one
+  std::array<int, kMaxTrees> adopter{-1,
+                                     -1};  // per tree, while orphaned: the rank asked to adopt it
+  std::array<Clock::time_point, kMaxTrees> adopt_asked{};  // ... and when
+  std::uint32_t refetched = 0;  // corrupt chunks it fetched again (from its Result)
 };
+
+// An orphan gets at most this many new parents; past it, something is wrong with the node itself.
+constexpr int kMaxReparents = 8;
 
 // A control connection that has not yet proved it holds the job key.
 struct PendingControl {
@@ -70,10 +81,21 @@ class RootSession {
   void run_transfer();
   void step(milliseconds timeout, bool data_busy);
   void report_progress();
+  // An adopter that has not answered within the stall timeout is passed over (stopped or cut
+  // off without having failed yet).
+  void check_adoptions(Clock::time_point now);
   void on_control_event(tp::Completion& event);
   void on_pending_message(PendingControl& pending, const Message& message);
   void on_agent_message(AgentRecord& agent, const Message& message);
   void agent_failed(AgentRecord& agent, ExitCode code, std::string reason);
+  // Re-parenting (messages.h): an agent lost its parent; the nearest live ancestor adopts it.
+  void on_orphaned(AgentRecord& orphan, int tree, const std::string& reason);
+  void send_reparent(AgentRecord& orphan, int tree, int parent_rank);
+  bool serves_data(int rank) const;
+  // Stops talking to a pending control connection; it is closed at the next step (events of the
+  // current batch may still name it).
+  void drop_pending(tp::Endpoint* endpoint);
+  std::vector<std::byte> data_address_of(int rank) const;
   void send_probes();
   // Who takes part in the transfer (the root, then every node not skipped); false when nobody
   // needs data.
@@ -104,14 +126,17 @@ class RootSession {
   std::unique_ptr<tp::Listener> control_listener_;
   std::unique_ptr<tp::Listener> data_listener_;
   std::unique_ptr<DataNode> node_;
-  std::string source_key_;                      // for the node-local cache
-  std::optional<CacheRecord> root_cache_;       // the root's own copy is this image already
-  std::vector<int> participants_;               // by place in the tree: ranks (0 first)
+  std::string source_key_;                 // for the node-local cache
+  std::optional<CacheRecord> root_cache_;  // the root's own copy is this image already
+  std::vector<int> participants_;          // by place in the tree: ranks (0 first)
+  // By tree, then place: the place of its current parent in that tree (-1 for the root).
+  std::vector<std::vector<int>> parent_place_;
   // Prefaulting the staging mappings (~0.3 s per GiB per node) pays only where the network
   // could outrun page faults during the receive; on slower links it is setup time lost.
   bool prefault_ = true;
   std::vector<AgentRecord> agents_;  // index = rank; [0] is the root itself
   std::vector<std::unique_ptr<PendingControl>> pending_;
+  std::vector<std::unique_ptr<tp::Endpoint>> retired_;  // see drop_pending
   AgentLauncher launcher_;
   std::vector<tp::Completion> events_;       // control events of the last step
   std::vector<tp::Completion> data_events_;  // data events of the last step
@@ -169,9 +194,8 @@ Report RootSession::run() {
   }
   if (!root_cache_) {
     // Created now so that an unusable destination fails before any agent starts.
-    image_.emplace(
-        StagedImage::create(agents_[0].destination, source_->size(), job_tag_, options_.mode,
-                            options_.follow_symlinks));
+    image_.emplace(StagedImage::create(agents_[0].destination, source_->size(), job_tag_,
+                                       options_.mode, options_.follow_symlinks));
   }
 
   control_ctx_ = make_context_(tp::Kind::kTcp);
@@ -207,9 +231,9 @@ Report RootSession::run() {
   report.chunk_bytes = transfer ? schedule_.chunk_bytes : 0;
   report.topology = transfer ? topology_->name() : "none (every copy cached)";
   report.transport = std::string(tp::to_string(options_.transport));
-  report.digest = !transfer                       ? root_cache_->digest.to_hex()
+  report.digest = !transfer                    ? root_cache_->digest.to_hex()
                   : node_ && node_->complete() ? node_->digest().to_hex()
-                                                 : "";
+                                               : "";
   report.plan = transfer ? schedule_.reason
                          : "every copy is this image already (node-local cache): nothing sent";
   report.setup_seconds = seconds_between(start_, data_start_);
@@ -223,6 +247,8 @@ Report RootSession::run() {
     result.seconds = agent.seconds;
     result.failure = agent.failure;
     result.cached = agent.skipped;
+    result.reparents = agent.reparents;
+    result.refetched = agent.refetched;
     report.nodes.push_back(std::move(result));
   }
   return report;
@@ -336,9 +362,8 @@ bool RootSession::choose_participants() {
   }
   log().info("{} of {} nodes take part in the transfer ({} cached)", participants_.size(),
              agents_.size(),
-             std::count_if(agents_.begin(), agents_.end(), [](const AgentRecord& a) {
-               return a.skipped;
-             }));
+             std::count_if(agents_.begin(), agents_.end(),
+                           [](const AgentRecord& a) { return a.skipped; }));
   return true;
 }
 
@@ -355,9 +380,8 @@ void RootSession::prepare_root() {
   prefault_ = options_.link.beta_bytes_per_second >= kPrefaultFromBytesPerSecond;
   if (!image_) {
     // Our copy was cached but others need the image: we stage it again as their source.
-    image_.emplace(
-        StagedImage::create(agents_[0].destination, source_->size(), job_tag_, options_.mode,
-                            options_.follow_symlinks));
+    image_.emplace(StagedImage::create(agents_[0].destination, source_->size(), job_tag_,
+                                       options_.mode, options_.follow_symlinks));
   }
   DataNodeOptions node_options;
   node_options.rank = 0;
@@ -386,26 +410,26 @@ void RootSession::confirm_cached_copies() {
 }
 
 void RootSession::send_plans() {
+  parent_place_.assign(topology_->trees(), std::vector<int>(participants_.size(), -1));
+  agents_[0].place = 0;
   for (std::size_t place = 1; place < participants_.size(); ++place) {
     const int rank = participants_[place];
-    const int parent = participants_[topology_->parent(static_cast<int>(place))];
+    agents_[rank].place = static_cast<int>(place);
     Plan plan;
     plan.image_bytes = source_->size();
     plan.chunk_bytes = schedule_.chunk_bytes;
     plan.job_size = static_cast<std::uint32_t>(participants_.size());
     plan.mode = options_.mode;
-    plan.parent_rank = static_cast<std::uint32_t>(parent);
     plan.data_rank = static_cast<std::uint32_t>(place);
     plan.stall_timeout_ms = static_cast<std::uint32_t>(options_.stall_timeout.count());
     plan.prefault = prefault_ ? 1 : 0;
     plan.topology = topology_->name();
     plan.destination = options_.destination;
     plan.job_tag = job_tag_;
-    if (parent == 0) {
-      const auto address = data_listener_->address();
-      plan.parent_address.assign(address.begin(), address.end());
-    } else {
-      plan.parent_address = agents_[parent].data_address;
+    for (int tree = 0; tree < topology_->trees(); ++tree) {
+      parent_place_[tree][place] = topology_->parent(static_cast<int>(place), tree);
+      const int parent = participants_[parent_place_[tree][place]];
+      plan.parents.push_back({static_cast<std::uint32_t>(parent), data_address_of(parent)});
     }
     (void)agents_[rank].control->send_control(encode(plan));
   }
@@ -421,6 +445,7 @@ void RootSession::run_transfer() {
   bool busy = true;
   bool finished_sent = false;
   auto last_report = data_start_;
+  auto last_adoption_check = data_start_;
   auto& root = agents_[0];
   for (;;) {
     step(busy ? milliseconds(0) : milliseconds(200), busy);
@@ -451,20 +476,28 @@ void RootSession::run_transfer() {
       }
       finished_sent = true;
     }
-    // Anyone still missing when nothing has moved for the stall timeout has failed.
+    // Anyone still missing when nothing has moved for twice the stall timeout has failed. Twice:
+    // an agent whose parent stalls gives it up after one stall timeout and re-parents, and that
+    // must have its chance first.
     const std::uint64_t bytes = node_->bytes_verified();
     const auto now = Clock::now();
     if (bytes != last_bytes || progressed_) {
       last_bytes = bytes;
       last_progress = now;
-    } else if (now - last_progress > options_.stall_timeout) {
+    } else if (now - last_progress > 2 * options_.stall_timeout) {
+      node_->stop_pacing();  // our own copy finishes whatever the children do
       for (auto& agent : agents_) {
-        if (agent.state != AgentRecord::State::kDone &&
+        if (agent.rank != 0 && agent.state != AgentRecord::State::kDone &&
             agent.state != AgentRecord::State::kFailed) {
-          agent_failed(agent, ExitCode::kTransferFailed,
-                       fmt::format("no progress for {} s", options_.stall_timeout.count() / 1000));
+          agent_failed(
+              agent, ExitCode::kTransferFailed,
+              fmt::format("no progress for {:.1f} s", 2 * options_.stall_timeout.count() / 1000.0));
         }
       }
+    }
+    if (now - last_adoption_check >= milliseconds(100)) {
+      last_adoption_check = now;
+      check_adoptions(now);
     }
     if (options_.on_progress && now - last_report >= milliseconds(250)) {
       last_report = now;
@@ -499,6 +532,7 @@ void RootSession::step(milliseconds timeout, bool data_busy) {
         ExitCode::kTransferFailed,
         fmt::format("interrupted by signal {}; every temporary file was removed", stop_signal()));
   }
+  retired_.clear();
   const int fds[] = {control_ctx_->wait_fd(), data_ctx_->wait_fd()};
   wait_readable(fds, data_busy ? milliseconds(0) : timeout);
   events_.clear();
@@ -551,7 +585,7 @@ void RootSession::on_control_event(tp::Completion& event) {
       if (pending->endpoint.get() == from) {
         if (!message) {
           log().warn("refused control connection from {}: malformed message", from->peer_name());
-          std::erase_if(pending_, [from](const auto& p) { return p->endpoint.get() == from; });
+          drop_pending(from);
           return;
         }
         on_pending_message(*pending, *message);
@@ -571,7 +605,7 @@ void RootSession::on_control_event(tp::Completion& event) {
       }
       return;
     }
-    std::erase_if(pending_, [from](const auto& p) { return p->endpoint.get() == from; });
+    drop_pending(from);
   }
 }
 
@@ -579,7 +613,7 @@ void RootSession::on_pending_message(PendingControl& pending, const Message& mes
   tp::Endpoint* endpoint = pending.endpoint.get();
   auto refuse = [this, endpoint](const std::string& why) {
     log().warn("refused control connection from {}: {}", endpoint->peer_name(), why);
-    std::erase_if(pending_, [endpoint](const auto& p) { return p->endpoint.get() == endpoint; });
+    drop_pending(endpoint);
   };
   if (!pending.challenged) {
     const auto* hello = std::get_if<Hello>(&message);
@@ -623,10 +657,10 @@ void RootSession::on_agent_message(AgentRecord& agent, const Message& message) {
     if (agent.host.empty()) {
       // Started by a launcher that did not tell us its host: take the agent's own name, but only
       // a plain host name (it reaches logs and the report).
-      const bool plain = !join->host.empty() &&
-                         join->host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
-                                                      "QRSTUVWXYZ0123456789._:-") ==
-                             std::string::npos;
+      const bool plain =
+          !join->host.empty() && join->host.find_first_not_of(
+                                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                                     "QRSTUVWXYZ0123456789._:-") == std::string::npos;
       agent.host = plain ? join->host : fmt::format("rank{}", agent.rank);
       agent.destination = expand_destination(options_.destination, agent.rank, agent.host);
     }
@@ -651,10 +685,32 @@ void RootSession::on_agent_message(AgentRecord& agent, const Message& message) {
     agent.bytes_verified = std::min(progress->bytes_verified, source_->size());
     return;
   }
-  if (std::holds_alternative<Result>(message) && agent.state == AgentRecord::State::kReady) {
+  if (const auto* result = std::get_if<Result>(&message);
+      result != nullptr && agent.state == AgentRecord::State::kReady) {
     agent.state = AgentRecord::State::kDone;
     agent.seconds = seconds_between(data_start_, Clock::now());
     agent.bytes_verified = source_->size();
+    agent.refetched = result->refetched;
+    return;
+  }
+  if (const auto* orphaned = std::get_if<Orphaned>(&message);
+      orphaned != nullptr && agent.state == AgentRecord::State::kReady && agent.place > 0 &&
+      orphaned->tree < topology_->trees()) {
+    agent.bytes_verified = std::min<std::uint64_t>(
+        static_cast<std::uint64_t>(orphaned->verified) * schedule_.chunk_bytes, source_->size());
+    on_orphaned(agent, orphaned->tree, orphaned->reason);
+    return;
+  }
+  if (const auto* adopted = std::get_if<Adopted>(&message);
+      adopted != nullptr && adopted->tree < topology_->trees()) {
+    // The answer to our Adopt: now the orphan may connect (before it, it would be refused).
+    for (auto& orphan : agents_) {
+      if (orphan.place == static_cast<int>(adopted->data_rank) &&
+          orphan.adopter[adopted->tree] == agent.rank &&
+          orphan.state == AgentRecord::State::kReady) {
+        send_reparent(orphan, adopted->tree, agent.rank);
+      }
+    }
     return;
   }
   if (const auto* failed = std::get_if<Failed>(&message)) {
@@ -677,6 +733,105 @@ void RootSession::agent_failed(AgentRecord& agent, ExitCode code, std::string re
   agent.failure = std::move(reason);
   agent.failure_code = code;
   // Its endpoint stays until the end, so a late message still finds its record.
+  // An orphan it was about to adopt needs another parent.
+  for (auto& orphan : agents_) {
+    for (int tree = 0; tree < static_cast<int>(parent_place_.size()); ++tree) {
+      if (orphan.adopter[tree] == agent.rank && orphan.state == AgentRecord::State::kReady) {
+        orphan.adopter[tree] = -1;
+        on_orphaned(orphan, tree, fmt::format("rank {}, chosen to adopt it, failed", agent.rank));
+      }
+    }
+  }
+}
+
+bool RootSession::serves_data(int rank) const {
+  // A node that finished still serves (its agent runs until Bye); a failed one does not, nor one
+  // a child gave up on: it may be stopped or cut off without having failed yet (its other
+  // children may then leave it too, and must not be sent back to it).
+  const auto& agent = agents_[rank];
+  return rank == 0 || (!agent.left && (agent.state == AgentRecord::State::kReady ||
+                                       agent.state == AgentRecord::State::kDone));
+}
+
+void RootSession::check_adoptions(Clock::time_point now) {
+  for (auto& orphan : agents_) {
+    for (int tree = 0; tree < static_cast<int>(parent_place_.size()); ++tree) {
+      const int adopter = orphan.adopter[tree];
+      if (adopter < 0 || orphan.state != AgentRecord::State::kReady ||
+          now - orphan.adopt_asked[tree] <= options_.stall_timeout) {
+        continue;
+      }
+      agents_[adopter].left = true;
+      orphan.adopter[tree] = -1;
+      on_orphaned(orphan, tree,
+                  fmt::format("rank {}, chosen to adopt it, did not answer for {:.1f} s", adopter,
+                              options_.stall_timeout.count() / 1000.0));
+    }
+  }
+}
+
+void RootSession::drop_pending(tp::Endpoint* endpoint) {
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    if ((*it)->endpoint.get() == endpoint) {
+      retired_.push_back(std::move((*it)->endpoint));
+      pending_.erase(it);
+      return;
+    }
+  }
+}
+
+std::vector<std::byte> RootSession::data_address_of(int rank) const {
+  if (rank == 0) {
+    const auto address = data_listener_->address();
+    return {address.begin(), address.end()};
+  }
+  return agents_[rank].data_address;
+}
+
+void RootSession::on_orphaned(AgentRecord& orphan, int tree, const std::string& reason) {
+  if (++orphan.reparents > kMaxReparents) {
+    const std::string why =
+        fmt::format("lost its parent {} times (last: {})", orphan.reparents - 1, reason);
+    (void)orphan.control->send_control(encode(Abort{why}));
+    agent_failed(orphan, ExitCode::kTransferFailed, why);
+    return;
+  }
+  // The nearest live ancestor of the lost parent takes over; the root always serves. The lost
+  // parent itself is passed over even when it lives: its link to this node failed. Ancestors
+  // are never in the orphan's own subtree, so no cycle can form.
+  // In a two-tree topology the climb stays in the tree where the parent was lost.
+  std::vector<int>& parent_place = parent_place_[tree];
+  const int place = orphan.place;
+  const int lost = parent_place[place];
+  agents_[participants_[lost]].left = true;
+  int adopter = lost;
+  do {
+    adopter = adopter == 0 ? 0 : parent_place[adopter];
+  } while (adopter != 0 && !serves_data(participants_[adopter]));
+  parent_place[place] = adopter;
+  const int adopter_rank = participants_[adopter];
+  log().warn("{} (rank {}) lost its parent rank {}{} ({}); rank {} adopts it", orphan.host,
+             orphan.rank, participants_[lost],
+             parent_place_.size() > 1 ? fmt::format(" in tree {}", tree) : std::string(), reason,
+             adopter_rank);
+  if (adopter == 0) {
+    node_->adopt(place, tree);
+    send_reparent(orphan, tree, 0);
+    return;
+  }
+  orphan.adopter[tree] = adopter_rank;
+  orphan.adopt_asked[tree] = Clock::now();
+  (void)agents_[adopter_rank].control->send_control(
+      encode(Adopt{static_cast<std::uint32_t>(place), static_cast<std::uint8_t>(tree)}));
+}
+
+void RootSession::send_reparent(AgentRecord& orphan, int tree, int parent_rank) {
+  Reparent reparent;
+  reparent.tree = static_cast<std::uint8_t>(tree);
+  reparent.parent_rank = static_cast<std::uint32_t>(parent_rank);
+  reparent.parent_address = data_address_of(parent_rank);
+  orphan.adopter[tree] = -1;
+  (void)orphan.control->send_control(encode(reparent));
 }
 
 void RootSession::abort_setup(ExitCode code, const std::string& reason) {

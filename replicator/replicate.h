@@ -30,11 +30,11 @@ struct ProgressSnapshot {
 
 struct ReplicateOptions {
   std::filesystem::path source;
-  std::string destination;                   // may hold %r / %h
-  std::vector<std::string> hosts;            // hosts[0] is this host, the root
-  std::string rsh = "ssh";                   // "local" runs agents on this machine
-  std::string agent_program;                 // imgcast's path on the other hosts
-  std::vector<std::string> agent_args;       // global options put before `agent` (e.g. log level)
+  std::string destination;              // may hold %r / %h
+  std::vector<std::string> hosts;       // hosts[0] is this host, the root
+  std::string rsh = "ssh";              // "local" runs agents on this machine
+  std::string agent_program;            // imgcast's path on the other hosts
+  std::vector<std::string> agent_args;  // global options put before `agent` (e.g. log level)
   // How the agents start. Empty: one `rsh HOST 'command'` per host. Otherwise one launcher
   // process starts them all (the argv before imgcast's path, e.g. {"srun", "--overlap", ...});
   // each agent then finds its rank by its own host name in the host list, and the job secret
@@ -43,8 +43,7 @@ struct ReplicateOptions {
   // Set when the agents are started by someone else (imgcast hook: the launcher runs one on
   // every node): nothing is launched, and `publish` is told where to join and the secret line.
   // hosts[rank] may then be empty for a host whose name is not known before it joins.
-  std::function<void(const std::string& control_address, const std::string& secret_line)>
-      publish;
+  std::function<void(const std::string& control_address, const std::string& secret_line)> publish;
   std::optional<std::uint32_t> chunk_bytes;  // nullopt: chosen by the schedule model
   std::optional<std::string> topology;       // nullopt: chosen by the schedule model
   LinkModel link;                            // what the model assumes of each link

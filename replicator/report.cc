@@ -43,15 +43,18 @@ void Report::print(std::ostream& out) const {
     const std::string rate = n.verified && !n.cached && n.seconds > 0
                                  ? fmt::format("{:.1f}", megabytes / n.seconds)
                                  : "-";
-    const std::string result = n.cached     ? "cached " + n.destination
-                               : n.verified ? "verified " + n.destination
-                                            : "FAILED: " + n.failure;
+    std::string result = n.cached     ? "cached " + n.destination
+                         : n.verified ? "verified " + n.destination
+                                      : "FAILED: " + n.failure;
+    if (n.reparents > 0 || n.refetched > 0) {
+      result += fmt::format(" ({} new parent{}, {} chunk{} fetched again)", n.reparents,
+                            n.reparents == 1 ? "" : "s", n.refetched, n.refetched == 1 ? "" : "s");
+    }
     out << fmt::format("{:>4}  {:<{}}  {:>7.3f}s  {:>9}  {}\n", n.rank, n.host, host_width,
                        n.seconds, rate, result);
   }
-  const double aggregate = transfer_seconds > 0
-                               ? megabytes * (verified_count() - cached_count()) / transfer_seconds
-                               : 0;
+  const double aggregate =
+      transfer_seconds > 0 ? megabytes * (verified_count() - cached_count()) / transfer_seconds : 0;
   out << fmt::format(
       "total: {}/{} nodes verified{}, {:.1f} MB image, {} chunks of {} KiB, {} over {}, "
       "transfer {:.3f}s (setup {:.3f}s), {:.1f} MB/s aggregate, xxh3-128 {}\n",
@@ -88,7 +91,9 @@ void Report::print_json(std::ostream& out) const {
                            {"destination", n.destination},
                            {"verified", n.verified},
                            {"cached", n.cached},
-                           {"seconds", n.seconds}};
+                           {"seconds", n.seconds},
+                           {"reparents", n.reparents},
+                           {"refetched_chunks", n.refetched}};
     node["mb_per_s"] = n.verified && !n.cached && n.seconds > 0
                            ? nlohmann::json(image_bytes / 1e6 / n.seconds)
                            : nullptr;

@@ -18,6 +18,8 @@ struct NodeResult {
   double seconds = 0;   // from the start of the data flow to the node's verified, placed copy
   std::string failure;  // empty on success
   bool cached = false;  // its copy was this image already: skipped (verified, seconds 0)
+  int reparents = 0;    // times it lost its parent and was re-attached to a live ancestor
+  std::uint32_t refetched = 0;  // chunks that arrived corrupt and were fetched again
 };
 
 struct Report {

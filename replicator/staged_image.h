@@ -15,11 +15,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-
-#include "replicator/cache_record.h"
 #include <span>
 #include <string>
 
+#include "replicator/cache_record.h"
 #include "replicator/unique_fd.h"
 
 namespace imgcast::replicator {

@@ -27,6 +27,7 @@ struct ListenOptions {
   std::string bind_host = "0.0.0.0";  // where to listen
   std::string advertise_host;         // how peers reach us; empty: bind_host
   std::uint16_t port = 0;             // 0: ephemeral
+  std::uint16_t advertise_port = 0;   // how peers reach us behind a port forward; 0: the bound one
 };
 
 class Context {

@@ -61,7 +61,7 @@ void BM_PlanDecode(benchmark::State& state) {
   plan.image_bytes = 1ull << 32;
   plan.topology = "binomial";
   plan.destination = "/tmp/app.sif";
-  plan.parent_address.assign(20, std::byte{'1'});
+  plan.parents.push_back({1, std::vector<std::byte>(20, std::byte{'1'})});
   const auto bytes = replicator::encode(plan);
   for (auto _ : state) {
     benchmark::DoNotOptimize(replicator::decode(bytes));

@@ -1,15 +1,15 @@
 // The node-local cache end to end: a second run skips every node and never reads the source; a
 // missing or changed copy is sent to its node alone; a changed source is never taken for
 // cached; --force sends anyway; a cached copy that lies about its content fails its node.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <utime.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "tests/e2e/harness.h"
 
@@ -99,8 +99,7 @@ TEST_F(CacheTest, ACachedCopyWhoseDigestLiesFailsItsNode) {
   std::string record(value, static_cast<std::size_t>(n));
   const std::size_t digest_at = record.find(' ', record.find(' ', record.find(' ', 15) + 1) + 1);
   record.replace(digest_at + 1, 32, std::string(32, '0'));
-  ASSERT_EQ(::setxattr(job_.copy(1).c_str(), "user.imgcast.cache", record.data(), record.size(),
-                       0),
+  ASSERT_EQ(::setxattr(job_.copy(1).c_str(), "user.imgcast.cache", record.data(), record.size(), 0),
             0);
   std::filesystem::remove(job_.copy(0));
   std::vector<std::string> argv = job_.command(source_, {"--json"});

@@ -1,8 +1,13 @@
-// A node that dies mid-transfer: the run fails naming it, its destination never shows a file,
-// and nobody is left with a temporary file.
+// A node that dies mid-transfer: the run is partial naming it, its destination never shows a
+// file, the nodes below it re-attach to a live ancestor and finish, and nobody else is left with
+// a temporary file. And Ctrl-C of the root removes every temporary file.
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
 #include <thread>
 
 #include "tests/e2e/harness.h"
@@ -18,12 +23,30 @@ bool has_temporary(const std::filesystem::path& dir) {
   return false;
 }
 
-// The pid of the agent process of `rank`, found through /proc (it runs on this machine).
-pid_t find_agent(int rank) {
+// The parent pid of a process, from /proc/PID/stat (0 when it is gone).
+pid_t parent_of(const std::filesystem::path& proc_entry) {
+  std::ifstream in(proc_entry / "stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const auto close = stat.rfind(')');  // the command name may hold spaces and parentheses
+  if (close == std::string::npos)
+    return 0;
+  char state = 0;
+  int ppid = 0;
+  std::istringstream fields(stat.substr(close + 1));
+  fields >> state >> ppid;
+  return ppid;
+}
+
+// The pid of the agent process of `rank` that the root `root` started (through /proc: it runs on
+// this machine; `--rsh local` execs the agent in the root's child, so its parent is the root).
+// Only that root's: other tests may run jobs with the same ranks at the same time.
+pid_t find_agent(int rank, pid_t root) {
   const std::string needle = fmt::format("--rank{}{}", '\0', rank);
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    if (parent_of(entry.path()) != root)
       continue;
     std::ifstream in(entry.path() / "cmdline", std::ios::binary);
     std::string cmdline((std::istreambuf_iterator<char>(in)), {});
@@ -37,44 +60,168 @@ pid_t find_agent(int rank) {
   return -1;
 }
 
-TEST(NodeFailure, KilledAgentFailsTheRunNamingItsHostAndLeavesNoFile) {
-  LocalJob job(4);
-  job.log_level = "debug";
-  const auto source = job.dir / "source.sif";
-  write_random_file(source, 512u << 20, 5);
-  // In a chain, rank 1 relays to 2 and 3: killing it cuts them off too.
-  Process replicate(job.command(source, {"--topology", "chain", "--chunk-size", "256K"}));
-
-  // Kill rank 1 once the root says data flows (its debug log), a little into the transfer.
+// Starts `job` and SIGKILLs the agents of `victims` once the root says data flows (its debug
+// log), a little into the transfer. Returns the finished run.
+ProcessResult run_and_kill(const LocalJob& job, const std::filesystem::path& source,
+                           const std::vector<std::string>& extra, const std::vector<int>& victims) {
+  Process replicate(job.command(source, extra));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline &&
          replicate.err_so_far().find("data flows") == std::string::npos) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  const pid_t victim = find_agent(1);
-  ASSERT_GT(victim, 0) << "rank 1's agent is not running; root said: " << replicate.err_so_far();
-  ASSERT_EQ(::kill(victim, SIGKILL), 0);
-
-  const ProcessResult result = replicate.wait(std::chrono::seconds(60));
-  // The root verified its own copy, so the run is partial; rank 1 is named as failed.
-  EXPECT_EQ(result.exit_code, 3) << result.err.substr(
-      result.err.size() > 3000 ? result.err.size() - 3000 : 0);
-  EXPECT_NE(result.err.find("127.0.0.2"), std::string::npos) << result.err;
-  EXPECT_FALSE(std::filesystem::exists(job.copy(1)));
-  for (int rank = 0; rank < job.nodes; ++rank) {
-    // A SIGKILLed process cleans up nothing; every other node removes its temporary file.
-    if (rank != 1) {
-      EXPECT_FALSE(has_temporary(job.node_dir(rank))) << "rank " << rank;
-    }
-    // Whatever exists under the final name is complete and verified.
-    if (std::filesystem::exists(job.copy(rank))) {
-      EXPECT_TRUE(files_equal(source, job.copy(rank))) << "rank " << rank;
+  for (int rank : victims) {
+    const pid_t victim = find_agent(rank, replicate.pid());
+    EXPECT_GT(victim, 0) << "rank " << rank
+                         << "'s agent is not running; root said: " << replicate.err_so_far();
+    if (victim > 0) {
+      EXPECT_EQ(::kill(victim, SIGKILL), 0);
     }
   }
-  // Ranks 2 and 3 hung below the dead relay: neither may claim a copy.
-  EXPECT_FALSE(std::filesystem::exists(job.copy(2)));
-  EXPECT_FALSE(std::filesystem::exists(job.copy(3)));
+  return replicate.wait(std::chrono::seconds(90));
+}
+
+// The killed nodes are the only failures: exit 3 naming them, no file under their DST, and every
+// other node (those below the dead relays included) holds a verified copy and no temporary file.
+// Returns the --json report.
+nlohmann::json expect_only_victims_failed(const LocalJob& job, const std::filesystem::path& source,
+                                          const ProcessResult& result,
+                                          const std::vector<int>& victims) {
+  const std::string tail =
+      result.err.substr(result.err.size() > 4000 ? result.err.size() - 4000 : 0);
+  EXPECT_EQ(result.exit_code, 3) << tail;
+  for (int rank : victims) {
+    EXPECT_NE(result.err.find(fmt::format("127.0.0.{}", rank + 1)), std::string::npos) << tail;
+  }
+  for (int rank = 0; rank < job.nodes; ++rank) {
+    const bool victim = std::find(victims.begin(), victims.end(), rank) != victims.end();
+    if (victim) {
+      EXPECT_FALSE(std::filesystem::exists(job.copy(rank))) << "rank " << rank;
+      continue;  // a SIGKILLed process cleans up nothing
+    }
+    EXPECT_TRUE(files_equal(source, job.copy(rank))) << "rank " << rank << "\n" << tail;
+    EXPECT_EQ(list_dir(job.node_dir(rank)), std::vector<std::string>{"image.sif"})
+        << "rank " << rank;
+  }
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(result.out);
+  } catch (const std::exception& error) {
+    ADD_FAILURE() << "no JSON report: " << error.what() << "\n" << result.out;
+    return doc;
+  }
+  EXPECT_EQ(doc.at("totals").at("failed"), victims.size());
+  return doc;
+}
+
+TEST(NodeFailure, KilledRelayFailsAloneAndTheNodesBelowItReattach) {
+  LocalJob job(4);
+  job.log_level = "debug";
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 512u << 20, 5);
+  // In a chain, rank 1 relays to 2 (and through it to 3): rank 2 must re-attach to the root and
+  // resume where it was; rank 3 keeps its parent.
+  const ProcessResult result =
+      run_and_kill(job, source, {"--topology", "chain", "--chunk-size", "256K", "--json"}, {1});
+  const nlohmann::json doc = expect_only_victims_failed(job, source, result, {1});
+  if (doc.contains("nodes")) {
+    EXPECT_EQ(doc.at("nodes").at(2).at("reparents"), 1);
+    EXPECT_EQ(doc.at("nodes").at(3).at("reparents"), 0);
+  }
+  // It resumed: the root took rank 2 on where it was, not from chunk 0.
+  EXPECT_NE(result.err.find("rank 0 adopts it"), std::string::npos);
+  std::smatch served;
+  ASSERT_TRUE(std::regex_search(
+      result.err, served, std::regex(R"(rank 0 serves child rank 2 at \S+ from chunk (\d+))")))
+      << result.err.substr(result.err.size() > 4000 ? result.err.size() - 4000 : 0);
+  EXPECT_GT(std::stoul(served[1].str()), 0u);
+}
+
+TEST(NodeFailure, AKilledRelaysChildrenAllReattachToTheNearestLiveAncestor) {
+  LocalJob job(7);
+  job.log_level = "debug";
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 256u << 20, 7);
+  // kary:2 over 7 nodes: 0 -> {1, 2}, 1 -> {3, 4}, 2 -> {5, 6}. Rank 1 dies: 3 and 4 go to 0.
+  const ProcessResult result =
+      run_and_kill(job, source, {"--topology", "kary:2", "--chunk-size", "256K", "--json"}, {1});
+  const nlohmann::json doc = expect_only_victims_failed(job, source, result, {1});
+  if (doc.contains("nodes")) {
+    EXPECT_EQ(doc.at("nodes").at(3).at("reparents"), 1);
+    EXPECT_EQ(doc.at("nodes").at(4).at("reparents"), 1);
+    EXPECT_EQ(doc.at("nodes").at(5).at("reparents"), 0);
+  }
+}
+
+TEST(NodeFailure, TwoDeadRelaysInARowAreBothPassedOver) {
+  LocalJob job(5);
+  job.log_level = "debug";
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 512u << 20, 9);
+  // Chain 0 -> 1 -> 2 -> 3 -> 4; ranks 1 and 2 die together: rank 3 climbs to the root.
+  const ProcessResult result =
+      run_and_kill(job, source, {"--topology", "chain", "--chunk-size", "256K", "--json"}, {1, 2});
+  const nlohmann::json doc = expect_only_victims_failed(job, source, result, {1, 2});
+  if (doc.contains("nodes")) {
+    EXPECT_GE(doc.at("nodes").at(3).at("reparents").get<int>(), 1);
+    EXPECT_EQ(doc.at("nodes").at(4).at("reparents"), 0);
+  }
+}
+
+TEST(NodeFailure, InATwoTreeTheDeadNodesChildrenReattachInTheirOwnTree) {
+  LocalJob job(9);
+  job.log_level = "debug";
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 256u << 20, 17);
+  // Two-tree over 9 nodes: the non-root nodes 1..8 sit at in-order positions; rank 4 (position 4
+  // of tree 0) is inner in tree 0 with children 2 and 6, and a leaf of tree 1. Killing it orphans
+  // 2 and 6 in tree 0 only; their tree-1 parents go on.
+  const ProcessResult result = run_and_kill(
+      job, source, {"--topology", "twotree", "--chunk-size", "256K", "--json"}, {4});
+  const nlohmann::json doc = expect_only_victims_failed(job, source, result, {4});
+  if (doc.contains("nodes")) {
+    EXPECT_GE(doc.at("nodes").at(2).at("reparents").get<int>(), 1);
+    EXPECT_GE(doc.at("nodes").at(6).at("reparents").get<int>(), 1);
+  }
+  EXPECT_NE(result.err.find("in tree 0"), std::string::npos);
+}
+
+TEST(NodeFailure, AStalledRelayIsLeftAfterTheStallTimeoutAndTheRestFinish) {
+  LocalJob job(4);
+  job.log_level = "debug";
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 256u << 20, 11);
+  std::vector<std::string> argv =
+      job.command(source, {"--topology", "chain", "--chunk-size", "256K", "--json"});
+  // The harness's 20 s stall timeout, shortened: a stopped relay looks like a cut link.
+  auto stall = std::find(argv.begin(), argv.end(), "--stall-timeout");
+  ASSERT_NE(stall, argv.end());
+  *(stall + 1) = "2";
+  Process replicate(argv);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline &&
+         replicate.err_so_far().find("data flows") == std::string::npos) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  const pid_t victim = find_agent(1, replicate.pid());
+  ASSERT_GT(victim, 0);
+  // SIGSTOP: the process and its sockets stay, nothing moves; only a timeout can tell.
+  ASSERT_EQ(::kill(victim, SIGSTOP), 0);
+  const ProcessResult result = replicate.wait(std::chrono::seconds(90));
+  ::kill(victim, SIGKILL);
+  const std::string tail =
+      result.err.substr(result.err.size() > 4000 ? result.err.size() - 4000 : 0);
+  EXPECT_EQ(result.exit_code, 3) << tail;
+  EXPECT_NE(result.err.find("no data from parent rank 1 for 2.0 s"), std::string::npos) << tail;
+  EXPECT_FALSE(std::filesystem::exists(job.copy(1)));
+  for (int rank : {0, 2, 3}) {
+    EXPECT_TRUE(files_equal(source, job.copy(rank))) << "rank " << rank << "\n" << tail;
+  }
+  const auto doc = nlohmann::json::parse(result.out);
+  EXPECT_EQ(doc.at("nodes").at(2).at("reparents"), 1);
+  EXPECT_FALSE(doc.at("nodes").at(1).at("verified"));
 }
 
 TEST(NodeFailure, InterruptedRootRemovesEveryTemporaryFile) {

@@ -37,27 +37,23 @@ TEST(KeyFile, APrivateKeyFileIsUsedAndAReadableOneRefused) {
   const auto source = job.dir / "source.sif";
   write_random_file(source, 100000, 62);
   const auto key = job.dir / "job.key";
-  {
-    std::ofstream(key) << std::string(64, 'a') << "\n";
-  }
+  { std::ofstream(key) << std::string(64, 'a') << "\n"; }
   ::chmod(key.c_str(), 0600);
-  const ProcessResult ok = run(job.command(source), std::chrono::seconds(60),
-                               {"IMGCAST_KEY_FILE=" + key.string()});
+  const ProcessResult ok =
+      run(job.command(source), std::chrono::seconds(60), {"IMGCAST_KEY_FILE=" + key.string()});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   job.expect_all_copies_of(source);
 
   ::chmod(key.c_str(), 0644);
-  const ProcessResult open = run(job.command(source), std::chrono::seconds(60),
-                                 {"IMGCAST_KEY_FILE=" + key.string()});
+  const ProcessResult open =
+      run(job.command(source), std::chrono::seconds(60), {"IMGCAST_KEY_FILE=" + key.string()});
   EXPECT_EQ(open.exit_code, 4) << open.err;
   EXPECT_NE(open.err.find("mode 0600"), std::string::npos) << open.err;
 
   ::chmod(key.c_str(), 0600);
-  {
-    std::ofstream(key) << "not a key\n";
-  }
-  const ProcessResult bad = run(job.command(source), std::chrono::seconds(60),
-                                {"IMGCAST_KEY_FILE=" + key.string()});
+  { std::ofstream(key) << "not a key\n"; }
+  const ProcessResult bad =
+      run(job.command(source), std::chrono::seconds(60), {"IMGCAST_KEY_FILE=" + key.string()});
   EXPECT_EQ(bad.exit_code, 1) << bad.err;
   EXPECT_NE(bad.err.find("64 hex digits"), std::string::npos) << bad.err;
 }

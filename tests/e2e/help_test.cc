@@ -14,8 +14,7 @@ TEST_P(SubcommandHelp, ShowsUsageOptionsAndAnExample) {
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.out.find("Usage:"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("Example"), std::string::npos) << result.out;
-  EXPECT_NE(result.out.find(std::string("imgcast ") + GetParam()), std::string::npos)
-      << result.out;
+  EXPECT_NE(result.out.find(std::string("imgcast ") + GetParam()), std::string::npos) << result.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(EverySubcommand, SubcommandHelp,

@@ -19,13 +19,20 @@ struct HookJob {
   // Node `rank`'s hook process; `extra` after the options (e.g. "--", "sh", "-c", ...).
   std::unique_ptr<Process> start(int rank, const std::filesystem::path& source,
                                  std::vector<std::string> extra = {}) const {
-    std::vector<std::string> argv = {IMGCAST_BINARY, "-q",
-                                     "hook",         source.string(),
-                                     job.destination(), "--rank",
-                                     std::to_string(rank), "--nodes",
-                                     std::to_string(job.nodes), "--job-id",
-                                     job_id,         "--rendezvous",
-                                     (job.dir / "rdv").string(), "--timeout",
+    std::vector<std::string> argv = {IMGCAST_BINARY,
+                                     "-q",
+                                     "hook",
+                                     source.string(),
+                                     job.destination(),
+                                     "--rank",
+                                     std::to_string(rank),
+                                     "--nodes",
+                                     std::to_string(job.nodes),
+                                     "--job-id",
+                                     job_id,
+                                     "--rendezvous",
+                                     (job.dir / "rdv").string(),
+                                     "--timeout",
                                      "20"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return std::make_unique<Process>(argv);
@@ -63,7 +70,9 @@ TEST(Hook, SeveralTasksPerNodeMakeOneTransferAndRunTheCommand) {
   std::vector<std::unique_ptr<Process>> tasks;
   for (int task = 0; task < 3; ++task) {
     for (int rank = 0; rank < 2; ++rank) {
-      tasks.push_back(hook.start(rank, source, {"--", "sh", "-c", "cmp \"$IMGCAST_PATH\" \"$0\" && echo SAME", source.string()}));
+      tasks.push_back(hook.start(
+          rank, source,
+          {"--", "sh", "-c", "cmp \"$IMGCAST_PATH\" \"$0\" && echo SAME", source.string()}));
     }
   }
   int same = 0;
@@ -105,8 +114,7 @@ TEST(Hook, NoLauncherAndNoOptionsSaysWhatToPass) {
   const ProcessResult result =
       run({IMGCAST_BINARY, "hook", "/etc/hostname", (dir / "x").string()}, 10s);
   EXPECT_EQ(result.exit_code, 1);
-  EXPECT_NE(result.err.find("pass --rank, --nodes and --job-id"), std::string::npos)
-      << result.err;
+  EXPECT_NE(result.err.find("pass --rank, --nodes and --job-id"), std::string::npos) << result.err;
 }
 
 TEST(Hook, ARendezvousOthersCouldReadIsRefused) {

@@ -20,8 +20,7 @@ TEST(Impostor, IsRefusedAndTheTransferGoesOn) {
   const auto source = job.dir / "source.sif";
   write_random_file(source, 2u << 20, 71);
   const std::string record = (job.dir / "record").string();
-  Process root(job.command(source),
-               {"IMGCAST_TEST_RECORD=" + record, "IMGCAST_TEST_DELAY=5"});
+  Process root(job.command(source), {"IMGCAST_TEST_RECORD=" + record, "IMGCAST_TEST_DELAY=5"});
   // The agent's command line holds the control address; its secret line the job id.
   const std::string command_file = record + ".127.0.0.2";
   for (int i = 0; i < 200 && !std::filesystem::exists(command_file); ++i)

@@ -71,7 +71,7 @@ TEST_P(ReplicateTopologies, EveryNodeGetsAnIdenticalCopy) {
 
 INSTANTIATE_TEST_SUITE_P(Kinds, ReplicateTopologies,
                          ::testing::Combine(::testing::Values("binomial", "chain", "kary:2",
-                                                              "kary:3"),
+                                                              "kary:3", "twotree"),
                                             ::testing::Values(2, 5, 9)),
                          [](const auto& info) {
                            std::string name = std::get<0>(info.param) + "_n" +
@@ -79,6 +79,20 @@ INSTANTIATE_TEST_SUITE_P(Kinds, ReplicateTopologies,
                            std::replace(name.begin(), name.end(), ':', '_');
                            return name;
                          });
+
+// The two-tree over 16 nodes, with an image whose last chunk is short and an odd chunk count (the
+// two trees carry different numbers of chunks), and the empty and one-chunk images.
+TEST(Replicate, TwoTreeOverSixteenNodesWithOddChunkCounts) {
+  for (const std::uint64_t bytes : {0ull, 1000ull, (9ull << 20) + 77}) {
+    LocalJob job(16);
+    const auto source = job.dir / "source.sif";
+    write_random_file(source, bytes, 16);
+    const ProcessResult result =
+        run(job.command(source, {"--chunk-size", "64K", "--topology", "twotree"}));
+    ASSERT_EQ(result.exit_code, 0) << bytes << " bytes\n" << result.err;
+    job.expect_all_copies_of(source);
+  }
+}
 
 TEST(Replicate, HundredMebibytesToSevenNodesWithDefaultChunks) {
   LocalJob job(7);

@@ -20,13 +20,12 @@ std::vector<Message> samples() {
   plan.image_bytes = (5ull << 30) + 3;
   plan.chunk_bytes = 4 << 20;
   plan.job_size = 1000;
-  plan.parent_rank = 12;
   plan.data_rank = 5;
   plan.stall_timeout_ms = 60000;
   plan.topology = "binomial";
   plan.destination = "/tmp/%r/app.sif";
   plan.job_tag = "abc123";
-  plan.parent_address = {std::byte{'h'}, std::byte{':'}, std::byte{'1'}};
+  plan.parents = {{12, {std::byte{'h'}, std::byte{':'}, std::byte{'1'}}}, {3, {std::byte{'g'}}}};
   return {hello,
           challenge,
           Proof{},
@@ -35,10 +34,15 @@ std::vector<Message> samples() {
           Ready{},
           Failed{1, "destination directory /tmp/x does not exist"},
           Finish{ImageDigest{1, 2}},
-          Result{123456789},
+          Result{123456789, 7},
           Abort{"interrupted"},
           Bye{},
-          Region{{std::byte{7}}},
+          Region{{std::byte{7}}, 1234, 1},
+          Orphaned{1, 4321, "lost parent rank 3"},
+          Adopt{9, 1},
+          Adopted{9, 1},
+          Reparent{1, 2, {std::byte{'h'}, std::byte{':'}, std::byte{'2'}}},
+          Refetch{17},
           Probe{1ull << 33, 1, 0600, 1, "abc123", "0123456789abcdef", "/tmp/%h.sif"},
           Probed{1, ImageDigest{3, 4}},
           Skip{},
@@ -65,6 +69,16 @@ TEST(Messages, EveryTruncationAndExtensionIsRejected) {
     longer.push_back(std::byte{0});
     EXPECT_FALSE(decode(longer)) << message_name(message) << " with a trailing byte";
   }
+}
+
+TEST(Messages, MoreParentsOrTreesThanTheTopologiesHaveAreRejected) {
+  Plan plan;
+  plan.parents = {{1, {}}, {2, {}}, {3, {}}};
+  EXPECT_FALSE(decode(encode(plan)));
+  plan.parents.pop_back();
+  EXPECT_TRUE(decode(encode(plan)));
+  EXPECT_FALSE(decode(encode(Region{{}, 0, 2})));
+  EXPECT_TRUE(decode(encode(Region{{}, 0, 1})));
 }
 
 TEST(Messages, UnknownTypeAndBadChannelAreRejected) {

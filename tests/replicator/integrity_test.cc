@@ -100,3 +100,30 @@ TEST(ImageHasherOnePass, MatchesTheTwoSeparateHashes) {
 
 }  // namespace
 }  // namespace imgcast::replicator
+
+namespace imgcast::replicator {
+namespace {
+
+TEST(ImageHasherCheckedChunk, ABadChunkLeavesTheImageHashAsItWas) {
+  std::vector<std::byte> data(2 * 100000 + 3);
+  for (std::size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<std::byte>((i * 40503u) >> 7);
+  const std::span<const std::byte> all(data);
+  const auto first = all.subspan(0, 100000);
+  const auto second = all.subspan(100000);
+  std::vector<std::byte> corrupt(second.begin(), second.end());
+  corrupt[4242] ^= std::byte{0x10};
+
+  ImageHasher checked;
+  EXPECT_TRUE(checked.update_if_chunk_matches(first, chunk_digest(first)));
+  // The corrupt copy fails against the real digest and is not fed; the good one then is.
+  EXPECT_FALSE(checked.update_if_chunk_matches(corrupt, chunk_digest(second)));
+  EXPECT_TRUE(checked.update_if_chunk_matches(second, chunk_digest(second)));
+
+  ImageHasher plain;
+  plain.update(all);
+  EXPECT_EQ(checked.digest(), plain.digest());
+}
+
+}  // namespace
+}  // namespace imgcast::replicator

@@ -167,6 +167,9 @@ TEST(Topology, NamesAndBadArguments) {
   EXPECT_EQ(make_topology("chain", 4, 0)->name(), "chain");
   EXPECT_EQ(make_topology("kary:3", 4, 0)->name(), "kary:3");
   EXPECT_EQ(make_topology("kary:1", 4, 0)->name(), "chain");
+  EXPECT_EQ(make_topology("twotree", 4, 0)->name(), "twotree");
+  EXPECT_THROW(two_tree(4, 0)->parent(1, 2), std::invalid_argument);
+  EXPECT_THROW(binomial_tree(4, 0)->children(1, 1), std::invalid_argument);
   EXPECT_EQ(kary_tree(4, 0, 1)->name(), "chain");
   for (const char* bad : {"", "tree", "Binomial", "kary", "kary:", "kary:0", "kary:-2", "kary:x",
                           "kary:3x", "kary: 3", "kary:2000", "kary:99999999999"}) {
@@ -181,7 +184,8 @@ TEST(Topology, NamesAndBadArguments) {
   try {
     (void)make_topology("star", 4, 0);
   } catch (const std::invalid_argument& error) {
-    EXPECT_NE(std::string(error.what()).find("binomial, chain or kary:K"), std::string::npos);
+    EXPECT_NE(std::string(error.what()).find("binomial, chain, kary:K or twotree"),
+              std::string::npos);
   }
   EXPECT_THROW(binomial_tree(0, 0), std::invalid_argument);
   EXPECT_THROW(binomial_tree(-3, 0), std::invalid_argument);
@@ -194,6 +198,55 @@ TEST(Topology, NamesAndBadArguments) {
   EXPECT_THROW(binomial_tree(4, 0)->children(4), std::invalid_argument);
   EXPECT_THROW(binomial_tree(4, 0)->parent(-1), std::invalid_argument);
   EXPECT_THROW(kary_tree(4, 0, 2)->parent(4), std::invalid_argument);
+}
+
+// Two-tree, every size 1..1000 and several roots: each tree spans every node from the root, the
+// root has one child per tree, every node has at most two children in a tree and is inner in at
+// most one tree (so it sends each of its chunks at most twice: the image once in all), each
+// chunk reaches every node exactly once from one parent (its tree's), and no path is longer
+// than about log2 N.
+TEST(Topology, TwoTreeForEverySizeAndSeveralRoots) {
+  for (int n = 1; n <= 1000; ++n) {
+    for (int root : {0, n / 2, n - 1}) {
+      const auto t = two_tree(n, root);
+      const std::string where = "n=" + std::to_string(n) + " root=" + std::to_string(root);
+      ASSERT_EQ(t->trees(), 2) << where;
+      int deepest = 0;
+      std::vector<int> inner_in(n, 0);
+      for (int tree = 0; tree < 2; ++tree) {
+        std::vector<int> level(n, -1);
+        std::queue<int> todo;
+        level[root] = 0;
+        todo.push(root);
+        int reached = 0;
+        while (!todo.empty()) {
+          const int rank = todo.front();
+          todo.pop();
+          ++reached;
+          deepest = std::max(deepest, level[rank]);
+          const std::vector<int> children = t->children(rank, tree);
+          EXPECT_LE(children.size(), rank == root ? 1u : 2u) << where << " rank " << rank;
+          if (rank != root && !children.empty())
+            ++inner_in[rank];
+          for (int child : children) {
+            ASSERT_TRUE(child >= 0 && child < n) << where;
+            ASSERT_EQ(level[child], -1)
+                << where << " tree " << tree << " reached " << child << " twice";
+            EXPECT_EQ(t->parent(child, tree), rank) << where;
+            level[child] = level[rank] + 1;
+            todo.push(child);
+          }
+        }
+        EXPECT_EQ(reached, n) << where << " tree " << tree;
+        EXPECT_EQ(t->parent(root, tree), -1) << where;
+      }
+      for (int rank = 0; rank < n; ++rank) {
+        EXPECT_LE(inner_in[rank], 1) << where << " rank " << rank << " is inner in both trees";
+      }
+      EXPECT_EQ(deepest, t->depth()) << where;
+      EXPECT_LE(t->depth(), ceil_log2(n) + 1) << where;
+    }
+  }
 }
 
 }  // namespace

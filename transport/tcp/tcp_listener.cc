@@ -42,7 +42,8 @@ TcpListener::TcpListener(std::shared_ptr<ContextCore> core, const ListenOptions&
       ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
                                        : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
   name_ =
-      HostPort{options.advertise_host.empty() ? options.bind_host : options.advertise_host, port}
+      HostPort{options.advertise_host.empty() ? options.bind_host : options.advertise_host,
+               options.advertise_port != 0 ? options.advertise_port : port}
           .to_string();
   const auto* text = reinterpret_cast<const std::byte*>(name_.data());
   address_.assign(text, text + name_.size());

@@ -52,7 +52,7 @@ UcxListener::UcxListener(std::shared_ptr<UcxCore> core, const ListenOptions& opt
                 ? reinterpret_cast<const sockaddr_in*>(&attr.sockaddr)->sin_port
                 : reinterpret_cast<const sockaddr_in6*>(&attr.sockaddr)->sin6_port);
   name_ = tcp::HostPort{options.advertise_host.empty() ? options.bind_host : options.advertise_host,
-                        port}
+                        options.advertise_port != 0 ? options.advertise_port : port}
               .to_string();
   const auto* text = reinterpret_cast<const std::byte*>(name_.data());
   address_.assign(text, text + name_.size());
