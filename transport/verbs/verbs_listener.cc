@@ -47,7 +47,7 @@ VerbsListener::VerbsListener(std::shared_ptr<VerbsCore> core, const ListenOption
   }
   const std::uint16_t port = ntohs(rdma_get_src_port(id_.get()));
   name_ = tcp::HostPort{options.advertise_host.empty() ? options.bind_host : options.advertise_host,
-                        port}
+                        options.advertise_port != 0 ? options.advertise_port : port}
               .to_string();
   const auto* text = reinterpret_cast<const std::byte*>(name_.data());
   address_.assign(text, text + name_.size());
