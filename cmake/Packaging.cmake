@@ -19,6 +19,7 @@ else()
 endif()
 
 install(FILES README.md docs/usage.md docs/architecture.md docs/protocol.md docs/perf.md
+              docs/rdma.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 set(CPACK_GENERATOR DEB)

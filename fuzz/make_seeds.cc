@@ -8,8 +8,12 @@
 #include "replicator/auth.h"
 #include "replicator/job.h"
 #include "replicator/messages.h"
+#include "transport/byte_order.h"
 #include "transport/region_descriptor.h"
 #include "transport/tcp/frame_header.h"
+#include "transport/verbs/connect_params.h"
+#include "transport/verbs/rdma_wire.h"
+#include "transport/verbs/region_key.h"
 
 namespace fs = std::filesystem;
 using namespace imgcast;
@@ -71,5 +75,26 @@ int main(int argc, char** argv) {
   replicator::JobSecret secret;
   const std::string line = secret.to_line();
   write(root / "fuzz_job_secret", "line", line.data(), line.size());
+
+  // fuzz_verbs_wire: the first byte picks the decoder.
+  std::vector<std::byte> wire(1 + 64);
+  wire[0] = std::byte{0};
+  std::size_t n = transport::verbs::encode_notice(std::span(wire).subspan(1), 3, 7, 4096, 99);
+  write(root / "fuzz_verbs_wire", "notice", wire.data(), 1 + n);
+  const std::byte fragment[5] = {};
+  n = transport::verbs::encode_control(std::span(wire).subspan(1), 1,
+                                       transport::verbs::kFirstFragment, fragment);
+  write(root / "fuzz_verbs_wire", "control", wire.data(), 1 + n);
+  transport::verbs::RegionKey key{1 << 20, {1, 2, 3}};
+  std::vector<std::byte> keyed(9);
+  keyed[0] = std::byte{1};
+  transport::store_le64(keyed.data() + 1, 3 << 20);
+  const auto encoded_key = key.encode();
+  keyed.insert(keyed.end(), encoded_key.begin(), encoded_key.end());
+  write(root / "fuzz_verbs_wire", "region_key", keyed.data(), keyed.size());
+  std::vector<std::byte> params = {std::byte{2}};
+  const auto encoded_params = transport::verbs::ConnectParams{136, 8192}.encode();
+  params.insert(params.end(), encoded_params.begin(), encoded_params.end());
+  write(root / "fuzz_verbs_wire", "connect_params", params.data(), params.size());
   return 0;
 }

@@ -8,7 +8,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build-fuzz}
 seconds=${FUZZ_SECONDS:-60}
-targets=(fuzz_frame_header fuzz_region_descriptor fuzz_messages fuzz_job_secret)
+targets=(fuzz_frame_header fuzz_region_descriptor fuzz_messages fuzz_job_secret fuzz_verbs_wire)
 
 cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER=clang++-14 \

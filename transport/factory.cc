@@ -8,6 +8,9 @@
 #if IMGCAST_HAVE_UCX
 #include "transport/ucx/ucx_context.h"
 #endif
+#if IMGCAST_HAVE_VERBS
+#include "transport/verbs/verbs_context.h"
+#endif
 
 namespace imgcast::transport {
 
@@ -24,7 +27,13 @@ Availability probe(Kind kind) {
 #endif
     }
     case Kind::kVerbs:
-      return {false, "the verbs backend is not built in (it arrives with a later release)"};
+#if IMGCAST_HAVE_VERBS
+      return verbs::probe_verbs();
+#else
+      return {false,
+              "the verbs backend is not built in (configure with libibverbs-dev, librdmacm-dev "
+              "and libnuma-dev installed)"};
+#endif
   }
   return {false, "unknown transport"};
 }
@@ -36,6 +45,11 @@ std::unique_ptr<Context> make_context(Kind kind, const ContextOptions& options) 
 #if IMGCAST_HAVE_UCX
   if (kind == Kind::kUcx) {
     return ucx::make_ucx_context(options);
+  }
+#endif
+#if IMGCAST_HAVE_VERBS
+  if (kind == Kind::kVerbs) {
+    return verbs::make_verbs_context(options);
   }
 #endif
   const Availability availability = probe(kind);
