@@ -5,15 +5,27 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace imgcast::cli {
 
 using Run = std::function<int()>;
 
 struct GlobalOptions {
-  std::string log_level;  // "", "trace", "debug", "info", "warn", "error", "off"
-  int verbose = 0;        // -v: info, -vv: debug (--log-level wins)
-  bool quiet = false;     // -q: no progress line and no table; errors and --json only
+  std::string log_level;    // "", "trace", "debug", "info", "warn", "error", "off"
+  int verbose = 0;          // -v: info, -vv: debug (--log-level wins)
+  bool quiet = false;       // -q: no progress line and no table; errors and --json only
+  std::string rdma_device;  // --rdma-device DEV[:PORT] for the verbs backend; forwarded to agents
+
+  // The global options an agent started by this process gets, so it logs and picks its RDMA
+  // device the same way.
+  std::vector<std::string> agent_args() const {
+    std::vector<std::string> args = {"--log-level", level()};
+    if (!rdma_device.empty()) {
+      args.insert(args.end(), {"--rdma-device", rdma_device});
+    }
+    return args;
+  }
 
   // The spdlog level these options ask for (default: warn).
   std::string level() const {

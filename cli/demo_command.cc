@@ -97,7 +97,7 @@ Run add_demo_command(CLI::App& app, const GlobalOptions& global) {
       options.destination = (scratch.path() / "node%r" / "image").string();
       options.rsh = "local";
       options.agent_program = self_path();
-      options.agent_args = {"--log-level", global.level()};
+      options.agent_args = global.agent_args();
       // Loopback links: far faster than a NIC, so the model assumes 20 Gbit/s.
       apply_plan_options(args->topology, args->chunk_size, 20000, 50, options);
       const replicator::Report report = replicator::replicate(options, context_factory());

@@ -1,5 +1,6 @@
 // imgcast: stage a container image onto every node of an HPC job, reading it once.
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -19,11 +20,24 @@ int main(int argc, char** argv) {
       "Exit codes: 0 success, 1 usage or bad input, 2 transfer failed, 3 partial (some nodes "
       "failed), 4 refused for security reasons.");
   imgcast::cli::GlobalOptions global;
-  app.add_option("--log-level", global.log_level,
-                 "trace, debug, info, warn, error or off (default: $SPDLOG_LEVEL, else warn; wins over -v)")
+  app.add_option(
+         "--log-level", global.log_level,
+         "trace, debug, info, warn, error or off (default: $SPDLOG_LEVEL, else warn; wins over -v)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_flag("-v,--verbose", global.verbose, "More log lines: -v info, -vv debug");
   app.add_flag("-q,--quiet", global.quiet, "No progress line and no summary table");
+  app.add_option("--rdma-device", global.rdma_device,
+                 "RDMA device and port for --transport verbs, e.g. mlx5_0:1 (default: "
+                 "$IMGCAST_RDMA_DEVICE, else the first with an active port); agents get it too")
+      ->check(CLI::Validator(
+          [](const std::string& value) {
+            const bool ok = !value.empty() && value.size() <= 64 &&
+                            value.find_first_not_of(
+                                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQR"
+                                "STUVWXYZ0123456789_.-:") == std::string::npos;
+            return ok ? std::string() : "not DEVICE or DEVICE:PORT (letters, digits, _ . - :)";
+          },
+          "DEV[:PORT]"));
 
   const auto replicate = imgcast::cli::add_replicate_command(app, global);
   const auto agent = imgcast::cli::add_agent_command(app, global);
@@ -41,6 +55,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::cerr << "imgcast: error: " << e.what() << " (see imgcast --help)\n";
     return static_cast<int>(ExitCode::kUsage);
+  }
+  // The verbs backend reads its device from the environment (it also serves the hook and the
+  // SPANK plugin, which set no flags): the flag wins over an inherited value.
+  if (!global.rdma_device.empty()) {
+    ::setenv("IMGCAST_RDMA_DEVICE", global.rdma_device.c_str(), 1);
   }
   if (app.got_subcommand("replicate"))
     return replicate();

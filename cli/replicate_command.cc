@@ -180,7 +180,7 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       options.rsh = args->rsh;
       options.agent_step = agent_step(args->launcher, rsh->count() > 0, allocation, options.hosts);
       options.agent_program = args->agent_path.empty() ? self_path() : args->agent_path;
-      options.agent_args = {"--log-level", global.level()};
+      options.agent_args = global.agent_args();
       // The live line only on a terminal: logs and pipes get the summary alone.
       std::optional<ProgressLine> progress;
       if (!global.quiet && !args->json && ::isatty(STDOUT_FILENO)) {

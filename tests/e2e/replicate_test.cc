@@ -217,3 +217,31 @@ TEST(Replicate, DemoRunsAndChecksEveryCopy) {
 
 }  // namespace
 }  // namespace imgcast::test
+
+namespace imgcast::test {
+namespace {
+
+// --rdma-device reaches every agent's command line (the verbs backend of an agent started over
+// ssh sees no environment of ours), and a malformed one is a usage error.
+TEST(Replicate, TheRdmaDeviceIsForwardedToEveryAgent) {
+  LocalJob job(3);
+  job.rsh = LATE_RSH;
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 100000, 8);
+  const std::string record = (job.dir / "record").string();
+  std::vector<std::string> argv = job.command(source);
+  argv.insert(argv.begin() + 1, {"--rdma-device", "mlx5_9:1"});
+  const ProcessResult result = run(argv, std::chrono::seconds(60),
+                                   {"IMGCAST_TEST_RECORD=" + record, "IMGCAST_TEST_DELAY=0"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (const char* host : {"127.0.0.2", "127.0.0.3"}) {
+    std::ifstream in(record + "." + host);
+    const std::string command((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_NE(command.find("'--rdma-device' 'mlx5_9:1'"), std::string::npos) << command;
+  }
+  argv[2] = "mlx5;rm";
+  EXPECT_EQ(run(argv).exit_code, 1);
+}
+
+}  // namespace
+}  // namespace imgcast::test
