@@ -64,7 +64,11 @@ DataNode::DataNode(tp::Context& data, const DataNodeOptions& options, StagedImag
       digests_(plan_.count()),
       landed_(plan_.count()) {
   if (!image_.bytes().empty()) {
-    region_ = data_.register_memory(image_.bytes(), tp::Access::kReadWrite);
+    // The root only sends from its copy: no peer may write into it, and RDMA then pins it for
+    // reading only.
+    const bool root = options_.rank == options_.topology->root();
+    region_ = data_.register_memory(image_.bytes(),
+                                    root ? tp::Access::kLocalRead : tp::Access::kReadWrite);
   }
   for (int tree = 0; tree < trees_; ++tree) {
     for (int child : options_.topology->children(options_.rank, tree)) {
