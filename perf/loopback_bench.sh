@@ -5,6 +5,9 @@
 #
 #   perf/loopback_bench.sh [SIZE_MIB (1024)] [REPS (3)] [extra imgcast replicate options...]
 #   IMGCAST=build/cli/imgcast (default)
+#   IMGCAST_B=other/imgcast: A/B mode. Every rep runs iperf3, then A, then B (the order of A and
+#     B alternates between reps), so both builds see the same machine; prints both, their ratios
+#     to iperf3 and B/A, with min-max. The RSS run is skipped in this mode.
 set -euo pipefail
 size_mib=${1:-1024}
 reps=${2:-3}
@@ -27,6 +30,53 @@ iperf_pid=$!
 sleep 0.5
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+range() { sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%.2f-%.2f", lo, hi}'; }
+
+# One imgcast run with binary $1; appends its transfer-phase and whole-command rates to
+# $dir/$2.gbps and $dir/$2.wall, and checks the copy.
+run_imgcast() {
+  local binary=$1 tag=$2 start end transfer
+  shift 2
+  rm -f "$dir"/node*/image
+  start=$(date +%s.%N)
+  "$binary" --log-level warn replicate "$dir/source.img" "$dir/node%r/image" \
+    --hosts 127.0.0.1,127.0.0.2 --rsh local "$@" > "$dir/out.txt"
+  end=$(date +%s.%N)
+  transfer=$(sed -n 's/.*transfer \([0-9.]*\)s.*/\1/p' "$dir/out.txt")
+  python3 -c "print($size_mib*1048576*8/$transfer/1e9)" >> "$dir/$tag.gbps"
+  python3 -c "print($size_mib*1048576*8/($end-$start)/1e9)" >> "$dir/$tag.wall"
+  cmp -s "$dir/source.img" "$dir/node1/image" || { echo "loopback_bench: copy differs!" >&2; exit 2; }
+}
+
+if [[ -n ${IMGCAST_B:-} ]]; then
+  [[ -x $IMGCAST_B ]] || { echo "loopback_bench: $IMGCAST_B missing" >&2; exit 1; }
+  : > "$dir/iperf.gbps"; : > "$dir/a.gbps"; : > "$dir/b.gbps"; : > "$dir/a.wall"; : > "$dir/b.wall"
+  : > "$dir/ba.ratio"
+  for ((i = 1; i <= reps; i++)); do
+    iperf3 -c 127.0.0.1 -p "$port" -n "${size_mib}M" -J > "$dir/iperf.json"
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["end"]["sum_received"]["bits_per_second"]/1e9)' \
+      "$dir/iperf.json" >> "$dir/iperf.gbps"
+    if ((i % 2)); then
+      run_imgcast "$imgcast" a "$@"; run_imgcast "$IMGCAST_B" b "$@"
+    else
+      run_imgcast "$IMGCAST_B" b "$@"; run_imgcast "$imgcast" a "$@"
+    fi
+    python3 -c "print($(tail -1 "$dir/b.gbps")/$(tail -1 "$dir/a.gbps"))" >> "$dir/ba.ratio"
+  done
+  iperf=$(median < "$dir/iperf.gbps")
+  echo "loopback A/B, 2 processes, ${size_mib} MiB tmpfs -> tmpfs, median of $reps (min-max)"
+  echo "  A = $imgcast"
+  echo "  B = $IMGCAST_B"
+  printf '  iperf3 one stream          %7.2f Gbit/s (%s)\n' "$iperf" "$(range < "$dir/iperf.gbps")"
+  for tag in a b; do
+    ours=$(median < "$dir/$tag.gbps")
+    printf '  %s transfer phase           %7.2f Gbit/s (%s)  ratio %.2f   whole command %.2f Gbit/s\n' \
+      "${tag^^}" "$ours" "$(range < "$dir/$tag.gbps")" "$(python3 -c "print($ours/$iperf)")" \
+      "$(median < "$dir/$tag.wall")"
+  done
+  printf '  B/A per rep, transfer      %7.3f (%s)\n' "$(median < "$dir/ba.ratio")" "$(range < "$dir/ba.ratio")"
+  exit 0
+fi
 
 rss_file=$dir/rss
 : > "$dir/imgcast.gbps"; : > "$dir/wall.gbps"; : > "$dir/iperf.gbps"; : > "$rss_file"
