@@ -10,6 +10,10 @@
 #   UCX_TLS (tcp)            both ucx_perftest and imgcast run with it
 #   CHUNK (524288)           imgcast --chunk-size and ucx_perftest -s
 #   OUTSTANDING (8)          ucx_perftest -O (imgcast's DataNode window is 8 writes per child)
+#   UCX_TCP_TX_SEG_SIZE, UCX_TCP_RX_SEG_SIZE (512K): imgcast's own default when neither is set
+#                            (transport/ucx/ucx_context.cc); set here for both programs, so
+#                            ucx_perftest runs with the same segments. B_ENV="UCX_TCP_TX_SEG_SIZE=8K
+#                            UCX_TCP_RX_SEG_SIZE=64K" compares with UCX's defaults.
 #   IMGCAST=build/cli/imgcast
 #   B_ENV="UCX_X=v ..."      A/B: every rep also runs ucx_perftest and imgcast with these extra
 #                            variables (B), A and B alternating in order; each gets its ratio to
@@ -30,6 +34,7 @@ ab=$([[ -n $imgcast_b || -n $b_env ]] && echo 1 || echo 0)
 chunk=${CHUNK:-524288}
 outstanding=${OUTSTANDING:-8}
 export UCX_TLS=${UCX_TLS:-tcp}
+export UCX_TCP_TX_SEG_SIZE=${UCX_TCP_TX_SEG_SIZE:-512K} UCX_TCP_RX_SEG_SIZE=${UCX_TCP_RX_SEG_SIZE:-512K}
 export IMGCAST_CLUSTER=${IMGCAST_CLUSTER:-5}
 cluster=$here/perf/cluster
 [[ -x $imgcast ]] || { echo "ucx_bench: build first ($imgcast missing)" >&2; exit 1; }
@@ -108,7 +113,7 @@ for ((i = 1; i <= reps; i++)); do
 done
 
 span() { sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%.2f-%.2f", lo, hi}'; }
-echo "UCX, 2 hosts (unshaped veth), ${size_mib} MiB, ${chunk}-byte puts, ${outstanding} in flight, UCX_TLS=$UCX_TLS, median of $reps (min-max), MiB/s"
+echo "UCX, 2 hosts (unshaped veth), ${size_mib} MiB, ${chunk}-byte puts, ${outstanding} in flight, UCX_TLS=$UCX_TLS, segments TX $UCX_TCP_TX_SEG_SIZE RX $UCX_TCP_RX_SEG_SIZE, median of $reps (min-max), MiB/s"
 report() {  # report LABEL PERFTEST-TAG UCX-TAG RATIO-TAG
   printf '  %-3s ucx_perftest ucp_put_bw     %6.0f (%s)\n' "$1" "$(median < "$dir/$2.mibs")" "$(range < "$dir/$2.mibs")"
   printf '  %-3s imgcast --transport ucx     %6.0f (%s)   ratio %.2f (per rep %s)\n' "$1" \
