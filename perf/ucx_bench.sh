@@ -10,7 +10,7 @@
 #   UCX_TLS (tcp)            both ucx_perftest and imgcast run with it
 #   CHUNK (524288)           imgcast --chunk-size and ucx_perftest -s
 #   OUTSTANDING (8)          ucx_perftest -O (imgcast's DataNode window is 8 writes per child)
-#   UCX_TCP_TX_SEG_SIZE, UCX_TCP_RX_SEG_SIZE (512K): imgcast's own default when neither is set
+#   UCX_TCP_TX_SEG_SIZE, UCX_TCP_RX_SEG_SIZE (1M): imgcast's own default when neither is set
 #                            (transport/ucx/ucx_context.cc); set here for both programs, so
 #                            ucx_perftest runs with the same segments. B_ENV="UCX_TCP_TX_SEG_SIZE=8K
 #                            UCX_TCP_RX_SEG_SIZE=64K" compares with UCX's defaults.
@@ -34,7 +34,7 @@ ab=$([[ -n $imgcast_b || -n $b_env ]] && echo 1 || echo 0)
 chunk=${CHUNK:-524288}
 outstanding=${OUTSTANDING:-8}
 export UCX_TLS=${UCX_TLS:-tcp}
-export UCX_TCP_TX_SEG_SIZE=${UCX_TCP_TX_SEG_SIZE:-512K} UCX_TCP_RX_SEG_SIZE=${UCX_TCP_RX_SEG_SIZE:-512K}
+export UCX_TCP_TX_SEG_SIZE=${UCX_TCP_TX_SEG_SIZE:-1M} UCX_TCP_RX_SEG_SIZE=${UCX_TCP_RX_SEG_SIZE:-1M}
 export IMGCAST_CLUSTER=${IMGCAST_CLUSTER:-5}
 cluster=$here/perf/cluster
 [[ -x $imgcast ]] || { echo "ucx_bench: build first ($imgcast missing)" >&2; exit 1; }
@@ -94,10 +94,23 @@ run_imgcast() {  # run_imgcast BINARY TRANSPORT TAG [ENV]
 }
 
 extra=("$@")
-for f in perftest ucx perftestb ucxb tcp ratio ratiob; do : > "$dir/$f.mibs"; done
+for f in perftest ucx perftestb ucxb tcp ratio ratiob idle; do : > "$dir/$f.mibs"; done
+# The machine's idle % over half a second: how much others (builds, tests) are using it just
+# before a rep. Printed per rep, as ucx_perftest (which busy-polls) suffers most from contention.
+idle_now() {
+  local a b
+  read -r _ a < <(awk '/^cpu / {print "x", $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
+  read -r a_idle a_total <<< "$a"
+  sleep 0.5
+  read -r _ b < <(awk '/^cpu / {print "x", $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
+  read -r b_idle b_total <<< "$b"
+  echo $((100 * (b_idle - a_idle) / (b_total - a_total)))
+}
+
 config_a() { run_perftest perftest ""; run_imgcast "$imgcast" ucx ucx; }
 config_b() { run_perftest perftestb "$b_env"; run_imgcast "${imgcast_b:-$imgcast}" ucx ucxb "$b_env"; }
 for ((i = 1; i <= reps; i++)); do
+  idle_now >> "$dir/idle.mibs"
   if ((ab == 0)); then
     config_a
   elif ((i % 2)); then
@@ -122,6 +135,15 @@ report() {  # report LABEL PERFTEST-TAG UCX-TAG RATIO-TAG
 report A perftest ucx ratio
 ((ab)) && report B perftestb ucxb ratiob
 ((ab)) && echo "  B: ${imgcast_b:-same imgcast}, extra env: ${b_env:-none}"
+per_rep() { tr '\n' ' ' < "$dir/$1.mibs" | xargs printf '%.0f '; }
+echo "  per rep: machine idle % before it: $(per_rep idle)"
+echo "           A ucx_perftest: $(per_rep perftest)"
+echo "           A imgcast ucx:  $(per_rep ucx)"
+if ((ab)); then
+  echo "           B ucx_perftest: $(per_rep perftestb)"
+  echo "           B imgcast ucx:  $(per_rep ucxb)"
+fi
 if [[ ${UCX_BENCH_TCP:-1} != 0 ]]; then
+  echo "           imgcast tcp:    $(per_rep tcp)"
   printf '      imgcast --transport tcp     %6.0f (%s)\n' "$(median < "$dir/tcp.mibs")" "$(range < "$dir/tcp.mibs")"
 fi

@@ -23,8 +23,9 @@ namespace imgcast::transport::ucx {
 
 namespace {
 
-// UCX_TCP_{TX,RX}_SEG_SIZE unless the user sets them: the default chunk size (512 KiB).
-constexpr const char* kTcpSegmentDefault = "512K";
+// UCX_TCP_{TX,RX}_SEG_SIZE unless the user sets them: twice the automatic chunk size for fast
+// links (512 KiB), so one put and its header leave in one segment.
+constexpr const char* kTcpSegmentDefault = "1M";
 
 // Active message handlers: the sender sets UCP_AM_SEND_FLAG_REPLY, so UCX tells us its endpoint.
 template <bool kNotice>
@@ -68,8 +69,9 @@ void set_handler(ucp_worker_h worker, unsigned id, ucp_am_recv_callback_t cb, vo
 void apply_tcp_segment_default(ucp_config_t* config) {
   // UCX's TCP transport moves a put as copies through its own buffers of UCX_TCP_TX_SEG_SIZE
   // (8 KiB by default) and receives them UCX_TCP_RX_SEG_SIZE (64 KiB) at a time: a 512 KiB
-  // chunk costs 64 sends and 8 receives, each through the whole network stack. Segments the
-  // size of a chunk cut the transfer time per GiB ~3x on 2 namespace hosts (docs/perf.md, UCX).
+  // chunk costs 64 sends and 8 receives, each through the whole network stack. 512 KiB
+  // segments made imgcast over UCX 2.2x faster on 2 namespace hosts, 1 MiB another ~1.2x
+  // (docs/perf.md, UCX); a node's anonymous RSS stays a few MiB.
   // A user who sets either variable keeps full control (TX must not exceed RX, so we never set
   // one beside theirs).
   if (std::getenv("UCX_TCP_TX_SEG_SIZE") != nullptr ||
