@@ -8,6 +8,11 @@
 #   IMGCAST_B=other/imgcast: A/B mode. Every rep runs iperf3, then A, then B (the order of A and
 #     B alternates between reps), so both builds see the same machine; prints both, their ratios
 #     to iperf3 and B/A, with min-max. The RSS run is skipped in this mode.
+#   CPU=1: where the CPU goes instead (needs perf): every rep, iperf3's CPU seconds (client +
+#     server, whole run) and imgcast's (root + agent) over its data phase only: the 50 ms
+#     intervals in which the root reads the source or the agent receives (perf stat -I with the
+#     pread64/recvmsg tracepoints), per GiB, medians. On one shared machine both ends share the
+#     CPUs, so the throughput ratio follows the ratio of CPU seconds per byte.
 set -euo pipefail
 size_mib=${1:-1024}
 reps=${2:-3}
@@ -47,6 +52,36 @@ run_imgcast() {
   python3 -c "print($size_mib*1048576*8/($end-$start)/1e9)" >> "$dir/$tag.wall"
   cmp -s "$dir/source.img" "$dir/node1/image" || { echo "loopback_bench: copy differs!" >&2; exit 2; }
 }
+
+if [[ ${CPU:-0} == 1 ]]; then
+  command -v perf >/dev/null || { echo "loopback_bench: CPU=1 needs perf (apt-get install linux-perf)" >&2; exit 1; }
+  : > "$dir/cpu.iperf"; : > "$dir/cpu.imgcast"; : > "$dir/cpu.transfer"
+  gib=$(python3 -c "print($size_mib/1024)")
+  for ((i = 1; i <= reps; i++)); do
+    perf stat -x, -e task-clock -o "$dir/srv.txt" iperf3 -s -1 -p $((port + i)) > /dev/null 2>&1 &
+    sleep 0.3
+    perf stat -x, -e task-clock -o "$dir/cli.txt" iperf3 -c 127.0.0.1 -p $((port + i)) -n "${size_mib}M" > /dev/null
+    wait $!
+    cat "$dir/srv.txt" "$dir/cli.txt" | awk -F, -v g="$gib" '/task-clock/ {s += $1} END {print s / 1000 / g}' >> "$dir/cpu.iperf"
+    rm -f "$dir"/node*/image
+    perf stat -x, -I 50 -e task-clock,syscalls:sys_enter_pread64,syscalls:sys_enter_recvmsg \
+      -o "$dir/intervals.txt" -- "$imgcast" --log-level warn replicate "$dir/source.img" \
+      "$dir/node%r/image" --hosts 127.0.0.1,127.0.0.2 --rsh local "$@" > "$dir/out.txt"
+    cmp -s "$dir/source.img" "$dir/node1/image" || { echo "loopback_bench: copy differs!" >&2; exit 2; }
+    sed -n 's/.*transfer \([0-9.]*\)s.*/\1/p' "$dir/out.txt" >> "$dir/cpu.transfer"
+    # An interval belongs to the data phase when the source was read or chunks were received.
+    awk -F, -v g="$gib" '!/^#/ && NF > 3 {
+        v[$1, $4] = $2; t[$1] = 1 }
+      END { for (ts in t) if (v[ts, "syscalls:sys_enter_pread64"] > 0 || v[ts, "syscalls:sys_enter_recvmsg"] > 10) s += v[ts, "task-clock"]
+            print s / 1000 / g }' "$dir/intervals.txt" >> "$dir/cpu.imgcast"
+  done
+  echo "CPU seconds per GiB, loopback, ${size_mib} MiB tmpfs -> tmpfs, median of $reps (min-max)"
+  printf '  iperf3, client + server, whole run       %.3f (%s)\n' "$(median < "$dir/cpu.iperf")" "$(range < "$dir/cpu.iperf")"
+  printf '  imgcast, root + agent, data phase        %.3f (%s)   transfer %.3f s (%s)\n' \
+    "$(median < "$dir/cpu.imgcast")" "$(range < "$dir/cpu.imgcast")" "$(median < "$dir/cpu.transfer")" "$(range < "$dir/cpu.transfer")"
+  printf '  imgcast / iperf3                         %.2f\n' "$(python3 -c "print($(median < "$dir/cpu.imgcast")/$(median < "$dir/cpu.iperf"))")"
+  exit 0
+fi
 
 if [[ -n ${IMGCAST_B:-} ]]; then
   [[ -x $IMGCAST_B ]] || { echo "loopback_bench: $IMGCAST_B missing" >&2; exit 1; }
