@@ -114,7 +114,7 @@ if [[ -n ${IMGCAST_B:-} ]]; then
 fi
 
 rss_file=$dir/rss
-: > "$dir/imgcast.gbps"; : > "$dir/wall.gbps"; : > "$dir/iperf.gbps"; : > "$rss_file"
+: > "$dir/imgcast.gbps"; : > "$dir/wall.gbps"; : > "$dir/iperf.gbps"; : > "$rss_file"; : > "$dir/ratio"
 for ((i = 1; i <= reps; i++)); do
   # iperf3: one stream, as many bytes as the image, received rate.
   iperf3 -c 127.0.0.1 -p "$port" -n "${size_mib}M" -J > "$dir/iperf.json"
@@ -130,6 +130,7 @@ for ((i = 1; i <= reps; i++)); do
   python3 -c "print($size_mib*1048576*8/$transfer/1e9)" >> "$dir/imgcast.gbps"
   python3 -c "print($size_mib*1048576*8/($end-$start)/1e9)" >> "$dir/wall.gbps"
   cmp -s "$dir/source.img" "$dir/node1/image" || { echo "loopback_bench: copy differs!" >&2; exit 2; }
+  python3 -c "print($(tail -1 "$dir/imgcast.gbps")/$(tail -1 "$dir/iperf.gbps"))" >> "$dir/ratio"
 done
 
 # Memory: one run with a RSS_MIB image (4 GiB by default), sampling the agent's anonymous RSS
@@ -155,8 +156,10 @@ iperf=$(median < "$dir/iperf.gbps")
 ours=$(median < "$dir/imgcast.gbps")
 wall=$(median < "$dir/wall.gbps")
 rss=$(sort -n "$rss_file" | tail -1)
-echo "loopback, 2 processes, ${size_mib} MiB tmpfs -> tmpfs, median of $reps"
-printf '  iperf3 one stream          %7.2f Gbit/s\n' "$iperf"
-printf '  imgcast transfer phase     %7.2f Gbit/s   ratio %.2f\n' "$ours" "$(python3 -c "print($ours/$iperf)")"
+echo "loopback, 2 processes, ${size_mib} MiB tmpfs -> tmpfs, median of $reps (min-max)"
+printf '  iperf3 one stream          %7.2f Gbit/s (%s)\n' "$iperf" "$(range < "$dir/iperf.gbps")"
+printf '  imgcast transfer phase     %7.2f Gbit/s (%s)   ratio %.2f   per-rep ratio %.2f (%s)\n' \
+  "$ours" "$(range < "$dir/imgcast.gbps")" "$(python3 -c "print($ours/$iperf)")" \
+  "$(median < "$dir/ratio")" "$(range < "$dir/ratio")"
 printf '  imgcast whole command      %7.2f Gbit/s   ratio %.2f\n' "$wall" "$(python3 -c "print($wall/$iperf)")"
 printf '  agent peak anonymous RSS   %7.1f MiB  (replicating %d MiB)\n' "$(python3 -c "print($rss/1024)")" "$rss_mib"
