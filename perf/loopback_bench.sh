@@ -8,6 +8,7 @@
 #   IMGCAST_B=other/imgcast: A/B mode. Every rep runs iperf3, then A, then B (the order of A and
 #     B alternates between reps), so both builds see the same machine; prints both, their ratios
 #     to iperf3 and B/A, with min-max. The RSS run is skipped in this mode.
+#   TMPFS=huge: the images live on a private huge-page tmpfs (huge=always), not /dev/shm.
 #   CPU=1: where the CPU goes instead (needs perf): every rep, iperf3's CPU seconds (client +
 #     server, whole run) and imgcast's (root + agent) over its data phase only: the 50 ms
 #     intervals in which the root reads the source or the agent receives (perf stat -I with the
@@ -24,8 +25,21 @@ command -v iperf3 >/dev/null || { echo "loopback_bench: iperf3 missing: run scri
 
 dir=$(mktemp -d /dev/shm/imgcast-bench-XXXXXX)
 iperf_pid=
-cleanup() { [[ -n $iperf_pid ]] && kill "$iperf_pid" 2>/dev/null; rm -rf "$dir"; }
+huge_mount=
+cleanup() {
+  [[ -n $iperf_pid ]] && kill "$iperf_pid" 2>/dev/null
+  [[ -n $huge_mount ]] && umount "$dir"
+  rm -rf "$dir"
+}
 trap cleanup EXIT INT TERM
+if [[ ${TMPFS:-} == huge ]]; then
+  # A private tmpfs with transparent huge pages (huge=always) instead of /dev/shm, which is
+  # mounted without (huge=never): in a VM each 4 KiB page costs page-cache and TLB work that
+  # iperf3's small cache-hot buffers never pay. Needs root.
+  room=$(( (size_mib > ${RSS_MIB:-4096} ? size_mib : ${RSS_MIB:-4096}) * 3 + 1024 ))
+  mount -t tmpfs -o "size=${room}m,huge=always" imgcast-bench "$dir"
+  huge_mount=1
+fi
 mkdir -p "$dir/node0" "$dir/node1"
 head -c $((size_mib << 20)) /dev/urandom > "$dir/source.img"
 
