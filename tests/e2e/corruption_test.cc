@@ -74,8 +74,9 @@ TEST(Corruption, AParentWhoseLinkKeepsCorruptingIsLeftForTheNextAncestor) {
 }
 
 TEST(Corruption, AReplayedHandshakeIsRefusedAndTheTransferGoesOn) {
-  // Large enough that the transfer still runs when the replay comes.
-  FlippedChain chain("--flip 3 --replay", 256u << 20);
+  // Slowed to 100 MB/s, so the transfer (64 MiB: 0.67 s at least) still runs when the replay comes
+  // (20 ms after the handshake).
+  FlippedChain chain("--flip 3 --replay --rate 100", 64u << 20);
   const ProcessResult result = chain.run_it();
   ASSERT_EQ(result.exit_code, 0) << result.err << chain.proxy_log();
   chain.job.expect_all_copies_of(chain.source);

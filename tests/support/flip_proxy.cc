@@ -1,6 +1,7 @@
 // flip_proxy: a byte-flipping TCP proxy between a child and its parent, for the corruption tests.
 //
 //   imgcast_flip_proxy LISTEN_HOST:PORT TARGET_HOST:PORT (--flip N,N,... | --flip-all) [--replay]
+//                      [--rate MB_PER_S]
 //
 // It accepts connections on LISTEN (the child connects here, told by the parent's
 // --advertise-data) and relays each to TARGET (the parent's real data port), both ways. In the
@@ -9,7 +10,8 @@
 // connections), so the chunk arrives with a bad xxh3-64 while every header stays intact.
 // With --replay it also records what the first child sent upstream (its handshake: Hello, Proof,
 // Region) and, once that has gone quiet, sends the same bytes to TARGET on a new connection, as
-// an eavesdropper replaying a transcript would; the parent must refuse it.
+// an eavesdropper replaying a transcript would; the parent must refuse it. --rate caps the parent
+// -> child relay, so a test can count on the transfer still running a while.
 //
 // It prints one line per event to stderr ("flipped write 5", "replay: ...") and exits when the
 // parent has closed every connection it relayed, or after 120 s.
@@ -45,6 +47,7 @@ struct Options {
   std::set<unsigned> flip;  // write frames to corrupt, counted from 1
   bool flip_all = false;
   bool replay = false;
+  double rate_bytes_per_second = 0;  // parent -> child, 0: as fast as it comes
 };
 
 std::atomic<unsigned> g_writes{0};  // write frames seen, over every connection
@@ -163,6 +166,8 @@ void relay(int child, const Options& options, bool record) {
   }
   FrameFlipper flipper(options);
   std::vector<char> buffer(1 << 20);
+  const auto started = Clock::now();
+  double relayed_down = 0;
   pollfd fds[2] = {{child, POLLIN, 0}, {parent, POLLIN, 0}};
   for (;;) {
     if (::poll(fds, 2, 1000) < 0)
@@ -178,6 +183,12 @@ void relay(int child, const Options& options, bool record) {
       }
       if (side == 1) {
         flipper.process(buffer.data(), static_cast<std::size_t>(got));
+        relayed_down += static_cast<double>(got);
+        if (options.rate_bytes_per_second > 0) {
+          std::this_thread::sleep_until(
+              started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                            relayed_down / options.rate_bytes_per_second)));
+        }
       } else if (record) {
         std::lock_guard lock(g_record_mutex);
         if (g_recording) {
@@ -285,6 +296,8 @@ int main(int argc, char** argv) {
       options.flip_all = true;
     } else if (arg == "--replay") {
       options.replay = true;
+    } else if (arg == "--rate" && i + 1 < argc) {
+      options.rate_bytes_per_second = std::stod(argv[++i]) * 1e6;
     } else {
       std::fprintf(stderr, "flip_proxy: unknown argument %s\n", arg.c_str());
       return 1;
