@@ -302,7 +302,7 @@ void AgentSession::check_done() {
   const auto now = Clock::now();
   // A parent that is alive but sends nothing (stopped, or its link is cut) is given up on.
   if (stall_timeout_.count() > 0) {
-    node_->abandon_silent_parents(stall_timeout_);
+    node_->abandon_silent_parents(now, stall_timeout_);
   }
   for (int tree = 0; tree < node_->trees(); ++tree) {
     // No parent there: we keep serving our children from what we have; the root picks a new one.

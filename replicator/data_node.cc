@@ -119,8 +119,7 @@ void DataNode::abandon_parent(int tree, std::string reason) {
   lose_parent(*parents_.at(tree), std::move(reason));
 }
 
-void DataNode::abandon_silent_parents(std::chrono::milliseconds timeout) {
-  const auto now = Clock::now();
+void DataNode::abandon_silent_parents(Clock::time_point now, std::chrono::milliseconds timeout) {
   for (auto& parent : parents_) {
     if (!parent->lost && now - parent->last_arrival > timeout &&
         tree_missing_chunks(parent->tree)) {
@@ -446,10 +445,9 @@ void DataNode::on_write_done(const tp::WriteDone& done) {
 
 void DataNode::on_peer_failed(tp::Endpoint* peer, const tp::Status& status) {
   if (Parent* parent = find_parent(peer)) {
-    if (tree_missing_chunks(parent->tree)) {
-      lose_parent(*parent, fmt::format("lost {} after {} of {} chunks: {}", parent->name, verified_,
-                                       plan_.count(), status.to_string()));
-    }
+    // lose_parent ignores a parent that owes us nothing more.
+    lose_parent(*parent, fmt::format("lost {} after {} of {} chunks: {}", parent->name, verified_,
+                                     plan_.count(), status.to_string()));
     return;
   }
   if (Child* child = find_child(peer)) {

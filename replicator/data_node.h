@@ -77,7 +77,8 @@ class DataNode {
   void abandon_parent(int tree, std::string reason);
   // Gives up on every parent that still owes chunks and has sent none for `timeout` (stopped,
   // or its link is cut: only a timeout tells).
-  void abandon_silent_parents(std::chrono::milliseconds timeout);
+  void abandon_silent_parents(std::chrono::steady_clock::time_point now,
+                              std::chrono::milliseconds timeout);
   // Connect to a new parent for `tree` and resume from the first of its chunks not verified.
   // Throws transport::Error naming the parent when it cannot connect (the node stays an orphan
   // there). REQUIRES: orphaned(tree).

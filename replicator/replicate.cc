@@ -761,7 +761,7 @@ void RootSession::check_adoptions(Clock::time_point now) {
           now - orphan.adopt_asked[tree] <= options_.stall_timeout) {
         continue;
       }
-      agents_[adopter].left = true;
+      // on_orphaned marks the silent adopter as left (it is the orphan's parent of record now).
       orphan.adopter[tree] = -1;
       on_orphaned(orphan, tree,
                   fmt::format("rank {}, chosen to adopt it, did not answer for {:.1f} s", adopter,
