@@ -83,14 +83,13 @@ ExitCode AgentSession::run() {
 
   std::vector<tp::Completion> events;
   const int fds[] = {control_ctx_->wait_fd(), data_ctx_->wait_fd()};
-  bool busy = false;
   while (!exit_) {
     if (stop_requested()) {
       report_failure(ExitCode::kTransferFailed,
                      fmt::format("agent interrupted by signal {}", stop_signal()));
       return ExitCode::kTransferFailed;
     }
-    wait_readable(fds, busy ? std::chrono::milliseconds(0) : std::chrono::milliseconds(200));
+    wait_readable(fds, std::chrono::milliseconds(200));
     events.clear();
     drain(*control_ctx_, events);
     for (auto& event : events) {
@@ -122,8 +121,8 @@ ExitCode AgentSession::run() {
         early_data_events_.push_back(std::move(event));
       }
     }
-    busy = node_ ? node_->pump() : false;
     if (node_) {
+      (void)node_->pump();  // an agent reads nothing: its events are all it waits for
       check_done();
     }
   }

@@ -105,7 +105,9 @@ void DataNode::connect_to_parent(int tree, std::span<const std::byte> address,
   }
 }
 
-void DataNode::use_source(const ImageSource& source) { source_ = &source; }
+void DataNode::use_source(const ImageSource& source) {
+  reader_ = std::make_unique<SourceReader>(source, plan_, image_.bytes(), digests_, hasher_);
+}
 
 void DataNode::adopt(int data_rank, int tree) {
   const std::pair<int, int> entry{data_rank, tree};
@@ -457,27 +459,79 @@ void DataNode::on_peer_failed(tp::Endpoint* peer, const tp::Status& status) {
   drop_pending(peer);
 }
 
-bool DataNode::pump() {
+std::chrono::milliseconds DataNode::pump() {
+  // Nothing to do until an event comes: the owner's own upper bound applies.
+  constexpr std::chrono::milliseconds kIdle = std::chrono::milliseconds::max();
+  // How long a waiting root gives its reading thread to read the next chunk before it reads
+  // it itself: a thread that reads nothing for that long has no core to run on.
+  constexpr std::chrono::milliseconds kReaderPatience{1};
   retired_.clear();  // no event of the last batch names them any more
-  bool more = false;
-  if (source_ != nullptr && !failure_) {
-    more = read_next_chunk();
+  if (reader_ && !failure_) {
+    take_read_chunks();
   }
   for (auto& child : children_) {
     forward(*child);
   }
-  return more;
+  const std::optional<std::uint32_t> wanted =
+      reader_ && !failure_ ? chunk_wanted() : std::nullopt;
+  if (!wanted) {
+    return kIdle;
+  }
+  const auto now = Clock::now();
+  if (const std::uint32_t moved = reader_->read_by_thread(); moved != reader_seen_) {
+    reader_seen_ = moved;
+    reader_seen_at_ = now;
+  } else if (now - reader_seen_at_ >= kReaderPatience) {
+    const std::uint32_t before = read_;
+    reader_->read_here(*wanted);
+    take_read_chunks();
+    for (auto& child : children_) {
+      forward(*child);
+    }
+    if (read_ != before) {
+      return std::chrono::milliseconds(0);  // and again, while the thread stays still
+    }
+  }
+  return kReaderPatience;
 }
 
-bool DataNode::read_next_chunk() {
+std::optional<std::uint32_t> DataNode::chunk_wanted() const noexcept {
   if (read_ == plan_.count()) {
-    return false;
+    return std::nullopt;
   }
-  // Read ahead of the fastest live child by at most read_ahead chunks: the data sits in the
-  // staging mapping either way, but reading far ahead would starve the send loop (and chunks
-  // forwarded soon after they are read are still in cache). The fastest, not the slowest: a
-  // stalled child must not hold back the others, nor the root's own copy. A child's progress in
-  // image chunks is its completed writes times the trees (it is sent every trees-th chunk).
+  bool any_child = false;
+  for (const auto& child : children_) {
+    if (!child->alive)
+      continue;
+    any_child = true;
+    const std::uint64_t index = child->resend.empty() ? child->next : child->resend.front();
+    if (child->in_flight < options_.window && index < read_limit_ && landed_[index] == 0) {
+      return static_cast<std::uint32_t>(index);
+    }
+  }
+  const bool first_child_due = children_.empty() && !expected_children_.empty();
+  if (!any_child && !first_child_due) {
+    return read_;  // nobody left to feed but our own copy
+  }
+  return std::nullopt;
+}
+
+void DataNode::take_read_chunks() {
+  reader_->drain();
+  if (reader_->failed()) {
+    fail(reader_->error());
+    return;
+  }
+  // The reader hashed them in order: each is landed, checked and in the verified prefix.
+  for (const std::uint32_t ready = reader_->ready(); read_ < ready; ++read_) {
+    landed_[read_] = 1;
+  }
+  verified_ = read_;
+  // Let it read ahead of the fastest live child by at most read_ahead chunks: the data sits in
+  // the staging mapping either way, but chunks forwarded soon after they are read are still in
+  // cache. The fastest, not the slowest: a stalled child must not hold back the others, nor the
+  // root's own copy. A child's progress in image chunks is its completed writes times the trees
+  // (it is sent every trees-th chunk).
   std::uint64_t fastest = 0;
   bool any_child = false;
   for (const auto& child : children_) {
@@ -486,26 +540,15 @@ bool DataNode::read_next_chunk() {
       any_child = true;
     }
   }
-  if (pace_reads_ && any_child && read_ > fastest && read_ - fastest >= options_.read_ahead) {
-    return false;
-  }
-  const Chunk chunk = plan_.at(read_);
-  const auto bytes = image_.bytes().subspan(chunk.offset, chunk.length);
-  try {
-    source_->read(chunk, bytes);
-  } catch (const ImgcastError& error) {
-    fail(error.what());
-    return false;
-  }
-  // The root reads in order: both hashes in one pass (see on_arrived).
-  const bool next = chunk.index == verified_;
-  digests_[chunk.index] = next ? hasher_.update_and_digest_chunk(bytes) : chunk_digest(bytes);
-  landed_[chunk.index] = 1;
-  ++read_;
-  if (next)
-    ++verified_;
-  mark_verified(verified_);
-  return read_ < plan_.count();
+  // Before the first child has connected, read ahead of nobody: reading the whole image then
+  // would only take the CPU from the handshakes and leave the chunks out of cache.
+  const bool first_child_due = children_.empty() && !expected_children_.empty();
+  const std::uint64_t limit =
+      pace_reads_ && (any_child || first_child_due)
+          ? std::min<std::uint64_t>(fastest + options_.read_ahead, plan_.count())
+          : plan_.count();
+  read_limit_ = static_cast<std::uint32_t>(limit);
+  reader_->allow(read_limit_);
 }
 
 void DataNode::forward(Child& child) {

@@ -33,6 +33,7 @@
 #include "replicator/chunk_plan.h"
 #include "replicator/image_source.h"
 #include "replicator/integrity.h"
+#include "replicator/source_reader.h"
 #include "replicator/staged_image.h"
 #include "replicator/topology.h"
 #include "transport/context.h"
@@ -88,9 +89,13 @@ class DataNode {
   // Takes one completion of the data Context (accepted children, handshakes, arrivals, write
   // completions, failures).
   void handle(transport::Completion& completion);
-  // Reads (root) and forwards whatever the windows allow. Returns true when it stopped with work
-  // still possible right now (the root may read more), so the owner should poll without waiting.
-  bool pump();
+  // Takes what the root's reader has read and forwards whatever the windows allow. Returns how
+  // long the owner may sleep in poll before calling again (on the data Context's fd and
+  // wake_fd()): zero when there is more to do right now.
+  std::chrono::milliseconds pump();
+  // The root: readable when the source reader has read the chunk the root waits for. -1
+  // elsewhere.
+  int wake_fd() const noexcept { return reader_ ? reader_->wake_fd() : -1; }
 
   // Every chunk is present and verified, in order.
   bool complete() const noexcept { return verified_ == plan_.count(); }
@@ -123,7 +128,10 @@ class DataNode {
   void on_write_done(const transport::WriteDone& done);
   void on_peer_failed(transport::Endpoint* peer, const transport::Status& status);
   void mark_verified(std::uint32_t index);
-  bool read_next_chunk();
+  void take_read_chunks();
+  // The root: the next chunk a live child could be sent now but that is not read yet (or, with
+  // no child left to feed, the next one of our own copy); nullopt when no one waits for one.
+  std::optional<std::uint32_t> chunk_wanted() const noexcept;
   void forward(Child& child);
   void fail(std::string reason);
   void lose_parent(Parent& parent, std::string reason);
@@ -156,16 +164,22 @@ class DataNode {
   std::vector<std::unique_ptr<Parent>> parents_;
 
   // Root side.
-  const ImageSource* source_ = nullptr;
   bool pace_reads_ = true;  // read at most read_ahead chunks ahead of the fastest child
 
   std::vector<std::uint64_t> digests_;  // per chunk: the xxh3-64 that came with it (or was read)
   std::vector<std::uint8_t> landed_;    // per chunk: present and checked
   std::uint32_t verified_ = 0;          // the verified prefix: chunks [0, verified_)
-  std::uint32_t read_ = 0;              // root: chunks read from the source
+  std::uint32_t read_ = 0;              // root: chunks taken from the reader
+  std::uint32_t read_limit_ = 0;        // root: the reader may read chunks [0, read_limit_)
   std::uint32_t refetched_ = 0;         // corrupt chunks asked for again, in all
   ImageHasher hasher_;
   std::optional<std::string> failure_;
+  // Root: reads the source on its own thread into the staging mapping, digests_ and hasher_.
+  // Last, so it stops before anything it writes goes away.
+  std::unique_ptr<SourceReader> reader_;
+  // When the reading thread was last seen to move (it read a chunk) while we waited for one.
+  std::uint32_t reader_seen_ = 0;
+  std::chrono::steady_clock::time_point reader_seen_at_{};
 };
 
 }  // namespace imgcast::replicator

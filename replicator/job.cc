@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <sstream>
 #include <vector>
 
@@ -88,13 +90,14 @@ bool is_this_machine(const std::string& host) {
 }
 
 void wait_readable(std::span<const int> fds, std::chrono::milliseconds timeout) {
-  std::vector<pollfd> set;
-  set.reserve(fds.size());
-  for (int fd : fds) {
-    set.push_back(pollfd{fd, POLLIN, 0});
+  // On the stack: the loops call this once per turn, for every chunk.
+  std::array<pollfd, kMaxWaitFds> set{};
+  const std::size_t count = std::min(fds.size(), set.size());
+  for (std::size_t i = 0; i < count; ++i) {
+    set[i] = pollfd{fds[i], POLLIN, 0};  // a negative fd is skipped by poll
   }
   // EINTR is fine: the caller looks at its signal flag and its contexts right after.
-  (void)::poll(set.data(), set.size(), static_cast<int>(timeout.count()));
+  (void)::poll(set.data(), count, static_cast<int>(timeout.count()));
 }
 
 void drain(transport::Context& context, std::vector<transport::Completion>& out) {

@@ -40,8 +40,9 @@ std::string expand_destination(std::string_view pattern, int rank, std::string_v
 // packet is sent). The root must be the first host of the list.
 bool is_this_machine(const std::string& host);
 
-// Waits up to `timeout` until one of `fds` is readable (EINTR ends the wait early, so a signal
-// is seen at once).
+// Waits up to `timeout` until one of `fds` (at most kMaxWaitFds; -1 is skipped) is readable
+// (EINTR ends the wait early, so a signal is seen at once).
+inline constexpr std::size_t kMaxWaitFds = 4;
 void wait_readable(std::span<const int> fds, std::chrono::milliseconds timeout);
 
 // Drains every completion a context has now, without blocking.

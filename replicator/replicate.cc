@@ -79,7 +79,7 @@ class RootSession {
   void launch_agents();
   void wait_for(Phase phase);
   void run_transfer();
-  void step(milliseconds timeout, bool data_busy);
+  void step(milliseconds timeout);
   void report_progress();
   // An adopter that has not answered within the stall timeout is passed over (stopped or cut
   // off without having failed yet).
@@ -113,6 +113,9 @@ class RootSession {
   const ContextFactory& make_context_;
   Clock::time_point start_ = Clock::now();
   Clock::time_point data_start_{};
+  // When the last node was done (verified and placed, or failed): the end of the transfer
+  // phase. Saying goodbye and the agents' own exit (unmapping their copies) come after it.
+  Clock::time_point data_end_{};
   Phase phase_ = Phase::kJoining;
 
   JobSecret secret_;
@@ -193,9 +196,11 @@ Report RootSession::run() {
     }
   }
   if (!root_cache_) {
-    // Created now so that an unusable destination fails before any agent starts.
+    // Created now so that an unusable destination fails before any agent starts; its space is
+    // reserved once they stage theirs (on tmpfs that takes ~0.25 s per GiB: it overlaps).
     image_.emplace(StagedImage::create(agents_[0].destination, source_->size(), job_tag_,
-                                       options_.mode, options_.follow_symlinks));
+                                       options_.mode, options_.follow_symlinks,
+                                       StagedImage::Reserve::kLater));
   }
 
   control_ctx_ = make_context_(tp::Kind::kTcp);
@@ -208,6 +213,14 @@ Report RootSession::run() {
   launch_agents();
   wait_for(Phase::kJoining);
   send_probes();
+  if (image_) {
+    // While the agents stage their own copies: the two reservations overlap.
+    try {
+      image_->reserve();
+    } catch (const ImgcastError& error) {
+      abort_setup(error.code(), fmt::format("{} (root): {}", options_.hosts[0], error.what()));
+    }
+  }
   wait_for(Phase::kProbing);
   const bool transfer = choose_participants();
   if (transfer) {
@@ -221,6 +234,7 @@ Report RootSession::run() {
   } else {
     // Every copy, ours included, is this image already: the source is not read at all.
     data_start_ = Clock::now();
+    data_end_ = data_start_;
     agents_[0].state = AgentRecord::State::kDone;
     say_goodbye();
   }
@@ -237,7 +251,7 @@ Report RootSession::run() {
   report.plan = transfer ? schedule_.reason
                          : "every copy is this image already (node-local cache): nothing sent";
   report.setup_seconds = seconds_between(start_, data_start_);
-  report.transfer_seconds = seconds_between(data_start_, Clock::now());
+  report.transfer_seconds = seconds_between(data_start_, data_end_);
   for (const auto& agent : agents_) {
     NodeResult result;
     result.rank = agent.rank;
@@ -297,7 +311,7 @@ void RootSession::wait_for(Phase phase) {
   // no data has moved and the plan is not made yet. Elsewhere a failure stops the setup.
   const bool tolerate_failed = phase == Phase::kProbing;
   while (!all_agents(target, tolerate_failed)) {
-    step(milliseconds(200), false);
+    step(milliseconds(200));
     for (const auto& agent : agents_) {
       if (agent.state == AgentRecord::State::kFailed && !tolerate_failed && !agent.dropped) {
         abort_setup(agent.failure_code,
@@ -442,14 +456,14 @@ void RootSession::run_transfer() {
               seconds_between(start_, data_start_));
   auto last_progress = data_start_;
   std::uint64_t last_bytes = 0;
-  bool busy = true;
   bool finished_sent = false;
   auto last_report = data_start_;
   auto last_adoption_check = data_start_;
   auto& root = agents_[0];
+  milliseconds may_sleep{0};
   for (;;) {
-    step(busy ? milliseconds(0) : milliseconds(200), busy);
-    busy = node_->pump();
+    step(std::min(may_sleep, milliseconds(200)));
+    may_sleep = node_->pump();
 
     if (const auto& failure = node_->failure()) {
       // The root's own copy is the source of everything: without it nobody can finish.
@@ -506,6 +520,7 @@ void RootSession::run_transfer() {
     if (std::all_of(agents_.begin(), agents_.end(), [](const AgentRecord& a) {
           return a.state == AgentRecord::State::kDone || a.state == AgentRecord::State::kFailed;
         })) {
+      data_end_ = Clock::now();
       break;
     }
   }
@@ -526,15 +541,15 @@ void RootSession::report_progress() {
   options_.on_progress(snapshot);
 }
 
-void RootSession::step(milliseconds timeout, bool data_busy) {
+void RootSession::step(milliseconds timeout) {
   if (stop_requested()) {
     abort_setup(
         ExitCode::kTransferFailed,
         fmt::format("interrupted by signal {}; every temporary file was removed", stop_signal()));
   }
   retired_.clear();
-  const int fds[] = {control_ctx_->wait_fd(), data_ctx_->wait_fd()};
-  wait_readable(fds, data_busy ? milliseconds(0) : timeout);
+  const int fds[] = {control_ctx_->wait_fd(), data_ctx_->wait_fd(), node_ ? node_->wake_fd() : -1};
+  wait_readable(fds, timeout);
   events_.clear();
   drain(*control_ctx_, events_);
   for (auto& event : events_) {

@@ -54,7 +54,8 @@ void refuse_symlinked_directory(const fs::path& destination) {
 }
 
 StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
-                                const std::string& job_tag, mode_t mode, bool follow_symlinks) {
+                                const std::string& job_tag, mode_t mode, bool follow_symlinks,
+                                Reserve reserve) {
   const std::string name = destination.filename().string();
   if (name.empty() || name == "." || name == "..") {
     throw InputError(
@@ -132,35 +133,45 @@ StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
                     dir.string(), base));
   }
 
-  if (size > 0) {
+  image.reserve_bytes_ = size;
+  if (reserve == Reserve::kNow) {
+    image.reserve();
+  }
+  return image;
+}
+
+void StagedImage::reserve() {
+  const fs::path dir =
+      destination_.has_parent_path() ? destination_.parent_path() : fs::path(".");
+  const std::string dir_name = dir.string();
+  if (reserve_bytes_ > 0 && data_ == nullptr) {
     // Reserve every byte now, so a full disk fails before any data moves.
-    if (::fallocate(image.file_fd_.get(), 0, 0, static_cast<off_t>(size)) != 0) {
+    if (::fallocate(file_fd_.get(), 0, 0, static_cast<off_t>(reserve_bytes_)) != 0) {
       const int error = errno;
       if (error == EOPNOTSUPP || error == ENOSYS) {
         log().warn("{} cannot preallocate (fallocate unsupported); a full disk will show late",
-                   dir.string());
-        if (::ftruncate(image.file_fd_.get(), static_cast<off_t>(size)) != 0) {
-          throw TransferError(fmt::format("cannot size the temporary file in {}: {}", dir.string(),
+                   dir_name);
+        if (::ftruncate(file_fd_.get(), static_cast<off_t>(reserve_bytes_)) != 0) {
+          throw TransferError(fmt::format("cannot size the temporary file in {}: {}", dir_name,
                                           describe_errno(errno)));
         }
       } else if (error == ENOSPC || error == EDQUOT) {
         throw TransferError(
-            fmt::format("no space for {} bytes in {}: free space or pick another destination", size,
-                        dir.string()));
+            fmt::format("no space for {} bytes in {}: free space or pick another destination", reserve_bytes_,
+                        dir_name));
       } else {
-        throw TransferError(fmt::format("cannot reserve {} bytes in {}: {}", size, dir.string(),
+        throw TransferError(fmt::format("cannot reserve {} bytes in {}: {}", reserve_bytes_, dir_name,
                                         describe_errno(error)));
       }
     }
-    void* data = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, image.file_fd_.get(), 0);
+    void* data = ::mmap(nullptr, reserve_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, file_fd_.get(), 0);
     if (data == MAP_FAILED) {
-      throw TransferError(fmt::format("cannot map the temporary file in {}: {}", dir.string(),
+      throw TransferError(fmt::format("cannot map the temporary file in {}: {}", dir_name,
                                       describe_errno(errno)));
     }
-    image.data_ = static_cast<std::byte*>(data);
-    image.size_ = size;
+    data_ = static_cast<std::byte*>(data);
+    size_ = reserve_bytes_;
   }
-  return image;
 }
 
 void StagedImage::prefault() noexcept {
@@ -183,6 +194,7 @@ StagedImage::StagedImage(StagedImage&& other) noexcept
       file_fd_(std::move(other.file_fd_)),
       data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
+      reserve_bytes_(other.reserve_bytes_),
       mode_(other.mode_),
       committed_(other.committed_),
       removed_(std::exchange(other.removed_, true)),

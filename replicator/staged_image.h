@@ -34,9 +34,15 @@ class StagedImage {
   // size and the directory). `job_tag` goes into the temporary name ([A-Za-z0-9_-] only).
   // SecurityError when the destination's directory resolves through a symlink (unless
   // `follow_symlinks`).
+  // With Reserve::kLater the space is reserved (and the file mapped) by reserve(), so the slow
+  // part (fallocate zeroes every page on tmpfs) can overlap other setup work.
+  enum class Reserve { kNow, kLater };
   static StagedImage create(const std::filesystem::path& destination, std::uint64_t size,
                             const std::string& job_tag, mode_t mode = 0644,
-                            bool follow_symlinks = false);
+                            bool follow_symlinks = false, Reserve reserve = Reserve::kNow);
+  // Reserves every byte (fallocate: a full disk fails here, before any data moves) and maps the
+  // file. Throws TransferError naming the size and the directory. Idempotent.
+  void reserve();
 
   StagedImage(StagedImage&& other) noexcept;
   StagedImage& operator=(StagedImage&&) = delete;
@@ -69,6 +75,7 @@ class StagedImage {
   UniqueFd file_fd_;
   std::byte* data_ = nullptr;
   std::size_t size_ = 0;
+  std::uint64_t reserve_bytes_ = 0;  // the image's size, reserved by reserve()
   mode_t mode_ = 0644;
   bool committed_ = false;
   bool removed_ = false;

@@ -20,8 +20,9 @@ struct FlippedChain {
   explicit FlippedChain(const std::string& proxy_args, std::uint64_t bytes = 32u << 20) : job(4) {
     job.rsh = FLIP_RSH;
     job.log_level = "info";
-    // Ports from this process's id, so parallel test runs do not collide.
-    const int base = 20000 + static_cast<int>(::getpid() % 20000) * 2;
+    // Ports from this process's id, so parallel test runs do not collide; below Linux's
+    // ephemeral range (32768 and up), where any test's outgoing connection may hold one.
+    const int base = 12000 + static_cast<int>(::getpid() % 10000) * 2;
     env = {"IMGCAST_FLIP_HOST=127.0.0.2",
            fmt::format("IMGCAST_FLIP_PORT={}", base),
            fmt::format("IMGCAST_FLIP_LISTEN=127.0.0.2:{}", base + 1),

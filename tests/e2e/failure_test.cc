@@ -2,6 +2,7 @@
 // file, the nodes below it re-attach to a live ancestor and finish, and nobody else is left with
 // a temporary file. And Ctrl-C of the root removes every temporary file.
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -149,7 +150,7 @@ TEST(NodeFailure, KilledRelayFailsAloneAndTheNodesBelowItReattach) {
   ASSERT_TRUE(std::regex_search(
       err, served, std::regex(R"(rank 0 serves child rank 2 at \S+ from chunk (\d+))")))
       << err.substr(err.size() > 4000 ? err.size() - 4000 : 0);
-  EXPECT_GT(std::stoul(served[1].str()), 0u);
+  EXPECT_GT(std::stoul(served[1].str()), 0u) << err;
 }
 
 TEST(NodeFailure, AKilledRelaysChildrenAllReattachToTheNearestLiveAncestor) {
@@ -231,6 +232,26 @@ TEST(NodeFailure, InterruptedRootRemovesEveryTemporaryFile) {
   EXPECT_NE(result.exit_code, 0);
   for (int rank = 0; rank < job.nodes; ++rank) {
     EXPECT_FALSE(has_temporary(job.node_dir(rank))) << "rank " << rank;
+  }
+}
+
+TEST(NodeFailure, ASourceThatShrinksMidTransferFailsTheJobAndLeavesNoCopy) {
+  // The root's reading thread meets the new end: the job fails (exit 2) naming the source, and
+  // no node keeps a file, final or temporary.
+  LocalJob job(3);
+  job.log_level = "debug";
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 512u << 20, 8);
+  Process replicate(job.command(source, {"--topology", "chain", "--chunk-size", "256K"}));
+  wait_until_data_flows(replicate);
+  ASSERT_EQ(::truncate(source.c_str(), 1u << 20), 0);
+  const ProcessResult result = replicate.wait(std::chrono::seconds(60));
+  const std::string tail = result.err.substr(result.err.size() > 4000 ? result.err.size() - 4000 : 0);
+  EXPECT_EQ(result.exit_code, 2) << tail;
+  EXPECT_NE(result.err.find("shrank while reading"), std::string::npos) << tail;
+  EXPECT_NE(result.err.find(source.string()), std::string::npos) << tail;
+  for (int rank = 0; rank < job.nodes; ++rank) {
+    EXPECT_TRUE(list_dir(job.node_dir(rank)).empty()) << "rank " << rank;
   }
 }
 

@@ -32,6 +32,26 @@ TEST(FullDisk, TheFullHostFailsAloneBeforeDataMoves) {
     EXPECT_TRUE(files_equal(source, job.copy(rank))) << "rank " << rank;
 }
 
+TEST(FullDisk, AFullRootFailsTheJobAndEveryHostIsCleanedUp) {
+  // The root reserves its copy while the agents reserve theirs: when the root's cannot be, the
+  // job fails (the source's own copy is everyone's source), and the agents remove theirs.
+  LocalJob job(3);
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 4u << 20, 64);
+  if (::mount("tmpfs", job.node_dir(0).c_str(), "tmpfs", 0, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << std::strerror(errno);
+  }
+  const ProcessResult result = run(job.command(source));
+  const auto left_on_root = list_dir(job.node_dir(0));
+  ::umount(job.node_dir(0).c_str());
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_NE(result.err.find("127.0.0.1 (root): no space for 4194304 bytes"), std::string::npos)
+      << result.err;
+  EXPECT_TRUE(left_on_root.empty());
+  for (int rank : {1, 2})
+    EXPECT_TRUE(list_dir(job.node_dir(rank)).empty()) << "rank " << rank;
+}
+
 TEST(KeyFile, APrivateKeyFileIsUsedAndAReadableOneRefused) {
   LocalJob job(2);
   const auto source = job.dir / "source.sif";
