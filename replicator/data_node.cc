@@ -472,8 +472,7 @@ std::chrono::milliseconds DataNode::pump() {
   for (auto& child : children_) {
     forward(*child);
   }
-  const std::optional<std::uint32_t> wanted =
-      reader_ && !failure_ ? chunk_wanted() : std::nullopt;
+  const std::optional<std::uint32_t> wanted = reader_ && !failure_ ? chunk_wanted() : std::nullopt;
   if (!wanted) {
     return kIdle;
   }

@@ -1,12 +1,11 @@
 #include "replicator/source_reader.h"
 
+#include <fmt/format.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "replicator/errors.h"
 
@@ -22,8 +21,8 @@ SourceReader::SourceReader(const ImageSource& source, const ChunkPlan& plan,
       hasher_(hasher),
       wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (!wake_.valid()) {
-    throw TransferError(fmt::format("cannot make an eventfd for the source reader: {}",
-                                    std::strerror(errno)));
+    throw TransferError(
+        fmt::format("cannot make an eventfd for the source reader: {}", std::strerror(errno)));
   }
   thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
 }
@@ -60,8 +59,8 @@ void SourceReader::signal() noexcept {
 
 void SourceReader::read_here(std::uint32_t needed) {
   const std::unique_lock hold(lock_, std::try_to_lock);
-  if (hold.owns_lock() && ready() <= needed &&
-      ready() < allowed_.load(std::memory_order_acquire) && !failed()) {
+  if (hold.owns_lock() && ready() <= needed && ready() < allowed_.load(std::memory_order_acquire) &&
+      !failed()) {
     read_next();
   }
 }
@@ -75,8 +74,7 @@ void SourceReader::run(std::stop_token stop) {
       continue;
     }
     const std::lock_guard hold(lock_);
-    if (!stop.stop_requested() && ready() < allowed_.load(std::memory_order_acquire) &&
-        !failed()) {
+    if (!stop.stop_requested() && ready() < allowed_.load(std::memory_order_acquire) && !failed()) {
       read_next();
       by_thread_.fetch_add(1, std::memory_order_relaxed);
     }

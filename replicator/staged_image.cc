@@ -141,8 +141,7 @@ StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
 }
 
 void StagedImage::reserve() {
-  const fs::path dir =
-      destination_.has_parent_path() ? destination_.parent_path() : fs::path(".");
+  const fs::path dir = destination_.has_parent_path() ? destination_.parent_path() : fs::path(".");
   const std::string dir_name = dir.string();
   if (reserve_bytes_ > 0 && data_ == nullptr) {
     // Reserve every byte now, so a full disk fails before any data moves.
@@ -157,17 +156,18 @@ void StagedImage::reserve() {
         }
       } else if (error == ENOSPC || error == EDQUOT) {
         throw TransferError(
-            fmt::format("no space for {} bytes in {}: free space or pick another destination", reserve_bytes_,
-                        dir_name));
+            fmt::format("no space for {} bytes in {}: free space or pick another destination",
+                        reserve_bytes_, dir_name));
       } else {
-        throw TransferError(fmt::format("cannot reserve {} bytes in {}: {}", reserve_bytes_, dir_name,
-                                        describe_errno(error)));
+        throw TransferError(fmt::format("cannot reserve {} bytes in {}: {}", reserve_bytes_,
+                                        dir_name, describe_errno(error)));
       }
     }
-    void* data = ::mmap(nullptr, reserve_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, file_fd_.get(), 0);
+    void* data =
+        ::mmap(nullptr, reserve_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, file_fd_.get(), 0);
     if (data == MAP_FAILED) {
-      throw TransferError(fmt::format("cannot map the temporary file in {}: {}", dir_name,
-                                      describe_errno(errno)));
+      throw TransferError(
+          fmt::format("cannot map the temporary file in {}: {}", dir_name, describe_errno(errno)));
     }
     data_ = static_cast<std::byte*>(data);
     size_ = reserve_bytes_;

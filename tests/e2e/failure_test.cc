@@ -246,7 +246,8 @@ TEST(NodeFailure, ASourceThatShrinksMidTransferFailsTheJobAndLeavesNoCopy) {
   wait_until_data_flows(replicate);
   ASSERT_EQ(::truncate(source.c_str(), 1u << 20), 0);
   const ProcessResult result = replicate.wait(std::chrono::seconds(60));
-  const std::string tail = result.err.substr(result.err.size() > 4000 ? result.err.size() - 4000 : 0);
+  const std::string tail =
+      result.err.substr(result.err.size() > 4000 ? result.err.size() - 4000 : 0);
   EXPECT_EQ(result.exit_code, 2) << tail;
   EXPECT_NE(result.err.find("shrank while reading"), std::string::npos) << tail;
   EXPECT_NE(result.err.find(source.string()), std::string::npos) << tail;

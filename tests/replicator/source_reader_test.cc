@@ -82,7 +82,7 @@ TEST(SourceReader, NeverReadsPastTheAllowedLimit) {
   ASSERT_TRUE(eventually([&] { return reader.ready() == 5; }));
   std::this_thread::sleep_for(milliseconds(50));
   EXPECT_EQ(reader.ready(), 5u);
-  reader.allow(3);  // limits only grow
+  reader.allow(3);      // limits only grow
   reader.read_here(5);  // chunk 5 is past the limit: not even the caller reads it
   EXPECT_EQ(reader.ready(), 5u);
   reader.allow(9);
