@@ -1,6 +1,7 @@
 #include "replicator/data_node.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -106,7 +107,19 @@ void DataNode::connect_to_parent(int tree, std::span<const std::byte> address,
 }
 
 void DataNode::use_source(const ImageSource& source) {
-  reader_ = std::make_unique<SourceReader>(source, plan_, image_.bytes(), digests_, hasher_);
+  if (options_.read_ahead_bytes == 0) {
+    const long pages = ::sysconf(_SC_PHYS_PAGES);
+    const long page_bytes = ::sysconf(_SC_PAGESIZE);
+    const std::uint64_t memory = pages > 0 && page_bytes > 0
+                                     ? static_cast<std::uint64_t>(pages) * page_bytes
+                                     : std::uint64_t{2} << 30;
+    options_.read_ahead_bytes = std::max<std::uint64_t>(memory / 8, 256ull << 20);
+  }
+  // Woken at the limit only once a quarter of the read-ahead is free again.
+  const std::uint64_t ahead = std::max<std::uint64_t>(
+      options_.read_ahead_before_children, options_.read_ahead_bytes / plan_.chunk_bytes());
+  reader_ = std::make_unique<SourceReader>(source, plan_, image_.bytes(), digests_, hasher_,
+                                           static_cast<std::uint32_t>(ahead / 4));
 }
 
 void DataNode::adopt(int data_rank, int tree) {
@@ -526,11 +539,14 @@ void DataNode::take_read_chunks() {
     landed_[read_] = 1;
   }
   verified_ = read_;
-  // Let it read ahead of the fastest live child by at most read_ahead chunks: the data sits in
-  // the staging mapping either way, but chunks forwarded soon after they are read are still in
-  // cache. The fastest, not the slowest: a stalled child must not hold back the others, nor the
+  // Let it read ahead of the fastest live child by up to read_ahead_bytes. Far: reading done
+  // early leaves the cores to the sends (1 GiB on loopback, largest node time: 16 chunks ahead
+  // 0.46 s, 256 MiB 0.41-0.43 s, unbounded 0.38-0.41 s). Bounded: an image larger than memory
+  // must still be sent while its pages are cached.
+  // The fastest child, not the slowest: a stalled child must not hold back the others, nor the
   // root's own copy. A child's progress in image chunks is its completed writes times the trees
-  // (it is sent every trees-th chunk).
+  // (it is sent every trees-th chunk). Before the first child has connected, only a few chunks:
+  // reading the whole image then would take the CPU from the handshakes.
   std::uint64_t fastest = 0;
   bool any_child = false;
   for (const auto& child : children_) {
@@ -539,13 +555,14 @@ void DataNode::take_read_chunks() {
       any_child = true;
     }
   }
-  // Before the first child has connected, read ahead of nobody: reading the whole image then
-  // would only take the CPU from the handshakes and leave the chunks out of cache.
   const bool first_child_due = children_.empty() && !expected_children_.empty();
-  const std::uint64_t limit =
-      pace_reads_ && (any_child || first_child_due)
-          ? std::min<std::uint64_t>(fastest + options_.read_ahead, plan_.count())
-          : plan_.count();
+  const std::uint64_t ahead =
+      first_child_due ? options_.read_ahead_before_children
+                      : std::max<std::uint64_t>(options_.read_ahead_before_children,
+                                                options_.read_ahead_bytes / plan_.chunk_bytes());
+  const std::uint64_t limit = pace_reads_ && (any_child || first_child_due)
+                                  ? std::min<std::uint64_t>(fastest + ahead, plan_.count())
+                                  : plan_.count();
   read_limit_ = static_cast<std::uint32_t>(limit);
   reader_->allow(read_limit_);
 }

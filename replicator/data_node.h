@@ -47,8 +47,12 @@ struct DataNodeOptions {
   std::uint32_t chunk_bytes = 0;
   const JobKey* key = nullptr;
   JobId job{};
-  std::size_t window = 8;       // writes in flight per child
-  std::size_t read_ahead = 16;  // root: chunks read ahead of the fastest child's completions
+  std::size_t window = 8;  // writes in flight per child
+  // The root: how far its reading thread may run ahead of the fastest child's completions (0:
+  // an eighth of this machine's memory, so what is read ahead is still cached when it is sent),
+  // and how many chunks it reads before the first child has connected.
+  std::uint64_t read_ahead_bytes = 0;
+  std::uint64_t read_ahead_before_children = 16;
 };
 
 class DataNode {
@@ -164,7 +168,7 @@ class DataNode {
   std::vector<std::unique_ptr<Parent>> parents_;
 
   // Root side.
-  bool pace_reads_ = true;  // read at most read_ahead chunks ahead of the fastest child
+  bool pace_reads_ = true;  // read at most read_ahead_bytes ahead of the fastest child
 
   std::vector<std::uint64_t> digests_;  // per chunk: the xxh3-64 that came with it (or was read)
   std::vector<std::uint8_t> landed_;    // per chunk: present and checked

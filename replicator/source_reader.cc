@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -13,8 +14,9 @@ namespace imgcast::replicator {
 
 SourceReader::SourceReader(const ImageSource& source, const ChunkPlan& plan,
                            std::span<std::byte> into, std::vector<std::uint64_t>& digests,
-                           ImageHasher& hasher)
-    : source_(source),
+                           ImageHasher& hasher, std::uint32_t resume_batch)
+    : resume_batch_(std::max<std::uint32_t>(resume_batch, 1)),
+      source_(source),
       plan_(plan),
       into_(into),
       digests_(digests),
@@ -38,8 +40,10 @@ void SourceReader::allow(std::uint32_t limit) noexcept {
   if (limit <= allowed_.load(std::memory_order_relaxed)) {
     return;
   }
-  allowed_.store(limit, std::memory_order_release);
-  allowed_.notify_one();
+  allowed_.store(limit);  // seq_cst, then the load: pairs with run()
+  if (limit >= resume_at_.load()) {
+    allowed_.notify_one();
+  }
 }
 
 void SourceReader::drain() noexcept {
@@ -68,9 +72,16 @@ void SourceReader::read_here(std::uint32_t needed) {
 void SourceReader::run(std::stop_token stop) {
   const std::uint32_t count = plan_.count();
   while (!stop.stop_requested() && !failed() && ready() < count) {
-    const std::uint32_t allowed = allowed_.load(std::memory_order_acquire);
+    std::uint32_t allowed = allowed_.load(std::memory_order_acquire);
     if (ready() >= allowed) {
-      allowed_.wait(allowed, std::memory_order_acquire);  // until allow() or the destructor
+      // At the limit: sleep until it has moved a batch on, not for every chunk sent (a wake-up
+      // per chunk costs more than the reading ahead saves). allow() wakes us once it is there;
+      // whichever of the two stores comes first, the other side sees it.
+      resume_at_.store(std::min(ready() + resume_batch_, count));
+      allowed = allowed_.load();
+      if (allowed < resume_at_.load(std::memory_order_relaxed)) {
+        allowed_.wait(allowed, std::memory_order_acquire);  // until allow() or the destructor
+      }
       continue;
     }
     const std::lock_guard hold(lock_);

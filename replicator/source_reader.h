@@ -35,8 +35,11 @@ class SourceReader {
   // the caller touches none of them beyond ready() until every chunk is ready or failed(). Starts
   // with a limit of 0 chunks: call allow() to let it read. Throws TransferError when it cannot
   // make its eventfd.
+  // Once at the limit, the thread goes on only when the limit has grown by `resume_batch` chunks
+  // (or reaches the end).
   SourceReader(const ImageSource& source, const ChunkPlan& plan, std::span<std::byte> into,
-               std::vector<std::uint64_t>& digests, ImageHasher& hasher);
+               std::vector<std::uint64_t>& digests, ImageHasher& hasher,
+               std::uint32_t resume_batch = 1);
   ~SourceReader();  // stops and joins the thread
   SourceReader(const SourceReader&) = delete;
   SourceReader& operator=(const SourceReader&) = delete;
@@ -67,6 +70,7 @@ class SourceReader {
   void read_next();
   void signal() noexcept;
 
+  const std::uint32_t resume_batch_;
   const ImageSource& source_;
   const ChunkPlan& plan_;
   std::span<std::byte> into_;
@@ -76,7 +80,8 @@ class SourceReader {
   std::mutex lock_;  // held while one chunk is read and hashed
   std::atomic<std::uint32_t> ready_{0};
   std::atomic<std::uint32_t> allowed_{0};
-  std::atomic<bool> signalled_{false};  // wake_ holds a count to drain
+  std::atomic<std::uint32_t> resume_at_{0};  // the limit the waiting thread wants woken at
+  std::atomic<bool> signalled_{false};       // wake_ holds a count to drain
   std::atomic<std::uint32_t> by_thread_{0};
   std::atomic<bool> failed_{false};
   std::string error_;    // written before failed_ is set

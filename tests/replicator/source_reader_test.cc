@@ -90,6 +90,24 @@ TEST(SourceReader, NeverReadsPastTheAllowedLimit) {
   EXPECT_EQ(reader.ready(), 9u);
 }
 
+TEST(SourceReader, AtTheLimitItWaitsForABatchOrTheEnd) {
+  Fixture f(20 * 4096, 4096);
+  const ImageSource source = ImageSource::open(f.dir / "img");
+  SourceReader reader(source, f.plan, f.into, f.digests, f.hasher, /*resume_batch=*/4);
+  reader.allow(5);
+  ASSERT_TRUE(eventually([&] { return reader.ready() == 5; }));
+  reader.allow(7);  // less than a batch past where it stopped: it sleeps on
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(reader.ready(), 5u);
+  reader.allow(9);  // a batch on
+  ASSERT_TRUE(eventually([&] { return reader.ready() == 9; }));
+  reader.allow(18);
+  ASSERT_TRUE(eventually([&] { return reader.ready() == 18; }));
+  reader.allow(20);  // the end is less than a batch away: it is read all the same
+  ASSERT_TRUE(eventually([&] { return reader.ready() == 20; }));
+  EXPECT_EQ(f.into, read_all(f.dir / "img"));
+}
+
 TEST(SourceReader, TheCallerReadsAChunkItselfWhenItIsAllowed) {
   Fixture f(64 * 4096, 4096);
   const ImageSource source = ImageSource::open(f.dir / "img");
