@@ -107,19 +107,20 @@ void DataNode::connect_to_parent(int tree, std::span<const std::byte> address,
 }
 
 void DataNode::use_source(const ImageSource& source) {
-  if (options_.read_ahead_bytes == 0) {
+  std::uint64_t ahead_bytes = options_.read_ahead_bytes;
+  if (ahead_bytes == 0) {
     const long pages = ::sysconf(_SC_PHYS_PAGES);
     const long page_bytes = ::sysconf(_SC_PAGESIZE);
     const std::uint64_t memory = pages > 0 && page_bytes > 0
                                      ? static_cast<std::uint64_t>(pages) * page_bytes
                                      : std::uint64_t{2} << 30;
-    options_.read_ahead_bytes = std::max<std::uint64_t>(memory / 8, 256ull << 20);
+    ahead_bytes = std::max<std::uint64_t>(memory / 8, 256ull << 20);
   }
+  read_ahead_chunks_ = std::max<std::uint64_t>(options_.read_ahead_before_children,
+                                               ahead_bytes / plan_.chunk_bytes());
   // Woken at the limit only once a quarter of the read-ahead is free again.
-  const std::uint64_t ahead = std::max<std::uint64_t>(
-      options_.read_ahead_before_children, options_.read_ahead_bytes / plan_.chunk_bytes());
   reader_ = std::make_unique<SourceReader>(source, plan_, image_.bytes(), digests_, hasher_,
-                                           static_cast<std::uint32_t>(ahead / 4));
+                                           static_cast<std::uint32_t>(read_ahead_chunks_ / 4));
 }
 
 void DataNode::adopt(int data_rank, int tree) {
@@ -482,9 +483,7 @@ std::chrono::milliseconds DataNode::pump() {
   if (reader_ && !failure_) {
     take_read_chunks();
   }
-  for (auto& child : children_) {
-    forward(*child);
-  }
+  forward_all();
   const std::optional<std::uint32_t> wanted = reader_ && !failure_ ? chunk_wanted() : std::nullopt;
   if (!wanted) {
     return kIdle;
@@ -497,9 +496,7 @@ std::chrono::milliseconds DataNode::pump() {
     const std::uint32_t before = read_;
     reader_->read_here(*wanted);
     take_read_chunks();
-    for (auto& child : children_) {
-      forward(*child);
-    }
+    forward_all();
     if (read_ != before) {
       return std::chrono::milliseconds(0);  // and again, while the thread stays still
     }
@@ -521,8 +518,7 @@ std::optional<std::uint32_t> DataNode::chunk_wanted() const noexcept {
       return static_cast<std::uint32_t>(index);
     }
   }
-  const bool first_child_due = children_.empty() && !expected_children_.empty();
-  if (!any_child && !first_child_due) {
+  if (!any_child && !first_child_due()) {
     return read_;  // nobody left to feed but our own copy
   }
   return std::nullopt;
@@ -555,16 +551,20 @@ void DataNode::take_read_chunks() {
       any_child = true;
     }
   }
-  const bool first_child_due = children_.empty() && !expected_children_.empty();
+  const bool before_children = first_child_due();
   const std::uint64_t ahead =
-      first_child_due ? options_.read_ahead_before_children
-                      : std::max<std::uint64_t>(options_.read_ahead_before_children,
-                                                options_.read_ahead_bytes / plan_.chunk_bytes());
-  const std::uint64_t limit = pace_reads_ && (any_child || first_child_due)
+      before_children ? options_.read_ahead_before_children : read_ahead_chunks_;
+  const std::uint64_t limit = pace_reads_ && (any_child || before_children)
                                   ? std::min<std::uint64_t>(fastest + ahead, plan_.count())
                                   : plan_.count();
   read_limit_ = static_cast<std::uint32_t>(limit);
   reader_->allow(read_limit_);
+}
+
+void DataNode::forward_all() {
+  for (auto& child : children_) {
+    forward(*child);
+  }
 }
 
 void DataNode::forward(Child& child) {

@@ -137,6 +137,9 @@ class DataNode {
   // no child left to feed, the next one of our own copy); nullopt when no one waits for one.
   std::optional<std::uint32_t> chunk_wanted() const noexcept;
   void forward(Child& child);
+  void forward_all();
+  // The root expects children but none has connected yet.
+  bool first_child_due() const noexcept { return children_.empty() && !expected_children_.empty(); }
   void fail(std::string reason);
   void lose_parent(Parent& parent, std::string reason);
   void drop_child(Child& child, const std::string& reason);
@@ -170,12 +173,13 @@ class DataNode {
   // Root side.
   bool pace_reads_ = true;  // read at most read_ahead_bytes ahead of the fastest child
 
-  std::vector<std::uint64_t> digests_;  // per chunk: the xxh3-64 that came with it (or was read)
-  std::vector<std::uint8_t> landed_;    // per chunk: present and checked
-  std::uint32_t verified_ = 0;          // the verified prefix: chunks [0, verified_)
-  std::uint32_t read_ = 0;              // root: chunks taken from the reader
-  std::uint32_t read_limit_ = 0;        // root: the reader may read chunks [0, read_limit_)
-  std::uint32_t refetched_ = 0;         // corrupt chunks asked for again, in all
+  std::vector<std::uint64_t> digests_;   // per chunk: the xxh3-64 that came with it (or was read)
+  std::vector<std::uint8_t> landed_;     // per chunk: present and checked
+  std::uint32_t verified_ = 0;           // the verified prefix: chunks [0, verified_)
+  std::uint32_t read_ = 0;               // root: chunks taken from the reader
+  std::uint32_t read_limit_ = 0;         // root: the reader may read chunks [0, read_limit_)
+  std::uint64_t read_ahead_chunks_ = 0;  // root: read_ahead_bytes (resolved) in chunks
+  std::uint32_t refetched_ = 0;          // corrupt chunks asked for again, in all
   ImageHasher hasher_;
   std::optional<std::string> failure_;
   // Root: reads the source on its own thread into the staging mapping, digests_ and hasher_.

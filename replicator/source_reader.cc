@@ -63,9 +63,8 @@ void SourceReader::signal() noexcept {
 
 void SourceReader::read_here(std::uint32_t needed) {
   const std::unique_lock hold(lock_, std::try_to_lock);
-  if (hold.owns_lock() && ready() <= needed && ready() < allowed_.load(std::memory_order_acquire) &&
-      !failed()) {
-    read_next();
+  if (hold.owns_lock() && ready() <= needed) {
+    (void)read_next();
   }
 }
 
@@ -85,17 +84,16 @@ void SourceReader::run(std::stop_token stop) {
       continue;
     }
     const std::lock_guard hold(lock_);
-    if (!stop.stop_requested() && ready() < allowed_.load(std::memory_order_acquire) && !failed()) {
-      read_next();
+    if (!stop.stop_requested() && read_next()) {
       by_thread_.fetch_add(1, std::memory_order_relaxed);
     }
   }
 }
 
-void SourceReader::read_next() {
+bool SourceReader::read_next() {
   const std::uint32_t index = ready_.load(std::memory_order_relaxed);
-  if (index >= plan_.count()) {
-    return;
+  if (index >= plan_.count() || index >= allowed_.load(std::memory_order_acquire) || failed()) {
+    return false;
   }
   const Chunk chunk = plan_.at(index);
   const auto bytes = into_.subspan(chunk.offset, chunk.length);
@@ -105,11 +103,12 @@ void SourceReader::read_next() {
     error_ = error.what();
     failed_.store(true, std::memory_order_release);
     signal();
-    return;
+    return false;
   }
   digests_[index] = hasher_.update_and_digest_chunk(bytes);
   ready_.store(index + 1, std::memory_order_release);
   signal();
+  return true;
 }
 
 }  // namespace imgcast::replicator

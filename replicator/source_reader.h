@@ -66,8 +66,9 @@ class SourceReader {
 
  private:
   void run(std::stop_token stop);
-  // Reads chunk ready() and publishes it. REQUIRES: lock_ held, !failed().
-  void read_next();
+  // Reads chunk ready() and publishes it, unless the limit or the end is reached or reading
+  // failed; true when it read one. REQUIRES: lock_ held.
+  bool read_next();
   void signal() noexcept;
 
   const std::uint32_t resume_batch_;

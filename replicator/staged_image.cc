@@ -34,12 +34,17 @@ std::string sanitized(const std::string& tag) {
   return out;
 }
 
+// The directory a destination file goes in ("." for a bare file name).
+fs::path directory_of(const fs::path& destination) {
+  return destination.has_parent_path() ? destination.parent_path() : fs::path(".");
+}
+
 }  // namespace
 
 void refuse_symlinked_directory(const fs::path& destination) {
   // The directory the user named must be the directory written: a symlink on the way
   // (/scratch -> /lustre/..., a planted link) would put the copy somewhere else.
-  const fs::path dir = destination.has_parent_path() ? destination.parent_path() : fs::path(".");
+  const fs::path dir = directory_of(destination);
   char real[PATH_MAX];
   std::error_code error;
   std::string named = fs::absolute(dir, error).lexically_normal().string();
@@ -62,7 +67,7 @@ StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
         fmt::format("destination {} does not name a file: add the file name, e.g. {}/image.sif",
                     destination.string(), destination.string()));
   }
-  const fs::path dir = destination.has_parent_path() ? destination.parent_path() : fs::path(".");
+  const fs::path dir = directory_of(destination);
 
   StagedImage image;
   image.destination_ = destination;
@@ -141,9 +146,8 @@ StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
 }
 
 void StagedImage::reserve() {
-  const fs::path dir = destination_.has_parent_path() ? destination_.parent_path() : fs::path(".");
-  const std::string dir_name = dir.string();
   if (reserve_bytes_ > 0 && data_ == nullptr) {
+    const std::string dir_name = directory_of(destination_).string();
     // Reserve every byte now, so a full disk fails before any data moves.
     if (::fallocate(file_fd_.get(), 0, 0, static_cast<off_t>(reserve_bytes_)) != 0) {
       const int error = errno;
