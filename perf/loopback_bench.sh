@@ -128,22 +128,14 @@ if [[ -n ${IMGCAST_B:-} ]]; then
 fi
 
 rss_file=$dir/rss
-: > "$dir/imgcast.gbps"; : > "$dir/wall.gbps"; : > "$dir/iperf.gbps"; : > "$rss_file"; : > "$dir/ratio"
+: > "$dir/imgcast.gbps"; : > "$dir/imgcast.wall"; : > "$dir/iperf.gbps"; : > "$rss_file"; : > "$dir/ratio"
 for ((i = 1; i <= reps; i++)); do
   # iperf3: one stream, as many bytes as the image, received rate.
   iperf3 -c 127.0.0.1 -p "$port" -n "${size_mib}M" -J > "$dir/iperf.json"
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["end"]["sum_received"]["bits_per_second"]/1e9)' \
     "$dir/iperf.json" >> "$dir/iperf.gbps"
 
-  rm -f "$dir"/node*/image
-  start=$(date +%s.%N)
-  "$imgcast" --log-level warn replicate "$dir/source.img" "$dir/node%r/image" \
-    --hosts 127.0.0.1,127.0.0.2 --rsh local "$@" > "$dir/out.txt"
-  end=$(date +%s.%N)
-  transfer=$(sed -n 's/.*transfer \([0-9.]*\)s.*/\1/p' "$dir/out.txt")
-  python3 -c "print($size_mib*1048576*8/$transfer/1e9)" >> "$dir/imgcast.gbps"
-  python3 -c "print($size_mib*1048576*8/($end-$start)/1e9)" >> "$dir/wall.gbps"
-  cmp -s "$dir/source.img" "$dir/node1/image" || { echo "loopback_bench: copy differs!" >&2; exit 2; }
+  run_imgcast "$imgcast" imgcast "$@"
   python3 -c "print($(tail -1 "$dir/imgcast.gbps")/$(tail -1 "$dir/iperf.gbps"))" >> "$dir/ratio"
 done
 
@@ -168,7 +160,7 @@ echo "$peak" > "$rss_file"
 
 iperf=$(median < "$dir/iperf.gbps")
 ours=$(median < "$dir/imgcast.gbps")
-wall=$(median < "$dir/wall.gbps")
+wall=$(median < "$dir/imgcast.wall")
 rss=$(sort -n "$rss_file" | tail -1)
 echo "loopback, 2 processes, ${size_mib} MiB tmpfs -> tmpfs, median of $reps (min-max)"
 printf '  iperf3 one stream          %7.2f Gbit/s (%s)\n' "$iperf" "$(range < "$dir/iperf.gbps")"
