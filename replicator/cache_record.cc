@@ -65,6 +65,10 @@ std::optional<CacheRecord> CacheRecord::decode(std::string_view text) {
   return record;
 }
 
+std::filesystem::path directory_of(const std::filesystem::path& destination) {
+  return destination.has_parent_path() ? destination.parent_path() : std::filesystem::path(".");
+}
+
 std::string make_source_key(const std::filesystem::path& absolute_path, const struct stat& st) {
   const std::string identity = fmt::format("{}\n{}\n{}\n{}\n{}", absolute_path.string(), st.st_size,
                                            mtime_ns(st), static_cast<unsigned long long>(st.st_ino),
@@ -105,8 +109,7 @@ std::optional<CacheRecord> read_cache_record(const std::filesystem::path& destin
   char buffer[kMaxRecordBytes + 1];
   ssize_t n = ::fgetxattr(fd.get(), kAttribute, buffer, sizeof buffer);
   if (n < 0) {
-    const auto dir =
-        destination.has_parent_path() ? destination.parent_path() : std::filesystem::path(".");
+    const auto dir = directory_of(destination);
     UniqueFd side(::open((dir / sidecar_name(destination.filename().string())).c_str(),
                          O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     n = side.valid() ? ::read(side.get(), buffer, sizeof buffer) : -1;

@@ -32,6 +32,9 @@ struct CacheRecord {
   bool operator==(const CacheRecord&) const = default;
 };
 
+// The directory a destination file goes in ("." for a bare file name).
+std::filesystem::path directory_of(const std::filesystem::path& destination);
+
 // 16 hex digits from the source's absolute path, size, mtime, inode and device.
 std::string make_source_key(const std::filesystem::path& absolute_path, const struct stat& st);
 

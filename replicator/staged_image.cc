@@ -34,11 +34,6 @@ std::string sanitized(const std::string& tag) {
   return out;
 }
 
-// The directory a destination file goes in ("." for a bare file name).
-fs::path directory_of(const fs::path& destination) {
-  return destination.has_parent_path() ? destination.parent_path() : fs::path(".");
-}
-
 }  // namespace
 
 void refuse_symlinked_directory(const fs::path& destination) {
