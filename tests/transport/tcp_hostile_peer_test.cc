@@ -19,7 +19,7 @@ namespace {
 class HostilePeer : public ::testing::Test {
  protected:
   void SetUp() override {
-    context_ = tcp::make_tcp_context({});
+    context_ = tcp::make_tcp_context(options_);
     listener_ = context_->listen({"127.0.0.1", "", 0});
     memory_.assign(1 << 20, std::byte{0});
     region_ = context_->register_memory(memory_, Access::kRemoteWrite);
@@ -86,6 +86,7 @@ class HostilePeer : public ::testing::Test {
     return h;
   }
 
+  ContextOptions options_;  // a derived fixture may change them before SetUp
   std::unique_ptr<Context> context_;
   std::unique_ptr<Listener> listener_;
   std::vector<std::byte> memory_;
@@ -233,6 +234,63 @@ TEST_F(HostilePeer, ValidWriteFromARawPeerLands) {
   EXPECT_EQ(memory_[0], std::byte{0xAB});
   EXPECT_EQ(memory_[4095], std::byte{0xAB});
   EXPECT_EQ(memory_[4096], std::byte{0});
+}
+
+// A receive budget a test can run out of: 4 KiB per wake-up instead of 8 MiB.
+class SmallReceiveBudget : public HostilePeer {
+ protected:
+  SmallReceiveBudget() { options_.tcp_receive_budget = 4096; }
+};
+
+TEST_F(SmallReceiveBudget, ASmallFrameQueuedBehindTheBudgetStillWakesTheReceiver) {
+  // The hang CI once hit (a 4-node hook job, 8 MiB + 3 bytes in 512 KiB chunks, the last chunk
+  // never landing): a wake-up spends its budget exactly on a large frame and the next header,
+  // and only the small last frame is left queued. The receive mark must then be what that frame
+  // needs, not the large payload's rest asked for earlier, or epoll never reports it.
+  constexpr std::size_t kLarge = 64 * 1024;
+  constexpr std::size_t kFirstPiece = 1000;
+  auto large = write_header();
+  large.length = kLarge;
+  large.imm = 1;
+  auto small = write_header();
+  small.offset = kLarge;
+  small.length = 3;
+  small.imm = 2;
+  std::array<std::byte, tcp::FrameHeader::kBytes> bytes{};
+  std::vector<std::byte> first;
+  large.encode(bytes);
+  first.insert(first.end(), bytes.begin(), bytes.end());
+  first.insert(first.end(), kFirstPiece, std::byte{0x11});
+  std::vector<std::byte> rest(kLarge - kFirstPiece, std::byte{0x11});
+  small.encode(bytes);
+  rest.insert(rest.end(), bytes.begin(), bytes.end());
+  rest.insert(rest.end(), 3, std::byte{0x22});
+
+  // The header and a first piece of the large payload: the receiver takes them and, finding
+  // no more, asks the socket to wake it only once the rest of that payload is there.
+  ASSERT_EQ(::send(socket_, first.data(), first.size(), 0), static_cast<ssize_t>(first.size()));
+  std::vector<Completion> seen;
+  std::unique_ptr<Endpoint> peer;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(context_->poll(seen, std::chrono::milliseconds(20)).is_ok());
+    for (auto* a : all_of<PeerAccepted>(seen)) {
+      if (a->endpoint)
+        peer = std::move(a->endpoint);
+    }
+  }
+  ASSERT_NE(peer, nullptr);
+  // The rest and the whole small frame at once: one wake-up reads the large frame's rest and
+  // the small header (more than the budget), and the 3 bytes wait in the socket.
+  ASSERT_EQ(::send(socket_, rest.data(), rest.size(), 0), static_cast<ssize_t>(rest.size()));
+  ASSERT_TRUE(poll_until(
+      *context_, seen, [&] { return all_of<WriteArrived>(seen).size() == 2; },
+      std::chrono::seconds(3)))
+      << "the 3-byte frame behind the budget never woke the receiver";
+  EXPECT_TRUE(all_of<PeerFailed>(seen).empty());
+  EXPECT_EQ(memory_[kLarge - 1], std::byte{0x11});
+  EXPECT_EQ(memory_[kLarge], std::byte{0x22});
+  EXPECT_EQ(memory_[kLarge + 2], std::byte{0x22});
+  EXPECT_EQ(memory_[kLarge + 3], std::byte{0});
 }
 
 }  // namespace

@@ -20,8 +20,6 @@ namespace {
 constexpr std::size_t kControlSlots = 16;
 // Frames gathered into one writev.
 constexpr int kMaxFramesPerSend = 16;
-// Bytes one endpoint may receive per wake-up before others get their turn.
-constexpr std::uint64_t kReceiveBudget = 8u << 20;
 }  // namespace
 
 TcpEndpoint::TcpEndpoint(std::shared_ptr<ContextCore> core, UniqueFd socket, std::string peer_name)
@@ -192,7 +190,7 @@ void TcpEndpoint::on_events(std::uint32_t events) {
 }
 
 void TcpEndpoint::receive() {
-  std::uint64_t budget = kReceiveBudget;
+  std::uint64_t budget = std::max<std::uint64_t>(core_->options.tcp_receive_budget, 1);
   while (failure_.is_ok() && budget > 0) {
     // Each recvmsg fills what the current step needs and, after a payload, the next header
     // too (the iovec's second part), so a stream of chunks costs one syscall per wake-up.
@@ -228,8 +226,7 @@ void TcpEndpoint::receive() {
       if (errno == EINTR)
         continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        set_low_water(step_ == ReceiveStep::kHeader ? FrameHeader::kBytes - header_got_
-                                                    : payload_want);
+        set_low_water(bytes_sure_to_come());
         return;
       }
       fail(socket_error("receiving from", errno));
@@ -267,6 +264,17 @@ void TcpEndpoint::receive() {
         return;
     }
   }
+  // Out of budget with bytes perhaps still queued: the mark must not ask for more than the
+  // current frame still needs. One left from an earlier, larger need (a chunk's payload) would
+  // keep a small last frame, queued whole, from ever waking us: level-triggered epoll reports
+  // the socket only once that many bytes are there.
+  if (failure_.is_ok())
+    set_low_water(bytes_sure_to_come());
+}
+
+std::uint64_t TcpEndpoint::bytes_sure_to_come() const noexcept {
+  return step_ == ReceiveStep::kHeader ? FrameHeader::kBytes - header_got_
+                                       : frame_.length - payload_got_;
 }
 
 void TcpEndpoint::set_low_water(std::uint64_t want) {

@@ -53,6 +53,8 @@ class TcpEndpoint final : public Endpoint, public EpollHandler {
   // Latches `status` (first failure only), leaves the epoll set, completes every queued write
   // with it and reports PeerFailed once.
   void fail(Status status);
+  // What the current frame still needs: the rest of its header, or of the payload it announced.
+  std::uint64_t bytes_sure_to_come() const noexcept;
 
   std::shared_ptr<ContextCore> core_;
   UniqueFd socket_;
