@@ -76,9 +76,10 @@ void SourceReader::run(std::stop_token stop) {
       // At the limit: sleep until it has moved a batch on, not for every chunk sent (a wake-up
       // per chunk costs more than the reading ahead saves). allow() wakes us once it is there;
       // whichever of the two stores comes first, the other side sees it.
-      resume_at_.store(std::min(ready() + resume_batch_, count));
+      const std::uint32_t resume_at = std::min(ready() + resume_batch_, count);
+      resume_at_.store(resume_at);
       allowed = allowed_.load();
-      if (allowed < resume_at_.load(std::memory_order_relaxed)) {
+      if (allowed < resume_at) {
         allowed_.wait(allowed, std::memory_order_acquire);  // until allow() or the destructor
       }
       continue;

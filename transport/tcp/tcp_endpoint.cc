@@ -225,10 +225,8 @@ void TcpEndpoint::receive() {
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        set_low_water(bytes_sure_to_come());
-        return;
-      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        break;  // all read: the mark below decides when we are woken next
       fail(socket_error("receiving from", errno));
       return;
     }
@@ -264,10 +262,10 @@ void TcpEndpoint::receive() {
         return;
     }
   }
-  // Out of budget with bytes perhaps still queued: the mark must not ask for more than the
-  // current frame still needs. One left from an earlier, larger need (a chunk's payload) would
-  // keep a small last frame, queued whole, from ever waking us: level-triggered epoll reports
-  // the socket only once that many bytes are there.
+  // Whether the socket ran dry or the budget ran out (bytes perhaps still queued), the mark is
+  // what the current frame still needs. One left from an earlier, larger need (a chunk's
+  // payload) would keep a small last frame, queued whole, from ever waking us: level-triggered
+  // epoll reports the socket only once that many bytes are there.
   if (failure_.is_ok())
     set_low_water(bytes_sure_to_come());
 }
