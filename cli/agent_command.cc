@@ -14,9 +14,9 @@
 #include "cli/launch/node_identity.h"
 #include "cli/logging.h"
 #include "cli/run_guard.h"
-#include "replicator/agent.h"
-#include "replicator/parse.h"
-#include "replicator/replicate.h"
+#include "replicator/session/agent.h"
+#include "cli/parse.h"
+#include "replicator/session/replicate.h"
 
 namespace imgcast::cli {
 
@@ -83,7 +83,7 @@ int resolve_rank(const AgentArgs& args, const std::string& host) {
   if (args.hosts.empty()) {
     throw replicator::InputError("--rank auto needs --hosts, the job's host list, root first");
   }
-  const std::vector<std::string> hosts = replicator::parse_host_list(args.hosts);
+  const std::vector<std::string> hosts = parse_host_list(args.hosts);
   for (std::size_t i = 1; i < hosts.size(); ++i) {
     if (hosts[i] == host)
       return static_cast<int>(i);

@@ -1,7 +1,7 @@
 // The ContextFactory the CLI hands to the replicator: the only place that links the backends.
 #pragma once
 
-#include "replicator/job.h"
+#include "replicator/session/job.h"
 
 namespace imgcast::cli {
 

@@ -12,8 +12,8 @@
 #include "cli/logging.h"
 #include "cli/run_guard.h"
 #include "cli/sample_image.h"
-#include "replicator/parse.h"
-#include "replicator/replicate.h"
+#include "cli/parse.h"
+#include "replicator/session/replicate.h"
 
 namespace imgcast::cli {
 
@@ -77,7 +77,7 @@ Run add_demo_command(CLI::App& app, const GlobalOptions& global) {
   return [args, &global]() {
     setup_logging(hostname(), 0, global.level());
     return run_guarded([&] {
-      const std::uint64_t size = replicator::parse_size(args->size, "--size");
+      const std::uint64_t size = parse_size(args->size, "--size");
       ScratchDir scratch(args->dir);
       if (args->keep) {
         scratch.keep();

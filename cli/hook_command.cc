@@ -20,9 +20,9 @@
 #include "cli/launch/rendezvous.h"
 #include "cli/logging.h"
 #include "cli/run_guard.h"
-#include "replicator/agent.h"
-#include "replicator/job.h"
-#include "replicator/replicate.h"
+#include "replicator/session/agent.h"
+#include "replicator/session/job.h"
+#include "replicator/session/replicate.h"
 #include "transport/factory.h"
 
 namespace imgcast::cli {

@@ -5,7 +5,7 @@
 #include <iosfwd>
 #include <string>
 
-#include "replicator/replicate.h"
+#include "replicator/session/replicate.h"
 
 namespace imgcast::cli {
 

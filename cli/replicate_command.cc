@@ -12,8 +12,8 @@
 #include "cli/logging.h"
 #include "cli/progress_line.h"
 #include "cli/run_guard.h"
-#include "replicator/parse.h"
-#include "replicator/replicate.h"
+#include "cli/parse.h"
+#include "replicator/session/replicate.h"
 #include "transport/factory.h"
 
 namespace imgcast::cli {
@@ -46,9 +46,9 @@ struct ReplicateArgs {
 std::vector<std::string> choose_hosts(const ReplicateArgs& args,
                                       std::optional<launch::Allocation>& allocation) {
   if (!args.hostfile.empty())
-    return replicator::read_hostfile(args.hostfile);
+    return read_hostfile(args.hostfile);
   if (!args.hosts.empty())
-    return replicator::parse_host_list(args.hosts);
+    return parse_host_list(args.hosts);
   allocation = launch::detect_allocation(launch::process_environment());
   if (!allocation) {
     throw replicator::InputError(

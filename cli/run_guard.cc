@@ -11,9 +11,9 @@
 #include <cstring>
 #include <iostream>
 
-#include "replicator/chunk_plan.h"
+#include "replicator/plan/chunk_plan.h"
 #include "replicator/errors.h"
-#include "replicator/parse.h"
+#include "cli/parse.h"
 #include "replicator/unique_fd.h"
 #include "transport/error.h"
 
@@ -97,7 +97,7 @@ std::optional<replicator::JobKey> key_from_environment() {
 }
 
 std::uint32_t parse_chunk_size(const std::string& text) {
-  const std::uint64_t bytes = replicator::parse_size(text, "--chunk-size");
+  const std::uint64_t bytes = parse_size(text, "--chunk-size");
   if (bytes < replicator::ChunkPlan::kMinChunkBytes ||
       bytes > replicator::ChunkPlan::kMaxChunkBytes) {
     throw replicator::InputError(

@@ -9,8 +9,8 @@
 #include <functional>
 #include <string>
 
-#include "replicator/replicate.h"
-#include "replicator/report.h"
+#include "replicator/session/replicate.h"
+#include "replicator/session/report.h"
 
 namespace imgcast::cli {
 

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "replicator/messages.h"
+#include "replicator/protocol/messages.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::span<const std::byte> in(reinterpret_cast<const std::byte*>(data), size);

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "replicator/auth.h"
-#include "replicator/job.h"
-#include "replicator/messages.h"
+#include "replicator/protocol/auth.h"
+#include "replicator/session/job.h"
+#include "replicator/protocol/messages.h"
 #include "transport/byte_order.h"
 #include "transport/region_descriptor.h"
 #include "transport/tcp/frame_header.h"

@@ -8,7 +8,7 @@
 
 #include "cli/launch/hostlist.h"
 #include "replicator/errors.h"
-#include "replicator/parse.h"
+#include "cli/parse.h"
 
 namespace imgcast::cli::launch {
 
@@ -29,7 +29,7 @@ std::vector<std::string> checked(const std::vector<std::string>& hosts, std::str
     throw InputError(fmt::format("{} names no host: is the allocation empty?", origin));
   }
   try {
-    return replicator::parse_host_list(joined);
+    return parse_host_list(joined);
   } catch (const InputError& error) {
     throw InputError(fmt::format("{}: {}", origin, error.what()));
   }

@@ -6,8 +6,8 @@
 #include <random>
 #include <vector>
 
-#include "replicator/integrity.h"
-#include "replicator/messages.h"
+#include "replicator/image/integrity.h"
+#include "replicator/protocol/messages.h"
 #include "transport/region_descriptor.h"
 
 namespace imgcast {

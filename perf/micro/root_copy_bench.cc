@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "replicator/chunk_plan.h"
-#include "replicator/image_source.h"
+#include "replicator/plan/chunk_plan.h"
+#include "replicator/image/image_source.h"
 
 namespace imgcast {
 namespace {

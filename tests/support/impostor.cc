@@ -15,8 +15,8 @@
 #include <string>
 #include <variant>
 
-#include "replicator/auth.h"
-#include "replicator/messages.h"
+#include "replicator/protocol/auth.h"
+#include "replicator/protocol/messages.h"
 #include "transport/tcp/tcp_context.h"
 
 namespace {

@@ -1,0 +1,37 @@
+// ImageSource: the only reader of the image on the parallel filesystem. The root opens it once
+// (O_RDONLY, sequential read-ahead advice) and reads each chunk straight into the memory it will
+// send from; nothing else in the job touches the source.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+
+#include "replicator/plan/chunk_plan.h"
+#include "replicator/unique_fd.h"
+
+namespace imgcast::replicator {
+
+class ImageSource {
+ public:
+  // Throws InputError with a one-line reason: missing, unreadable, a directory, not a regular
+  // file or block device.
+  static ImageSource open(const std::filesystem::path& path);
+
+  std::uint64_t size() const noexcept { return size_; }
+  const std::filesystem::path& path() const noexcept { return path_; }
+  // make_source_key() of the open file: decides the node-local cache without reading a byte.
+  std::string cache_key() const;
+  // Reads exactly chunk.length bytes at chunk.offset into `into` (short reads are retried).
+  // Throws TransferError when the source shrank or a read fails.
+  // REQUIRES: into.size() >= chunk.length.
+  void read(const Chunk& chunk, std::span<std::byte> into) const;
+
+ private:
+  ImageSource(std::filesystem::path path, UniqueFd fd, std::uint64_t size);
+  std::filesystem::path path_;
+  UniqueFd fd_;
+  std::uint64_t size_;
+};
+
+}  // namespace imgcast::replicator

@@ -1,0 +1,193 @@
+// DataNode: one node's part of the chunk pipeline. The same code runs on the root, on relays and
+// on leaves; only where a chunk comes from differs (the root reads it from the ImageSource, the
+// others have it written into their staging file by their parent).
+//
+// A chunk's life on a node: it lands (or is read) straight into the staging file's mapping, its
+// xxh3-64 is checked against the digest that came with it, it joins the verified prefix (fed to
+// the whole-image hasher in order), and at once each child gets a one-sided write of the same
+// range, at most `window` writes in flight per child. Nothing is copied or allocated per chunk.
+//
+// A node has one parent per tree of the topology (two for the two-tree broadcast); chunk k comes
+// from the parent of tree k % trees(), and a child is served the chunks of its own tree, each as
+// soon as it has landed and been checked.
+//
+// A node whose parent dies, stalls or keeps sending corrupt chunks becomes an orphan in that
+// tree (orphaned(tree)): it keeps serving its own children from what it has, and its owner asks
+// the root for a new parent, then calls reparent(). The new parent resumes from the first chunk
+// of that tree the node lacks. A chunk that fails its check is fetched again from the parent
+// (Refetch), a few times.
+//
+// Owned and driven by one thread: the owner feeds every completion of the data Context to
+// handle(), calls pump() after, and reads the state accessors.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "replicator/protocol/auth.h"
+#include "replicator/plan/chunk_plan.h"
+#include "replicator/image/image_source.h"
+#include "replicator/image/integrity.h"
+#include "replicator/image/source_reader.h"
+#include "replicator/image/staged_image.h"
+#include "replicator/plan/topology.h"
+#include "transport/context.h"
+
+namespace imgcast::replicator {
+
+struct DataNodeOptions {
+  int rank = 0;
+  const Topology* topology = nullptr;
+  std::uint64_t image_bytes = 0;
+  std::uint32_t chunk_bytes = 0;
+  const JobKey* key = nullptr;
+  JobId job{};
+  std::size_t window = 8;  // writes in flight per child
+  // The root: how far its reading thread may run ahead of the fastest child's completions (0:
+  // an eighth of this machine's memory, so what is read ahead is still cached when it is sent),
+  // and how many chunks it reads before the first child has connected.
+  std::uint64_t read_ahead_bytes = 0;
+  std::uint64_t read_ahead_before_children = 16;
+};
+
+class DataNode {
+ public:
+  // Registers the staging mapping with `data`. Throws transport::Error if it cannot.
+  DataNode(transport::Context& data, const DataNodeOptions& options, StagedImage& image);
+  ~DataNode();
+  DataNode(const DataNode&) = delete;
+  DataNode& operator=(const DataNode&) = delete;
+
+  // How many parents an agent has: one per tree of the topology (chunk k comes from tree
+  // k % trees()'s parent).
+  int trees() const noexcept { return trees_; }
+
+  // Agents: connect to the parent of `tree` and start the handshake. Throws transport::Error
+  // naming the parent when it cannot connect.
+  void connect_to_parent(int tree, std::span<const std::byte> address,
+                         std::chrono::milliseconds timeout, const std::string& parent_name);
+  // The root: the chunks come from here. REQUIRES: rank is the topology's root.
+  void use_source(const ImageSource& source);
+  // The root: read the rest of the source at once, whatever the children do (none makes
+  // progress: the root's own copy must still finish).
+  void stop_pacing() noexcept { pace_reads_ = false; }
+  // Serve the node at `data_rank` in `tree` too (it lost its parent there; the root chose us).
+  void adopt(int data_rank, int tree);
+  // Give up on the parent of `tree` (it cannot be reached): the node is an orphan there.
+  void abandon_parent(int tree, std::string reason);
+  // Gives up on every parent that still owes chunks and has sent none for `timeout` (stopped,
+  // or its link is cut: only a timeout tells).
+  void abandon_silent_parents(std::chrono::steady_clock::time_point now,
+                              std::chrono::milliseconds timeout);
+  // Connect to a new parent for `tree` and resume from the first of its chunks not verified.
+  // Throws transport::Error naming the parent when it cannot connect (the node stays an orphan
+  // there). REQUIRES: orphaned(tree).
+  void reparent(int tree, std::span<const std::byte> address, std::chrono::milliseconds timeout,
+                const std::string& parent_name);
+
+  // Takes one completion of the data Context (accepted children, handshakes, arrivals, write
+  // completions, failures).
+  void handle(transport::Completion& completion);
+  // Takes what the root's reader has read and forwards whatever the windows allow. Returns how
+  // long the owner may sleep in poll before calling again (on the data Context's fd and
+  // wake_fd()): zero when there is more to do right now.
+  std::chrono::milliseconds pump();
+  // The root: readable when the source reader has read the chunk the root waits for. -1
+  // elsewhere.
+  int wake_fd() const noexcept { return reader_ ? reader_->wake_fd() : -1; }
+
+  // Every chunk is present and verified, in order.
+  bool complete() const noexcept { return verified_ == plan_.count(); }
+  // The whole-image xxh3-128. REQUIRES: complete().
+  ImageDigest digest() const noexcept { return hasher_.digest(); }
+  // Set once; the node's own copy cannot complete (a parent that fails authentication, a read
+  // error on the root).
+  const std::optional<std::string>& failure() const noexcept { return failure_; }
+  // Set while the node has no working parent in `tree`: why it lost the last one.
+  const std::optional<std::string>& orphaned(int tree) const noexcept;
+  std::uint64_t bytes_verified() const noexcept;
+  std::uint32_t chunks_verified() const noexcept { return verified_; }
+  // Chunks that arrived corrupt and were asked for again.
+  std::uint32_t refetched() const noexcept { return refetched_; }
+
+  // A parent that sends more corrupt chunks than this is given up on (the node re-parents).
+  static constexpr std::uint32_t kMaxBadChunksPerParent = 3;
+
+ private:
+  struct Parent;
+  struct Child;
+  struct Pending;
+
+  void on_accepted(std::unique_ptr<transport::Endpoint> endpoint);
+  void on_control(transport::Endpoint* from, std::span<const std::byte> bytes);
+  void on_pending_message(Pending& pending, const Message& message);
+  void on_parent_message(Parent& parent, const Message& message);
+  void on_child_message(Child& child, const Message& message);
+  void on_arrived(const transport::WriteArrived& arrived);
+  void on_write_done(const transport::WriteDone& done);
+  void on_peer_failed(transport::Endpoint* peer, const transport::Status& status);
+  void mark_verified(std::uint32_t index);
+  void take_read_chunks();
+  // The root: the next chunk a live child could be sent now but that is not read yet (or, with
+  // no child left to feed, the next one of our own copy); nullopt when no one waits for one.
+  std::optional<std::uint32_t> chunk_wanted() const noexcept;
+  void forward(Child& child);
+  void forward_all();
+  // The root expects children but none has connected yet.
+  bool first_child_due() const noexcept { return children_.empty() && !expected_children_.empty(); }
+  void fail(std::string reason);
+  void lose_parent(Parent& parent, std::string reason);
+  void drop_child(Child& child, const std::string& reason);
+  // Chunks of `tree` not yet landed (a parent that owes none may go quiet).
+  bool tree_missing_chunks(int tree) const noexcept;
+  Parent* find_parent(transport::Endpoint* endpoint) noexcept;
+  Child* find_child(transport::Endpoint* endpoint) noexcept;
+  Pending* find_pending(transport::Endpoint* endpoint) noexcept;
+  // Stops talking to a pending peer (refused, failed, hung up).
+  void drop_pending(transport::Endpoint* endpoint);
+  int tree_of(std::uint64_t chunk) const noexcept { return static_cast<int>(chunk % trees_); }
+
+  transport::Context& data_;
+  DataNodeOptions options_;
+  ChunkPlan plan_;
+  StagedImage& image_;
+  int trees_ = 1;
+  std::unique_ptr<transport::MemoryRegion> region_;
+  // (data rank, tree) of every child this node may serve.
+  std::vector<std::pair<int, int>> expected_children_;
+  std::vector<std::unique_ptr<Child>> children_;
+  std::vector<std::unique_ptr<Pending>> pending_;
+  // Authenticated peers this node refused, kept open until the node ends so they get the reason.
+  std::vector<std::unique_ptr<transport::Endpoint>> refused_;
+  // Dropped peers, closed at the next pump(): events of the current batch may still name them.
+  std::vector<std::unique_ptr<transport::Endpoint>> retired_;
+
+  // Agent side: one link per tree.
+  std::vector<std::unique_ptr<Parent>> parents_;
+
+  // Root side.
+  bool pace_reads_ = true;  // read at most read_ahead_bytes ahead of the fastest child
+
+  std::vector<std::uint64_t> digests_;   // per chunk: the xxh3-64 that came with it (or was read)
+  std::vector<std::uint8_t> landed_;     // per chunk: present and checked
+  std::uint32_t verified_ = 0;           // the verified prefix: chunks [0, verified_)
+  std::uint32_t read_ = 0;               // root: chunks taken from the reader
+  std::uint32_t read_limit_ = 0;         // root: the reader may read chunks [0, read_limit_)
+  std::uint64_t read_ahead_chunks_ = 0;  // root: read_ahead_bytes (resolved) in chunks
+  std::uint32_t refetched_ = 0;          // corrupt chunks asked for again, in all
+  ImageHasher hasher_;
+  std::optional<std::string> failure_;
+  // Root: reads the source on its own thread into the staging mapping, digests_ and hasher_.
+  // Last, so it stops before anything it writes goes away.
+  std::unique_ptr<SourceReader> reader_;
+  // When the reading thread was last seen to move (it read a chunk) while we waited for one.
+  std::uint32_t reader_seen_ = 0;
+  std::chrono::steady_clock::time_point reader_seen_at_{};
+};
+
+}  // namespace imgcast::replicator

@@ -1,0 +1,277 @@
+// StagedImage on real files: placement by rename, cleanup without commit, and every way a
+// destination can be wrong.
+#include "replicator/image/staged_image.h"
+
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "replicator/errors.h"
+#include "tests/support/process.h"
+
+namespace imgcast::replicator {
+namespace {
+
+namespace fs = std::filesystem;
+using test::list_dir;
+using test::TempDir;
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+mode_t mode_of(const fs::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+  return st.st_mode;
+}
+
+void expect_input_error(const fs::path& destination, const std::string& words) {
+  try {
+    (void)StagedImage::create(destination, 10, "j");
+    ADD_FAILURE() << destination << " accepted";
+  } catch (const InputError& error) {
+    const std::string what = error.what();
+    EXPECT_NE(what.find(words), std::string::npos) << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
+}
+
+// A tmpfs mounted for one test (we run as root in CI); unmounted on destruction.
+class SmallMount {
+ public:
+  SmallMount(const fs::path& where, const char* options) : where_(where) {
+    fs::create_directories(where);
+    mounted_ = ::mount("tmpfs", where.c_str(), "tmpfs", 0, options) == 0;
+    error_ = errno;
+  }
+  ~SmallMount() {
+    if (mounted_)
+      ::umount2(where_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  std::string error() const { return std::strerror(error_); }
+
+ private:
+  fs::path where_;
+  bool mounted_ = false;
+  int error_ = 0;
+};
+
+TEST(StagedImage, NothingUnderTheFinalNameUntilCommit) {
+  TempDir dir;
+  const fs::path dst = dir / "app.sif";
+  {
+    StagedImage image = StagedImage::create(dst, 5000, "job1");
+    EXPECT_EQ(image.destination(), dst);
+    EXPECT_FALSE(image.committed());
+    EXPECT_FALSE(fs::exists(dst));
+    ASSERT_EQ(list_dir(dir.path()).size(), 1u);
+    EXPECT_EQ(list_dir(dir.path())[0], ".app.sif.imgcast-job1.tmp");
+    ASSERT_EQ(image.bytes().size(), 5000u);
+    image.prefault();
+    std::memset(image.bytes().data(), 'x', 5000);
+    EXPECT_FALSE(fs::exists(dst));
+    image.commit();
+    EXPECT_TRUE(image.committed());
+    EXPECT_TRUE(fs::exists(dst));
+    EXPECT_EQ(image.bytes().size(), 5000u);  // the mapping outlives commit()
+    EXPECT_EQ(static_cast<char>(image.bytes()[4999]), 'x');
+  }
+  EXPECT_EQ(read_all(dst), std::string(5000, 'x'));
+  EXPECT_EQ(list_dir(dir.path()), std::vector<std::string>{"app.sif"});
+  EXPECT_TRUE(S_ISREG(mode_of(dst)));
+  EXPECT_EQ(mode_of(dst) & 07777, 0644u);
+}
+
+TEST(StagedImage, CustomModeAndEmptyImage) {
+  TempDir dir;
+  StagedImage image = StagedImage::create(dir / "empty", 0, "j", 0600);
+  EXPECT_TRUE(image.bytes().empty());
+  image.prefault();  // nothing mapped: a no-op
+  image.commit();
+  struct stat st {};
+  ASSERT_EQ(::stat((dir / "empty").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  StagedImage exec = StagedImage::create(dir / "tool", 1, "j", 0755);
+  exec.commit();
+  EXPECT_EQ(mode_of(dir / "tool") & 07777, 0755u);  // not narrowed by the umask
+}
+
+TEST(StagedImage, CommitReplacesAnExistingFile) {
+  TempDir dir;
+  std::ofstream(dir / "app.sif") << "old contents, longer than the new";
+  StagedImage image = StagedImage::create(dir / "app.sif", 3, "j");
+  EXPECT_EQ(read_all(dir / "app.sif"), "old contents, longer than the new");
+  std::memcpy(image.bytes().data(), "new", 3);
+  image.commit();
+  EXPECT_EQ(read_all(dir / "app.sif"), "new");
+}
+
+TEST(StagedImage, WithoutCommitTheTemporaryFileIsRemoved) {
+  TempDir dir;
+  {
+    StagedImage image = StagedImage::create(dir / "app.sif", 4096, "j");
+    StagedImage moved = std::move(image);  // the moved-from one must not remove anything
+    EXPECT_TRUE(image.bytes().empty());
+    EXPECT_EQ(list_dir(dir.path()).size(), 1u);
+  }
+  EXPECT_TRUE(list_dir(dir.path()).empty());
+}
+
+TEST(StagedImage, AMovedImageCommits) {
+  TempDir dir;
+  StagedImage image = StagedImage::create(dir / "app.sif", 2, "j");
+  std::vector<StagedImage> holder;
+  holder.push_back(std::move(image));
+  std::memcpy(holder[0].bytes().data(), "ok", 2);
+  holder[0].commit();
+  holder.clear();
+  EXPECT_EQ(read_all(dir / "app.sif"), "ok");
+  EXPECT_EQ(list_dir(dir.path()), std::vector<std::string>{"app.sif"});
+}
+
+TEST(StagedImage, DiscardRemovesAtOnceAndCommitThenFails) {
+  TempDir dir;
+  StagedImage image = StagedImage::create(dir / "app.sif", 10, "j");
+  image.discard();
+  EXPECT_TRUE(list_dir(dir.path()).empty());
+  image.discard();  // idempotent
+  EXPECT_THROW(image.commit(), TransferError);
+  EXPECT_FALSE(fs::exists(dir / "app.sif"));
+}
+
+TEST(StagedImage, DiscardAfterCommitKeepsTheFile) {
+  TempDir dir;
+  StagedImage image = StagedImage::create(dir / "app.sif", 10, "j");
+  image.commit();
+  image.discard();
+  EXPECT_THROW(image.commit(), TransferError);  // placed once only
+  EXPECT_TRUE(fs::exists(dir / "app.sif"));
+}
+
+TEST(StagedImage, ASymlinkAtTheDestinationIsReplacedNotFollowed) {
+  TempDir dir;
+  fs::create_directories(dir / "elsewhere");
+  std::ofstream(dir / "elsewhere" / "victim") << "keep me";
+  fs::create_symlink(dir / "elsewhere" / "victim", dir / "app.sif");
+  StagedImage image = StagedImage::create(dir / "app.sif", 3, "j");
+  std::memcpy(image.bytes().data(), "new", 3);
+  image.commit();
+  EXPECT_FALSE(fs::is_symlink(dir / "app.sif"));
+  EXPECT_TRUE(S_ISREG(mode_of(dir / "app.sif")));
+  EXPECT_EQ(read_all(dir / "app.sif"), "new");
+  EXPECT_EQ(read_all(dir / "elsewhere" / "victim"), "keep me");
+}
+
+TEST(StagedImage, ASymlinkToADirectoryAtTheDestinationIsReplaced) {
+  TempDir dir;
+  fs::create_directories(dir / "target");
+  fs::create_directory_symlink(dir / "target", dir / "app.sif");
+  StagedImage image = StagedImage::create(dir / "app.sif", 1, "j");
+  image.commit();
+  EXPECT_TRUE(S_ISREG(mode_of(dir / "app.sif")));
+  EXPECT_TRUE(list_dir(dir / "target").empty());
+}
+
+TEST(StagedImage, AStaleTemporaryFileDoesNotBlock) {
+  TempDir dir;
+  std::ofstream(dir / ".app.sif.imgcast-j.tmp") << "stale";
+  StagedImage image = StagedImage::create(dir / "app.sif", 10, "j");
+  EXPECT_EQ(list_dir(dir.path()).size(), 2u);
+  image.commit();
+  EXPECT_EQ(read_all(dir / "app.sif"), std::string(10, '\0'));
+  EXPECT_EQ(read_all(dir / ".app.sif.imgcast-j.tmp"), "stale");  // not ours: left alone
+}
+
+TEST(StagedImage, ASymlinkPlantedAtTheTemporaryNameIsNotFollowed) {
+  TempDir dir;
+  std::ofstream(dir / "victim") << "keep me";
+  fs::create_symlink(dir / "victim", dir / ".app.sif.imgcast-j.tmp");
+  {
+    StagedImage image = StagedImage::create(dir / "app.sif", 7, "j");
+    std::memcpy(image.bytes().data(), "written", 7);
+  }
+  EXPECT_EQ(read_all(dir / "victim"), "keep me");
+  EXPECT_TRUE(fs::is_symlink(dir / ".app.sif.imgcast-j.tmp"));
+  EXPECT_EQ(list_dir(dir.path()), (std::vector<std::string>{".app.sif.imgcast-j.tmp", "victim"}));
+}
+
+TEST(StagedImage, UnsafeTagCharactersAreReplaced) {
+  TempDir dir;
+  StagedImage image = StagedImage::create(dir / "app.sif", 1, "../x y");
+  ASSERT_EQ(list_dir(dir.path()).size(), 1u);
+  EXPECT_EQ(list_dir(dir.path())[0], ".app.sif.imgcast-___x_y.tmp");
+}
+
+TEST(StagedImage, ARelativeNameIsPlacedInTheWorkingDirectory) {
+  TempDir dir;
+  const fs::path before = fs::current_path();
+  fs::current_path(dir.path());
+  {
+    StagedImage image = StagedImage::create("here.sif", 4, "j");
+    std::memcpy(image.bytes().data(), "here", 4);
+    image.commit();
+  }
+  fs::current_path(before);
+  EXPECT_EQ(read_all(dir / "here.sif"), "here");
+}
+
+TEST(StagedImage, BadDestinationsAreInputErrors) {
+  TempDir dir;
+  fs::create_directories(dir / "sub");
+  std::ofstream(dir / "file") << "x";
+  expect_input_error(dir / "missing" / "app.sif", "does not exist: create it first");
+  expect_input_error(dir / "sub", "is a directory: name the file to create");
+  expect_input_error(dir.path() / "", "does not name a file");  // trailing '/'
+  expect_input_error(dir / "sub" / ".", "does not name a file");
+  expect_input_error(dir / "sub" / "..", "does not name a file");
+  expect_input_error(dir / "file" / "app.sif", "not a directory");
+  expect_input_error(dir / std::string(250, 'n'), "too long");
+  EXPECT_EQ(list_dir(dir.path()), (std::vector<std::string>{"file", "sub"}));
+  EXPECT_TRUE(list_dir(dir / "sub").empty());
+}
+
+TEST(StagedImage, AReadOnlyDirectoryIsAnInputError) {
+  TempDir dir;
+  // Root ignores permission bits; a read-only mount refuses even root (EROFS).
+  SmallMount ro(dir / "ro", "size=1m,mode=0755");
+  if (!ro.mounted()) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << ro.error();
+  }
+  ASSERT_EQ(::mount(nullptr, (dir / "ro").c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr), 0)
+      << std::strerror(errno);
+  expect_input_error(dir / "ro" / "app.sif", "is not writable");
+}
+
+TEST(StagedImage, AFullFilesystemFailsBeforeAnyDataMoves) {
+  TempDir dir;
+  const fs::path small = dir / "small";
+  SmallMount mount(small, "size=1m");
+  if (!mount.mounted()) {
+    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << mount.error();
+  }
+  try {
+    (void)StagedImage::create(small / "app.sif", 8 << 20, "j");
+    ADD_FAILURE() << "8 MiB fit in a 1 MiB filesystem";
+  } catch (const TransferError& error) {
+    const std::string what = error.what();
+    EXPECT_NE(what.find("no space for 8388608 bytes in " + small.string()), std::string::npos)
+        << what;
+  }
+  EXPECT_TRUE(list_dir(small).empty());
+  // What fits still works there.
+  StagedImage fits = StagedImage::create(small / "app.sif", 512 << 10, "j");
+  fits.commit();
+  EXPECT_EQ(fs::file_size(small / "app.sif"), 512u << 10);
+}
+
+}  // namespace
+}  // namespace imgcast::replicator
