@@ -16,7 +16,7 @@ namespace tp = transport;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-// Endpoint tags: 1..N are children (index + 1); parents and pending peers are found otherwise.
+// Endpoint tags: 1..N are children (index + 1); parents and refused peers are found otherwise.
 constexpr std::uint64_t kParentTag = ~std::uint64_t{0};
 // A write's cookie is its chunk index; this bit marks a chunk sent again (Refetch), which does
 // not advance the child's in-order count.
@@ -45,15 +45,6 @@ struct DataNode::Child {
   std::size_t in_flight = 0;
   std::vector<std::uint32_t> resend;  // chunks the child asked for again (Refetch), oldest first
   bool alive = true;
-};
-
-struct DataNode::Pending {
-  enum class Step { kHello, kProof, kRegion };
-  Pending(std::unique_ptr<tp::Endpoint> e, const JobKey& key, const JobId& job)
-      : endpoint(std::move(e)), handshake(key, job, Channel::kData) {}
-  std::unique_ptr<tp::Endpoint> endpoint;
-  ResponderHandshake handshake;
-  Step step = Step::kHello;
 };
 
 DataNode::DataNode(tp::Context& data, const DataNodeOptions& options, StagedImage& image)
@@ -168,60 +159,52 @@ std::uint64_t DataNode::bytes_verified() const noexcept {
                                     : static_cast<std::uint64_t>(verified_) * plan_.chunk_bytes();
 }
 
-void DataNode::handle(tp::Completion& completion) {
-  std::visit(
+bool DataNode::handle(tp::Completion& completion) {
+  return std::visit(
       [this](auto& event) {
         using T = std::decay_t<decltype(event)>;
-        if constexpr (std::is_same_v<T, tp::PeerAccepted>) {
-          on_accepted(std::move(event.endpoint));
-        } else if constexpr (std::is_same_v<T, tp::ControlArrived>) {
-          on_control(event.from, event.bytes);
+        if constexpr (std::is_same_v<T, tp::ControlArrived>) {
+          return on_control(event.from, event.bytes);
         } else if constexpr (std::is_same_v<T, tp::WriteArrived>) {
           on_arrived(event);
+          return true;
         } else if constexpr (std::is_same_v<T, tp::WriteDone>) {
           on_write_done(event);
+          return true;
         } else if constexpr (std::is_same_v<T, tp::PeerFailed>) {
-          on_peer_failed(event.peer, event.status);
+          return on_peer_failed(event.peer, event.status);
+        } else {
+          return false;  // PeerAccepted: the data channel's Admission takes those
         }
       },
       completion);
 }
 
-void DataNode::on_accepted(std::unique_ptr<tp::Endpoint> endpoint) {
-  // A connection is nobody until it proves it holds the job key; until then it gets nothing
-  // but a challenge.
-  pending_.push_back(std::make_unique<Pending>(std::move(endpoint), *options_.key, options_.job));
-}
-
-void DataNode::on_control(tp::Endpoint* from, std::span<const std::byte> bytes) {
-  const std::optional<Message> message = decode(bytes);
+bool DataNode::on_control(tp::Endpoint* from, std::span<const std::byte> bytes) {
   if (Parent* parent = find_parent(from)) {
     if (parent->lost) {
-      return;  // given up on: it is replaced at the next reparent()
+      return true;  // given up on: it is replaced at the next reparent()
     }
+    const std::optional<Message> message = decode(bytes);
     if (!message) {
       lose_parent(*parent, fmt::format("{} sent a malformed message", parent->name));
-      return;
+      return true;
     }
     on_parent_message(*parent, *message);
-    return;
-  }
-  if (Pending* pending = find_pending(from)) {
-    if (!message) {
-      log().warn("refused data connection from {}: malformed message", from->peer_name());
-      drop_pending(from);
-      return;
-    }
-    on_pending_message(*pending, *message);
-    return;
+    return true;
   }
   if (Child* child = find_child(from)) {
+    const std::optional<Message> message = decode(bytes);
     if (!message) {
       drop_child(*child, "sent a malformed message");
-      return;
+      return true;
     }
     on_child_message(*child, *message);
+    return true;
   }
+  // A peer we refused after its proof, which may still talk: it was told why.
+  return std::any_of(refused_.begin(), refused_.end(),
+                     [from](const auto& e) { return e.get() == from; });
 }
 
 void DataNode::on_child_message(Child& child, const Message& message) {
@@ -248,110 +231,79 @@ void DataNode::on_child_message(Child& child, const Message& message) {
   child.resend.push_back(refetch->index);
 }
 
-void DataNode::on_pending_message(Pending& pending, const Message& message) {
-  tp::Endpoint* endpoint = pending.endpoint.get();
-  auto refuse = [this, endpoint, &pending](const std::string& why) {
-    log().warn("refused data connection from {}: {}", endpoint->peer_name(), why);
-    // A peer that proved it holds the job key is told why, so it fails at once instead of
-    // waiting for data (some transports, UCX, do not report a closed endpoint to the peer).
-    if (pending.step == Pending::Step::kRegion) {
-      // The endpoint stays open (parked) so the refusal is delivered on every transport.
-      (void)endpoint->send_control(
-          encode(Failed{2, fmt::format("rank {} refused this node: {}", options_.rank, why)}));
-      refused_.push_back(std::move(pending.endpoint));
-      std::erase_if(pending_, [](const auto& p) { return p->endpoint == nullptr; });
-      return;
-    }
-    drop_pending(endpoint);
-  };
-  switch (pending.step) {
-    case Pending::Step::kHello: {
-      const auto* hello = std::get_if<Hello>(&message);
-      if (hello == nullptr) {
-        return refuse(fmt::format("sent {} before Hello", message_name(message)));
-      }
-      const int rank = static_cast<int>(hello->rank);
-      if (std::none_of(expected_children_.begin(), expected_children_.end(),
-                       [rank](const auto& entry) { return entry.first == rank; })) {
-        return refuse(
-            fmt::format("claims rank {}, which is not a child of rank {}", rank, options_.rank));
-      }
-      std::string why;
-      const std::optional<Challenge> challenge = pending.handshake.challenge(*hello, why);
-      if (!challenge) {
-        return refuse(why);
-      }
-      if (!endpoint->send_control(encode(*challenge)).is_ok()) {
-        return refuse("hung up during the handshake");
-      }
-      pending.step = Pending::Step::kProof;
-      return;
-    }
-    case Pending::Step::kProof: {
-      const auto* proof = std::get_if<Proof>(&message);
-      if (proof == nullptr || !pending.handshake.verify(*proof)) {
-        return refuse("failed authentication (wrong job key)");
-      }
-      pending.step = Pending::Step::kRegion;
-      return;
-    }
-    case Pending::Step::kRegion: {
-      const auto* region = std::get_if<Region>(&message);
-      if (region == nullptr) {
-        return refuse(fmt::format("sent {} instead of its region", message_name(message)));
-      }
-      const auto descriptor = tp::RegionDescriptor::decode(region->descriptor);
-      if (!descriptor) {
-        return refuse("sent a malformed region descriptor");
-      }
-      if (descriptor->length < plan_.image_bytes()) {
-        return refuse(fmt::format("offers a {}-byte region for a {}-byte image", descriptor->length,
-                                  plan_.image_bytes()));
-      }
-      if (region->resume_from > plan_.count()) {
-        return refuse(fmt::format("asks to resume from chunk {} of a {}-chunk image",
-                                  region->resume_from, plan_.count()));
-      }
-      const int rank = static_cast<int>(pending.handshake.peer_rank());
-      const int tree = region->tree;
-      if (std::find(expected_children_.begin(), expected_children_.end(),
-                    std::pair<int, int>{rank, tree}) == expected_children_.end()) {
-        return refuse(fmt::format("asks for tree {}, in which rank {} is not its parent", tree,
-                                  options_.rank));
-      }
-      // The same rank again in the same tree (it lost us and came back, perhaps before we saw
-      // the old connection fail): it proved it holds the key, so the new connection replaces the
-      // old one.
-      for (auto& old : children_) {
-        if (old->rank == rank && old->tree == tree && old->alive) {
-          drop_child(*old, "reconnected");
-        }
-      }
-      auto child = std::make_unique<Child>();
-      child->rank = rank;
-      child->tree = tree;
-      // Its first chunk of its tree at or after resume_from.
-      child->next = region->resume_from + (tree - tree_of(region->resume_from) + trees_) % trees_;
-      child->completed = child->next / trees_;
-      try {
-        if (plan_.image_bytes() > 0) {
-          child->remote = endpoint->import_region(*descriptor);
-        }
-      } catch (const tp::Error& error) {
-        return refuse(error.what());
-      }
-      auto it = std::find_if(pending_.begin(), pending_.end(),
-                             [endpoint](const auto& p) { return p->endpoint.get() == endpoint; });
-      child->endpoint = std::move((*it)->endpoint);
-      pending_.erase(it);
-      child->endpoint->set_user_tag(children_.size() + 1);
-      log().debug("rank {} serves child rank {} at {} from chunk {}{}", options_.rank, rank,
-                  child->endpoint->peer_name(), child->next,
-                  trees_ > 1 ? fmt::format(" (tree {})", tree) : std::string());
-      children_.push_back(std::move(child));
-      return;
+void DataNode::serve(AdmittedPeer peer) {
+  const auto* region = std::get_if<Region>(&peer.introduction);
+  const auto descriptor = region ? tp::RegionDescriptor::decode(region->descriptor) : std::nullopt;
+  std::string why =
+      region ? refusal(peer.rank, *region, descriptor)
+             : fmt::format("sent {} instead of its region", message_name(peer.introduction));
+  std::unique_ptr<tp::RemoteRegion> remote;
+  if (why.empty() && plan_.image_bytes() > 0) {
+    try {
+      remote = peer.endpoint->import_region(*descriptor);
+    } catch (const tp::Error& error) {
+      why = error.what();
     }
   }
+  if (!why.empty()) {
+    log().warn("refused data connection from {}: {}", peer.endpoint->peer_name(), why);
+    // It proved it holds the job key, so it is told why and fails at once instead of waiting
+    // for data (some transports, UCX, do not report a closed endpoint to the peer). The endpoint
+    // stays open (parked) so the refusal is delivered on every transport. Failure to send it is
+    // the peer's loss alone: it then sees the connection close with this node.
+    (void)peer.endpoint->send_control(
+        encode(Failed{2, fmt::format("rank {} refused this node: {}", options_.rank, why)}));
+    refused_.push_back(std::move(peer.endpoint));
+    return;
+  }
+  const int rank = static_cast<int>(peer.rank);
+  const int tree = region->tree;
+  // The same rank again in the same tree (it lost us and came back, perhaps before we saw the
+  // old connection fail): it proved it holds the key, so the new connection replaces the old one.
+  for (auto& old : children_) {
+    if (old->rank == rank && old->tree == tree && old->alive) {
+      drop_child(*old, "reconnected");
+    }
+  }
+  auto child = std::make_unique<Child>();
+  child->rank = rank;
+  child->tree = tree;
+  // Its first chunk of its tree at or after resume_from.
+  child->next = region->resume_from + (tree - tree_of(region->resume_from) + trees_) % trees_;
+  child->completed = child->next / trees_;
+  child->remote = std::move(remote);
+  child->endpoint = std::move(peer.endpoint);
+  child->endpoint->set_user_tag(children_.size() + 1);
+  log().debug("rank {} serves child rank {} at {} from chunk {}{}", options_.rank, rank,
+              child->endpoint->peer_name(), child->next,
+              trees_ > 1 ? fmt::format(" (tree {})", tree) : std::string());
+  children_.push_back(std::move(child));
+}
+
+std::string DataNode::refusal(std::uint32_t rank, const Region& region,
+                              const std::optional<tp::RegionDescriptor>& descriptor) const {
+  if (std::none_of(expected_children_.begin(), expected_children_.end(),
+                   [rank](const auto& entry) { return entry.first == static_cast<int>(rank); })) {
+    return fmt::format("claims rank {}, which is not a child of rank {}", rank, options_.rank);
+  }
+  if (!descriptor) {
+    return "sent a malformed region descriptor";
+  }
+  if (descriptor->length < plan_.image_bytes()) {
+    return fmt::format("offers a {}-byte region for a {}-byte image", descriptor->length,
+                       plan_.image_bytes());
+  }
+  if (region.resume_from > plan_.count()) {
+    return fmt::format("asks to resume from chunk {} of a {}-chunk image", region.resume_from,
+                       plan_.count());
+  }
+  if (std::find(expected_children_.begin(), expected_children_.end(),
+                std::pair<int, int>{static_cast<int>(rank), region.tree}) ==
+      expected_children_.end()) {
+    return fmt::format("asks for tree {}, in which rank {} is not its parent", region.tree,
+                       options_.rank);
+  }
+  return {};
 }
 
 void DataNode::on_parent_message(Parent& parent, const Message& message) {
@@ -459,18 +411,19 @@ void DataNode::on_write_done(const tp::WriteDone& done) {
   }
 }
 
-void DataNode::on_peer_failed(tp::Endpoint* peer, const tp::Status& status) {
+bool DataNode::on_peer_failed(tp::Endpoint* peer, const tp::Status& status) {
   if (Parent* parent = find_parent(peer)) {
     // lose_parent ignores a parent that owes us nothing more.
     lose_parent(*parent, fmt::format("lost {} after {} of {} chunks: {}", parent->name, verified_,
                                      plan_.count(), status.to_string()));
-    return;
+    return true;
   }
   if (Child* child = find_child(peer)) {
     drop_child(*child, status.to_string());
-    return;
+    return true;
   }
-  drop_pending(peer);
+  return std::any_of(refused_.begin(), refused_.end(),
+                     [peer](const auto& e) { return e.get() == peer; });
 }
 
 std::chrono::milliseconds DataNode::pump() {
@@ -479,7 +432,6 @@ std::chrono::milliseconds DataNode::pump() {
   // How long a waiting root gives its reading thread to read the next chunk before it reads
   // it itself: a thread that reads nothing for that long has no core to run on.
   constexpr std::chrono::milliseconds kReaderPatience{1};
-  retired_.clear();  // no event of the last batch names them any more
   if (reader_ && !failure_) {
     take_read_chunks();
   }
@@ -650,26 +602,6 @@ DataNode::Child* DataNode::find_child(tp::Endpoint* endpoint) noexcept {
   }
   Child* child = children_[tag - 1].get();
   return child->endpoint.get() == endpoint ? child : nullptr;
-}
-
-void DataNode::drop_pending(tp::Endpoint* endpoint) {
-  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-    if ((*it)->endpoint.get() == endpoint) {
-      // Closed only after this batch of completions: a later event of the batch may name it.
-      retired_.push_back(std::move((*it)->endpoint));
-      pending_.erase(it);
-      return;
-    }
-  }
-}
-
-DataNode::Pending* DataNode::find_pending(tp::Endpoint* endpoint) noexcept {
-  for (auto& p : pending_) {
-    if (p->endpoint.get() == endpoint) {
-      return p.get();
-    }
-  }
-  return nullptr;
 }
 
 }  // namespace imgcast::replicator

@@ -29,13 +29,14 @@
 #include <utility>
 #include <vector>
 
-#include "replicator/protocol/auth.h"
-#include "replicator/plan/chunk_plan.h"
 #include "replicator/image/image_source.h"
 #include "replicator/image/integrity.h"
 #include "replicator/image/source_reader.h"
 #include "replicator/image/staged_image.h"
+#include "replicator/plan/chunk_plan.h"
 #include "replicator/plan/topology.h"
+#include "replicator/protocol/admission.h"
+#include "replicator/protocol/auth.h"
 #include "transport/context.h"
 
 namespace imgcast::replicator {
@@ -90,9 +91,12 @@ class DataNode {
   void reparent(int tree, std::span<const std::byte> address, std::chrono::milliseconds timeout,
                 const std::string& parent_name);
 
-  // Takes one completion of the data Context (accepted children, handshakes, arrivals, write
-  // completions, failures).
-  void handle(transport::Completion& completion);
+  // Serves a peer the data channel's Admission let in, if its introduction (Region) asks for a
+  // tree in which it is our child; otherwise it is told why and refused.
+  void serve(AdmittedPeer peer);
+  // Takes one completion of the data Context that names a parent or a child of this node
+  // (arrivals, write completions, their messages and failures); false for any other.
+  bool handle(transport::Completion& completion);
   // Takes what the root's reader has read and forwards whatever the windows allow. Returns how
   // long the owner may sleep in poll before calling again (on the data Context's fd and
   // wake_fd()): zero when there is more to do right now.
@@ -121,16 +125,16 @@ class DataNode {
  private:
   struct Parent;
   struct Child;
-  struct Pending;
 
-  void on_accepted(std::unique_ptr<transport::Endpoint> endpoint);
-  void on_control(transport::Endpoint* from, std::span<const std::byte> bytes);
-  void on_pending_message(Pending& pending, const Message& message);
+  bool on_control(transport::Endpoint* from, std::span<const std::byte> bytes);
+  // Why a child's Region cannot be served ("" when it can).
+  std::string refusal(std::uint32_t rank, const Region& region,
+                      const std::optional<transport::RegionDescriptor>& descriptor) const;
   void on_parent_message(Parent& parent, const Message& message);
   void on_child_message(Child& child, const Message& message);
   void on_arrived(const transport::WriteArrived& arrived);
   void on_write_done(const transport::WriteDone& done);
-  void on_peer_failed(transport::Endpoint* peer, const transport::Status& status);
+  bool on_peer_failed(transport::Endpoint* peer, const transport::Status& status);
   void mark_verified(std::uint32_t index);
   void take_read_chunks();
   // The root: the next chunk a live child could be sent now but that is not read yet (or, with
@@ -147,9 +151,6 @@ class DataNode {
   bool tree_missing_chunks(int tree) const noexcept;
   Parent* find_parent(transport::Endpoint* endpoint) noexcept;
   Child* find_child(transport::Endpoint* endpoint) noexcept;
-  Pending* find_pending(transport::Endpoint* endpoint) noexcept;
-  // Stops talking to a pending peer (refused, failed, hung up).
-  void drop_pending(transport::Endpoint* endpoint);
   int tree_of(std::uint64_t chunk) const noexcept { return static_cast<int>(chunk % trees_); }
 
   transport::Context& data_;
@@ -161,11 +162,8 @@ class DataNode {
   // (data rank, tree) of every child this node may serve.
   std::vector<std::pair<int, int>> expected_children_;
   std::vector<std::unique_ptr<Child>> children_;
-  std::vector<std::unique_ptr<Pending>> pending_;
   // Authenticated peers this node refused, kept open until the node ends so they get the reason.
   std::vector<std::unique_ptr<transport::Endpoint>> refused_;
-  // Dropped peers, closed at the next pump(): events of the current batch may still name them.
-  std::vector<std::unique_ptr<transport::Endpoint>> retired_;
 
   // Agent side: one link per tree.
   std::vector<std::unique_ptr<Parent>> parents_;

@@ -5,10 +5,10 @@
 #include <optional>
 
 #include "replicator/image/cache_record.h"
-#include "replicator/pipeline/data_node.h"
-#include "replicator/log.h"
-#include "replicator/protocol/messages.h"
 #include "replicator/image/staged_image.h"
+#include "replicator/log.h"
+#include "replicator/pipeline/data_channel.h"
+#include "replicator/protocol/messages.h"
 #include "replicator/session/stop_signal.h"
 #include "transport/error.h"
 
@@ -48,8 +48,8 @@ class AgentSession {
 
   std::unique_ptr<Topology> topology_;
   std::optional<StagedImage> image_;
-  std::unique_ptr<DataNode> node_;
-  std::vector<tp::Completion> early_data_events_;  // data events before the plan made node_
+  std::unique_ptr<DataChannel> data_channel_;
+  DataNode* node_ = nullptr;  // data_channel_'s, after the plan
   std::optional<ImageDigest> expected_digest_;
   Clock::time_point plan_time_{};
   Clock::time_point last_progress_report_{};
@@ -69,6 +69,8 @@ ExitCode AgentSession::run() {
   listen.port = options_.data_port;
   listen.advertise_port = options_.advertise_port;
   data_listener_ = data_ctx_->listen(listen);
+  data_channel_ =
+      std::make_unique<DataChannel>(*data_ctx_, secret_.key, secret_.job, options_.connect_timeout);
   control_ = control_ctx_->connect(
       std::span(reinterpret_cast<const std::byte*>(options_.control_address.data()),
                 options_.control_address.size()),
@@ -113,16 +115,11 @@ ExitCode AgentSession::run() {
     events.clear();
     drain(*data_ctx_, events);
     for (auto& event : events) {
-      if (node_) {
-        node_->handle(event);
-      } else {
-        // A child may connect before our own plan has arrived (every plan leaves the root at
-        // once): keep its events for the node instead of dropping the connection.
-        early_data_events_.push_back(std::move(event));
-      }
+      data_channel_->handle(event);
     }
+    // An agent reads nothing: its events are all it waits for, whatever the pump says.
+    (void)data_channel_->after_batch(Clock::now());
     if (node_) {
-      (void)node_->pump();  // an agent reads nothing: its events are all it waits for
       check_done();
     }
   }
@@ -244,7 +241,7 @@ void AgentSession::on_plan(const Plan& plan) {
       throw InputError(fmt::format("the plan names {} parents for a {}-tree topology",
                                    plan.parents.size(), topology_->trees()));
     }
-    node_ = std::make_unique<DataNode>(*data_ctx_, node_options, *image_);
+    node_ = &data_channel_->start(node_options, *image_);
     orphan_reported_.assign(plan.parents.size(), false);
   } catch (const ImgcastError& error) {
     report_failure(error.code(), error.what());
@@ -266,10 +263,6 @@ void AgentSession::on_plan(const Plan& plan) {
       node_->abandon_parent(static_cast<int>(tree), error.what());
     }
   }
-  for (auto& event : early_data_events_) {
-    node_->handle(event);
-  }
-  early_data_events_.clear();
   (void)control_->send_control(encode(Ready{}));
 }
 

@@ -6,14 +6,14 @@
 #include <array>
 #include <optional>
 
-#include "replicator/session/agent_launcher.h"
-#include "replicator/pipeline/data_node.h"
 #include "replicator/image/image_source.h"
-#include "replicator/log.h"
-#include "replicator/protocol/messages.h"
 #include "replicator/image/staged_image.h"
-#include "replicator/session/stop_signal.h"
+#include "replicator/log.h"
+#include "replicator/pipeline/data_channel.h"
 #include "replicator/plan/topology.h"
+#include "replicator/protocol/messages.h"
+#include "replicator/session/agent_launcher.h"
+#include "replicator/session/stop_signal.h"
 #include "transport/error.h"
 
 namespace imgcast::replicator {
@@ -128,7 +128,8 @@ class RootSession {
   std::unique_ptr<tp::Context> data_ctx_;
   std::unique_ptr<tp::Listener> control_listener_;
   std::unique_ptr<tp::Listener> data_listener_;
-  std::unique_ptr<DataNode> node_;
+  std::unique_ptr<DataChannel> data_channel_;
+  DataNode* node_ = nullptr;               // data_channel_'s, after the plan
   std::string source_key_;                 // for the node-local cache
   std::optional<CacheRecord> root_cache_;  // the root's own copy is this image already
   std::vector<int> participants_;          // by place in the tree: ranks (0 first)
@@ -144,6 +145,7 @@ class RootSession {
   std::vector<tp::Completion> events_;       // control events of the last step
   std::vector<tp::Completion> data_events_;  // data events of the last step
   bool progressed_ = false;                  // the last step saw any event
+  milliseconds may_sleep_{0};                // what the node's last pump allows
 };
 
 RootSession::RootSession(const ReplicateOptions& options, const ContextFactory& make_context)
@@ -209,6 +211,8 @@ Report RootSession::run() {
   listen.advertise_host = options_.hosts[0];
   control_listener_ = control_ctx_->listen(listen);
   data_listener_ = data_ctx_->listen(listen);
+  data_channel_ =
+      std::make_unique<DataChannel>(*data_ctx_, secret_.key, secret_.job, options_.connect_timeout);
 
   launch_agents();
   wait_for(Phase::kJoining);
@@ -404,7 +408,7 @@ void RootSession::prepare_root() {
   node_options.chunk_bytes = schedule_.chunk_bytes;
   node_options.key = &secret_.key;
   node_options.job = secret_.job;
-  node_ = std::make_unique<DataNode>(*data_ctx_, node_options, *image_);
+  node_ = &data_channel_->start(node_options, *image_);
   node_->use_source(*source_);
 }
 
@@ -460,10 +464,8 @@ void RootSession::run_transfer() {
   auto last_report = data_start_;
   auto last_adoption_check = data_start_;
   auto& root = agents_[0];
-  milliseconds may_sleep{0};
   for (;;) {
-    step(std::min(may_sleep, milliseconds(200)));
-    may_sleep = node_->pump();
+    step(std::min(may_sleep_, milliseconds(200)));
 
     if (const auto& failure = node_->failure()) {
       // The root's own copy is the source of everything: without it nobody can finish.
@@ -548,7 +550,7 @@ void RootSession::step(milliseconds timeout) {
         fmt::format("interrupted by signal {}; every temporary file was removed", stop_signal()));
   }
   retired_.clear();
-  const int fds[] = {control_ctx_->wait_fd(), data_ctx_->wait_fd(), node_ ? node_->wake_fd() : -1};
+  const int fds[] = {control_ctx_->wait_fd(), data_ctx_->wait_fd(), data_channel_->wake_fd()};
   wait_readable(fds, timeout);
   events_.clear();
   drain(*control_ctx_, events_);
@@ -558,8 +560,9 @@ void RootSession::step(milliseconds timeout) {
   data_events_.clear();
   drain(*data_ctx_, data_events_);
   for (auto& event : data_events_) {
-    node_->handle(event);
+    data_channel_->handle(event);
   }
+  may_sleep_ = data_channel_->after_batch(Clock::now());
   progressed_ = !events_.empty() || !data_events_.empty();
   for (const auto& exit : launcher_.reap()) {
     // rank -1: the one launcher process that started every agent (srun, mpirun) ended.
