@@ -1,7 +1,7 @@
 // The ContextFactory the CLI hands to the replicator: the only place that links the backends.
 #pragma once
 
-#include "replicator/session/job.h"
+#include "replicator/session/context_factory.h"
 
 namespace imgcast::cli {
 

@@ -21,7 +21,7 @@
 #include "cli/logging.h"
 #include "cli/run_guard.h"
 #include "replicator/session/agent.h"
-#include "replicator/session/job.h"
+#include "replicator/image/destination.h"
 #include "replicator/session/replicate.h"
 #include "transport/factory.h"
 

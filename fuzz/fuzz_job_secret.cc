@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "replicator/session/job.h"
+#include "replicator/protocol/job_secret.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using imgcast::replicator::JobSecret;

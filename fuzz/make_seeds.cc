@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "replicator/protocol/auth.h"
-#include "replicator/session/job.h"
+#include "replicator/protocol/job_secret.h"
 #include "replicator/protocol/messages.h"
 #include "transport/byte_order.h"
 #include "transport/region_descriptor.h"

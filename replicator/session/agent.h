@@ -6,7 +6,7 @@
 #include <string>
 
 #include "replicator/errors.h"
-#include "replicator/session/job.h"
+#include "replicator/session/context_factory.h"
 
 namespace imgcast::replicator {
 

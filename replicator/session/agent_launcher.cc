@@ -46,19 +46,6 @@ std::vector<std::string> launcher_argv(const std::string& rsh, const std::string
 
 }  // namespace
 
-std::string shell_quote(const std::string& word) {
-  std::string out = "'";
-  for (char c : word) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('\'');
-  return out;
-}
-
 AgentLauncher::AgentLauncher(std::string rsh) : rsh_(std::move(rsh)) {}
 
 AgentLauncher::~AgentLauncher() { finish(std::chrono::milliseconds(2000)); }

@@ -50,7 +50,4 @@ class AgentLauncher {
   std::vector<Child> children_;
 };
 
-// Quotes one word for a POSIX shell: 'it'\''s'.
-std::string shell_quote(const std::string& word);
-
 }  // namespace imgcast::replicator

@@ -12,9 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "replicator/session/job.h"
-#include "replicator/session/report.h"
 #include "replicator/plan/schedule.h"
+#include "replicator/protocol/auth.h"
+#include "replicator/session/context_factory.h"
+#include "replicator/session/report.h"
+#include "transport/kind.h"
 
 namespace imgcast::replicator {
 

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include "replicator/errors.h"
-#include "replicator/session/job.h"
 
 namespace imgcast::replicator {
 namespace {
@@ -94,32 +93,6 @@ TEST(Auth, AProofForOneRankDoesNotServeAnother) {
   const auto challenge = responder.challenge(claimed, why);
   ASSERT_TRUE(challenge);
   EXPECT_FALSE(honest.answer(*challenge));
-}
-
-TEST(JobSecret, RoundTripsAndRejectsGarbage) {
-  JobSecret secret;
-  secret.job = random_job_id();
-  secret.key = JobKey::random();
-  const auto parsed = JobSecret::parse(secret.to_line());
-  ASSERT_TRUE(parsed);
-  EXPECT_EQ(parsed->job, secret.job);
-  EXPECT_EQ(parsed->key.bytes, secret.key.bytes);
-  EXPECT_EQ(parsed->transport, transport::Kind::kTcp);
-  for (const char* bad : {"", "IMGCAST1", "IMGCAST2 00 00 tcp", "IMGCAST1 zz 00 tcp",
-                          "IMGCAST1 00000000000000000000000000000000 00 tcp"}) {
-    EXPECT_FALSE(JobSecret::parse(bad)) << bad;
-  }
-  std::string extra = secret.to_line();
-  extra.insert(extra.size() - 1, " more");
-  EXPECT_FALSE(JobSecret::parse(extra));
-}
-
-TEST(Destination, ExpandsRankAndHost) {
-  EXPECT_EQ(expand_destination("/tmp/%h/n%r/app.sif", 7, "node7"), "/tmp/node7/n7/app.sif");
-  EXPECT_EQ(expand_destination("/tmp/100%%.sif", 1, "h"), "/tmp/100%.sif");
-  EXPECT_EQ(expand_destination("/tmp/plain.sif", 1, "h"), "/tmp/plain.sif");
-  EXPECT_THROW(expand_destination("/tmp/%x", 1, "h"), InputError);
-  EXPECT_THROW(expand_destination("/tmp/%", 1, "h"), InputError);
 }
 
 }  // namespace

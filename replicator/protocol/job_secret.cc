@@ -1,0 +1,34 @@
+#include "replicator/protocol/job_secret.h"
+
+#include <fmt/format.h>
+
+#include <sstream>
+
+namespace imgcast::replicator {
+
+std::string JobSecret::to_line() const {
+  return fmt::format("IMGCAST1 {} {} {}\n", to_hex(job), key.to_hex(),
+                     transport::to_string(transport));
+}
+
+std::optional<JobSecret> JobSecret::parse(std::string_view line) {
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
+    line.remove_suffix(1);
+  }
+  std::istringstream in{std::string(line)};
+  std::string magic, job_hex, key_hex, kind_name, extra;
+  if (!(in >> magic >> job_hex >> key_hex >> kind_name) || (in >> extra) || magic != "IMGCAST1") {
+    return std::nullopt;
+  }
+  JobSecret secret;
+  const auto key = JobKey::from_hex(key_hex);
+  const auto kind = transport::parse_kind(kind_name);
+  if (!parse_hex(job_hex, secret.job) || !key || !kind) {
+    return std::nullopt;
+  }
+  secret.key = *key;
+  secret.transport = *kind;
+  return secret;
+}
+
+}  // namespace imgcast::replicator

@@ -1,0 +1,304 @@
+#include "replicator/session/agent_session.h"
+
+#include <fmt/format.h>
+
+#include "replicator/image/destination.h"
+#include "replicator/log.h"
+#include "replicator/session/placement.h"
+#include "transport/error.h"
+
+namespace imgcast::replicator {
+
+namespace tp = transport;
+
+AgentSession::AgentSession(const AgentOptions& options, const JobSecret& secret,
+                           const ContextFactory& make_context)
+    : options_(options),
+      secret_(secret),
+      control_ctx_(make_context(tp::Kind::kTcp)),
+      data_ctx_(make_context(secret.transport)) {}
+
+ExitCode AgentSession::run() {
+  tp::ListenOptions listen;
+  listen.advertise_host = options_.advertise_host.empty() ? options_.host : options_.advertise_host;
+  listen.port = options_.data_port;
+  listen.advertise_port = options_.advertise_port;
+  data_listener_ = data_ctx_->listen(listen);
+  data_channel_.emplace(*data_ctx_, secret_.key, secret_.job, options_.connect_timeout);
+  loop_.emplace(*control_ctx_, *data_channel_);
+  control_ = control_ctx_->connect(
+      std::span(reinterpret_cast<const std::byte*>(options_.control_address.data()),
+                options_.control_address.size()),
+      options_.connect_timeout);
+  handshake_.emplace(secret_.key, secret_.job, Channel::kControl,
+                     static_cast<std::uint32_t>(options_.rank));
+  if (!control_->send_control(encode(handshake_->hello())).is_ok()) {
+    log().error("rank {}: lost the root at {} during the handshake", options_.rank,
+                options_.control_address);
+    return ExitCode::kTransferFailed;
+  }
+  while (!exit_) {
+    loop_->turn(std::chrono::milliseconds(200), *this);
+    if (node_ && !exit_) {
+      check_done();
+    }
+  }
+  return *exit_;
+}
+
+void AgentSession::on_control_event(tp::Completion& event) {
+  if (exit_) {
+    return;  // decided: the rest of the batch changes nothing
+  }
+  if (auto* arrived = std::get_if<tp::ControlArrived>(&event)) {
+    const std::optional<Message> message = decode(arrived->bytes);
+    if (!message) {
+      log().error("rank {}: the root sent a malformed message; giving up", options_.rank);
+      exit_ = ExitCode::kTransferFailed;
+      return;
+    }
+    on_root_message(*message);
+  } else if (std::holds_alternative<tp::PeerFailed>(event)) {
+    // The root is gone: nobody can use our copy any more, so the temporary file goes (with
+    // image_, as the session ends).
+    log().error("rank {}: lost the root at {}; removing the partial copy", options_.rank,
+                options_.control_address);
+    exit_ = ExitCode::kTransferFailed;
+  }
+}
+
+void AgentSession::on_stop(int signal) {
+  report_failure(ExitCode::kTransferFailed, fmt::format("agent interrupted by signal {}", signal));
+}
+
+void AgentSession::on_root_message(const Message& message) {
+  if (const auto* challenge = std::get_if<Challenge>(&message)) {
+    on_challenge(*challenge);
+    return;
+  }
+  if (const auto* probe = std::get_if<Probe>(&message)) {
+    on_probe(*probe);
+    return;
+  }
+  if (std::holds_alternative<Skip>(message) && cached_) {
+    // Our cached copy stands: done, without data.
+    tell_root(Result{0});
+    reported_ = true;
+    skipped_ = true;
+    return;
+  }
+  if (const auto* plan = std::get_if<Plan>(&message)) {
+    on_plan(*plan);
+    return;
+  }
+  if (const auto* adopt = std::get_if<Adopt>(&message); adopt != nullptr && node_) {
+    on_adopt(*adopt);
+    return;
+  }
+  if (const auto* reparent = std::get_if<Reparent>(&message); reparent != nullptr && node_) {
+    on_reparent(*reparent);
+    return;
+  }
+  if (const auto* finish = std::get_if<Finish>(&message)) {
+    expected_digest_ = finish->digest;
+    return;
+  }
+  if (std::holds_alternative<Bye>(message)) {
+    exit_ = reported_ && (skipped_ || (image_ && image_->committed())) ? ExitCode::kSuccess
+                                                                       : ExitCode::kTransferFailed;
+    return;
+  }
+  if (const auto* abort = std::get_if<Abort>(&message)) {
+    log().warn("rank {}: the root aborted the transfer: {}", options_.rank, abort->reason);
+    exit_ = ExitCode::kTransferFailed;
+    return;
+  }
+  log().error("rank {}: unexpected {} from the root", options_.rank, message_name(message));
+  exit_ = ExitCode::kTransferFailed;
+}
+
+void AgentSession::on_challenge(const Challenge& challenge) {
+  const std::optional<Proof> proof = handshake_->answer(challenge);
+  if (!proof) {
+    log().error("rank {}: the root at {} failed authentication; refusing it", options_.rank,
+                options_.control_address);
+    exit_ = ExitCode::kSecurity;
+    return;
+  }
+  const auto address = data_listener_->address();
+  tell_root(*proof);
+  tell_root(Join{{address.begin(), address.end()}, options_.host});
+}
+
+void AgentSession::on_probe(const Probe& probe) {
+  source_key_ = probe.source_key;
+  Probed answer;
+  try {
+    const std::string destination =
+        expand_destination(probe.destination, options_.rank, options_.host);
+    // Also before trusting a cached copy: a symlinked directory is refused first.
+    if (const auto record = find_cached_copy(destination, probe.source_key, probe.image_bytes,
+                                             probe.force != 0, probe.follow_symlinks != 0)) {
+      answer.cached = 1;
+      answer.digest = record->digest;
+      cached_ = true;
+    } else {
+      // Stage now: a missing, unwritable or full destination fails this node alone, before
+      // the plan is made and any data moves.
+      image_.emplace(StagedImage::create(destination, probe.image_bytes, probe.job_tag,
+                                         static_cast<mode_t>(probe.mode),
+                                         probe.follow_symlinks != 0));
+    }
+  } catch (const ImgcastError& error) {
+    report_failure(error.code(), error.what());
+    return;
+  }
+  tell_root(answer);
+}
+
+void AgentSession::on_plan(const Plan& plan) {
+  plan_time_ = Clock::now();
+  stall_timeout_ = std::chrono::milliseconds(plan.stall_timeout_ms);
+  try {
+    topology_ = make_topology(plan.topology, static_cast<int>(plan.job_size), 0);
+    if (!image_) {
+      throw TransferError("got a plan before staging its file (no probe)");
+    }
+    if (plan.prefault != 0)
+      image_->prefault();
+    DataNodeOptions node_options;
+    node_options.rank = static_cast<int>(plan.data_rank);
+    node_options.topology = topology_.get();
+    node_options.image_bytes = plan.image_bytes;
+    node_options.chunk_bytes = plan.chunk_bytes;
+    node_options.key = &secret_.key;
+    node_options.job = secret_.job;
+    if (plan.parents.size() != static_cast<std::size_t>(topology_->trees())) {
+      throw InputError(fmt::format("the plan names {} parents for a {}-tree topology",
+                                   plan.parents.size(), topology_->trees()));
+    }
+    node_ = &data_channel_->start(node_options, *image_);
+    orphan_reported_.assign(plan.parents.size(), false);
+  } catch (const ImgcastError& error) {
+    report_failure(error.code(), error.what());
+    return;
+  } catch (const tp::Error& error) {
+    report_failure(ExitCode::kTransferFailed, error.what());
+    return;
+  } catch (const std::invalid_argument& error) {
+    report_failure(ExitCode::kUsage, error.what());
+    return;
+  }
+  for (std::size_t tree = 0; tree < plan.parents.size(); ++tree) {
+    const PlanParent& parent = plan.parents[tree];
+    try {
+      node_->connect_to_parent(static_cast<int>(tree), parent.address, options_.connect_timeout,
+                               fmt::format("parent rank {}", parent.rank));
+    } catch (const tp::Error& error) {
+      // The parent may have died already: the root finds us another one (check_done reports it).
+      node_->abandon_parent(static_cast<int>(tree), error.what());
+    }
+  }
+  tell_root(Ready{});
+}
+
+void AgentSession::on_adopt(const Adopt& adopt) {
+  if (adopt.tree >= node_->trees()) {
+    log().error("rank {}: the root asked to adopt a child in tree {} of {}", options_.rank,
+                adopt.tree, node_->trees());
+    exit_ = ExitCode::kTransferFailed;
+    return;
+  }
+  node_->adopt(static_cast<int>(adopt.data_rank), adopt.tree);
+  tell_root(Adopted{adopt.data_rank, adopt.tree});
+}
+
+void AgentSession::on_reparent(const Reparent& reparent) {
+  const int tree = reparent.tree;
+  if (tree >= node_->trees() || !node_->orphaned(tree)) {
+    return;  // not an orphan there (any more): nothing to do
+  }
+  const std::string name = fmt::format("parent rank {}", reparent.parent_rank);
+  log().info("rank {}: re-attaching to {} from chunk {}{}", options_.rank, name,
+             node_->chunks_verified(),
+             node_->trees() > 1 ? fmt::format(" (tree {})", tree) : std::string());
+  orphan_reported_[tree] = false;
+  try {
+    node_->reparent(tree, reparent.parent_address, options_.connect_timeout, name);
+  } catch (const tp::Error& error) {
+    node_->abandon_parent(tree, error.what());
+  }
+}
+
+void AgentSession::check_done() {
+  if (reported_) {
+    return;
+  }
+  if (const auto& failure = node_->failure()) {
+    report_failure(ExitCode::kTransferFailed, *failure);
+    return;
+  }
+  const auto now = Clock::now();
+  // A parent that is alive but sends nothing (stopped, or its link is cut) is given up on.
+  if (stall_timeout_.count() > 0) {
+    node_->abandon_silent_parents(now, stall_timeout_);
+  }
+  for (int tree = 0; tree < node_->trees(); ++tree) {
+    // No parent there: we keep serving our children from what we have; the root picks a new one.
+    if (const auto& orphaned = node_->orphaned(tree); orphaned && !orphan_reported_[tree]) {
+      orphan_reported_[tree] = true;
+      tell_root(Orphaned{static_cast<std::uint8_t>(tree), node_->chunks_verified(), *orphaned});
+    }
+  }
+  if (node_->bytes_verified() != last_bytes_) {
+    last_bytes_ = node_->bytes_verified();
+    // A few progress reports a second feed the root's progress line; not one per chunk.
+    if (now - last_progress_report_ >= std::chrono::milliseconds(250)) {
+      last_progress_report_ = now;
+      tell_root(Progress{last_bytes_});
+    }
+  }
+  if (!node_->complete() || !expected_digest_) {
+    return;
+  }
+  if (node_->digest() != *expected_digest_) {
+    report_failure(ExitCode::kTransferFailed,
+                   fmt::format("whole-image xxh3-128 {} does not match the source's {}",
+                               node_->digest().to_hex(), expected_digest_->to_hex()));
+    return;
+  }
+  try {
+    place_copy(*image_, source_key_, node_->digest());
+  } catch (const ImgcastError& error) {
+    report_failure(error.code(), error.what());
+    return;
+  }
+  const auto busy = std::chrono::duration_cast<std::chrono::nanoseconds>(now - plan_time_);
+  tell_root(Result{static_cast<std::uint64_t>(busy.count()), node_->refetched()});
+  reported_ = true;
+  log().debug("rank {}: verified and placed {}", options_.rank, image_->destination().string());
+}
+
+void AgentSession::report_failure(ExitCode code, const std::string& reason) {
+  if (image_) {
+    image_->discard();
+  }
+  if (!reported_ && control_) {
+    tell_root(Failed{static_cast<std::uint8_t>(code), reason});
+    // Give the message a moment to leave before the sockets close with the process; what
+    // comes back no longer matters.
+    std::vector<tp::Completion> ignored;
+    (void)control_ctx_->poll(ignored, std::chrono::milliseconds(50));
+  }
+  reported_ = true;
+  // A failed node leaves at once: its children see the connection drop and report too.
+  exit_ = code;
+}
+
+void AgentSession::tell_root(const Message& message) {
+  // A send that fails leaves the endpoint's failure latched, and the transport reports it as
+  // PeerFailed at the next poll: the agent then gives up (the root is gone).
+  (void)control_->send_control(encode(message));
+}
+
+}  // namespace imgcast::replicator

@@ -1,0 +1,30 @@
+// Placement: the node-local cache check before a transfer and the commit after it, the same on
+// the root and on every agent. A node whose destination already holds this image (its cache
+// record names the same source key and size) is skipped; any other stages a StagedImage, and
+// once its copy is verified commits it with a fresh record.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "replicator/image/cache_record.h"
+#include "replicator/image/integrity.h"
+#include "replicator/image/staged_image.h"
+
+namespace imgcast::replicator {
+
+// The record of a copy at `destination` that is this image already, or nullopt (`force`, no
+// source key, no record, or one for another source or size). Throws SecurityError first when
+// the destination's directory is reached through a symlink and !follow_symlinks (checked even
+// with `force`, before anything is trusted or written there).
+std::optional<CacheRecord> find_cached_copy(const std::string& destination,
+                                            const std::string& source_key,
+                                            std::uint64_t image_bytes, bool force,
+                                            bool follow_symlinks);
+
+// Commits the verified copy under its destination name, with a cache record for the next run
+// when the source has a key. Throws TransferError (the temporary file is then still removed).
+void place_copy(StagedImage& image, const std::string& source_key, const ImageDigest& digest);
+
+}  // namespace imgcast::replicator

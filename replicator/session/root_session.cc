@@ -1,0 +1,229 @@
+#include "replicator/session/root_session.h"
+
+#include <fmt/format.h>
+
+#include "replicator/image/destination.h"
+#include "replicator/log.h"
+#include "replicator/session/placement.h"
+#include "replicator/session/this_machine.h"
+
+namespace imgcast::replicator {
+
+namespace tp = transport;
+using std::chrono::milliseconds;
+
+namespace {
+
+double seconds_between(std::chrono::steady_clock::time_point from,
+                       std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+}  // namespace
+
+RootSession::RootSession(const ReplicateOptions& options, const ContextFactory& make_context)
+    : options_(options), make_context_(make_context), launcher_(options.rsh) {}
+
+Report RootSession::run() {
+  check_inputs();
+  open_channels();
+  launch_agents();
+  wait_for(Phase::kJoining);
+  send_probes();
+  if (image_) {
+    // While the agents stage their own copies: the two reservations overlap.
+    try {
+      image_->reserve();
+    } catch (const ImgcastError& error) {
+      abort_setup(error.code(), fmt::format("{} (root): {}", options_.hosts[0], error.what()));
+    }
+  }
+  wait_for(Phase::kProbing);
+  const bool transfer = choose_participants();
+  if (transfer) {
+    prepare_root();
+    send_plans();
+    if (prefault_)
+      image_->prefault();  // while the agents stage and prefault their own copies
+    wait_for(Phase::kPreparing);
+    run_transfer();
+    confirm_cached_copies();
+  } else {
+    // Every copy, ours included, is this image already: the source is not read at all.
+    data_start_ = Clock::now();
+    data_end_ = data_start_;
+    agents_[0].state = AgentRecord::State::kDone;
+  }
+  say_goodbye();
+  return make_report(transfer);
+}
+
+void RootSession::check_inputs() {
+  const int size = static_cast<int>(options_.hosts.size());
+  if (size == 0) {
+    throw InputError("no hosts: pass --hosts h1,h2,... or --hostfile FILE");
+  }
+  if (!options_.publish && !is_this_machine(options_.hosts[0])) {
+    throw InputError(
+        fmt::format("this machine is not {}, the first host of the list (the root, which reads the "
+                    "source): run imgcast replicate there, or put this host first",
+                    options_.hosts[0]));
+  }
+  // Everything that can be checked here is checked before any agent starts: the source (opened
+  // now, once, for the whole job), the plan and our own destination.
+  source_.emplace(ImageSource::open(options_.source));
+  source_key_ = source_->cache_key();
+  try {
+    schedule_ = choose_schedule(size, source_->size(), options_.topology, options_.chunk_bytes,
+                                options_.link);
+    topology_ = make_topology(schedule_.topology, size, 0);
+    (void)ChunkPlan(source_->size(), schedule_.chunk_bytes);  // throws for a bad chunk size
+  } catch (const std::invalid_argument& error) {
+    throw InputError(error.what());
+  }
+  log().info("plan: {}", schedule_.reason);
+  secret_.job = random_job_id();
+  secret_.key = options_.key ? *options_.key : JobKey::random();
+  secret_.transport = options_.transport;
+  job_tag_ = to_hex(secret_.job).substr(0, 12);
+
+  agents_.resize(size);
+  for (int rank = 0; rank < size; ++rank) {
+    agents_[rank].rank = rank;
+    agents_[rank].host = options_.hosts[rank];
+    agents_[rank].destination =
+        expand_destination(options_.destination, rank, options_.hosts[rank]);
+  }
+  root_cache_ = find_cached_copy(agents_[0].destination, source_key_, source_->size(),
+                                 options_.force, options_.follow_symlinks);
+  if (!root_cache_) {
+    // Created now so that an unusable destination fails before any agent starts; its space is
+    // reserved once they stage theirs (on tmpfs that takes ~0.25 s per GiB: it overlaps).
+    image_.emplace(StagedImage::create(agents_[0].destination, source_->size(), job_tag_,
+                                       options_.mode, options_.follow_symlinks,
+                                       StagedImage::Reserve::kLater));
+  }
+}
+
+void RootSession::open_channels() {
+  control_ctx_ = make_context_(tp::Kind::kTcp);
+  data_ctx_ = make_context_(options_.transport);
+  tp::ListenOptions listen;
+  listen.advertise_host = options_.hosts[0];
+  control_listener_ = control_ctx_->listen(listen);
+  data_listener_ = data_ctx_->listen(listen);
+
+  Admission::Options control;
+  control.channel = Channel::kControl;
+  control.key = &secret_.key;
+  control.job = secret_.job;
+  control.deadline = options_.connect_timeout;
+  control.max_waiting = agents_.size() + 64;  // every agent may knock at once, and some strays
+  control.filter = [this](std::uint32_t rank) -> std::string {
+    if (rank == 0 || rank >= agents_.size() ||
+        agents_[rank].state != AgentRecord::State::kLaunched) {
+      return fmt::format("claims rank {}, which is not an agent waiting to join", rank);
+    }
+    return {};
+  };
+  control_admission_.emplace(std::move(control));
+  data_channel_.emplace(*data_ctx_, secret_.key, secret_.job, options_.connect_timeout);
+  loop_.emplace(*control_ctx_, *data_channel_);
+}
+
+void RootSession::step(milliseconds timeout) {
+  progressed_ = loop_->turn(timeout, *this);
+  // Refused connections close here, and handshakes past their deadline are dropped.
+  control_admission_->expire(Clock::now());
+  admit_agents();
+  for (const auto& exit : launcher_.reap()) {
+    // rank -1: the one launcher process that started every agent (srun, mpirun) ended.
+    for (auto& agent : agents_) {
+      if (agent.rank == 0 || (exit.rank >= 0 && agent.rank != exit.rank))
+        continue;
+      if (!agent.finished()) {
+        agent_failed(agent, ExitCode::kTransferFailed,
+                     exit.rank >= 0 ? fmt::format("its agent {} before finishing", exit.how)
+                                    : fmt::format("the agent launcher ({}) {} before the agent "
+                                                  "finished",
+                                                  options_.agent_step.front(), exit.how));
+      }
+    }
+  }
+}
+
+void RootSession::on_stop(int signal) {
+  abort_setup(ExitCode::kTransferFailed,
+              fmt::format("interrupted by signal {}; every temporary file was removed", signal));
+}
+
+void RootSession::abort_setup(ExitCode code, const std::string& reason) {
+  tell_every_agent(Abort{reason});
+  std::vector<tp::Completion> ignored;
+  // Only to let the Abort messages leave; what comes back no longer matters, nor whether the
+  // context can still poll (we throw right after).
+  (void)control_ctx_->poll(ignored, milliseconds(50));
+  launcher_.finish(milliseconds(3000));
+  throw ImgcastError(code, reason);
+}
+
+void RootSession::say_goodbye() {
+  tell_every_agent(Bye{});
+  // Keep turning until the agents have gone, so the Bye messages actually leave.
+  const auto deadline = Clock::now() + milliseconds(5000);
+  while (launcher_.running() && Clock::now() < deadline) {
+    step(milliseconds(20));
+  }
+  launcher_.finish(milliseconds(1000));
+}
+
+Report RootSession::make_report(bool transfer) const {
+  Report report;
+  report.image_bytes = source_->size();
+  report.allowed_failures = options_.allow_fail;
+  report.chunk_bytes = transfer ? schedule_.chunk_bytes : 0;
+  report.topology = transfer ? topology_->name() : "none (every copy cached)";
+  report.transport = std::string(tp::to_string(options_.transport));
+  report.digest = !transfer                    ? root_cache_->digest.to_hex()
+                  : node_ && node_->complete() ? node_->digest().to_hex()
+                                               : "";
+  report.plan = transfer ? schedule_.reason
+                         : "every copy is this image already (node-local cache): nothing sent";
+  report.setup_seconds = seconds_between(start_, data_start_);
+  report.transfer_seconds = seconds_between(data_start_, data_end_);
+  for (const auto& agent : agents_) {
+    NodeResult result;
+    result.rank = agent.rank;
+    result.host = agent.host;
+    result.destination = agent.destination;
+    result.verified = agent.state == AgentRecord::State::kDone;
+    result.seconds = agent.seconds;
+    result.failure = agent.failure;
+    result.cached = agent.skipped;
+    result.reparents = planner_ && agent.place > 0 ? planner_->reparents(agent.place) : 0;
+    result.refetched = agent.refetched;
+    report.nodes.push_back(std::move(result));
+  }
+  return report;
+}
+
+bool RootSession::all_agents(AgentRecord::State at_least, bool failed_counts) const {
+  return std::all_of(agents_.begin() + 1, agents_.end(), [&](const AgentRecord& a) {
+    if (a.dropped)
+      return true;  // out of the transfer since the probe
+    return a.state == AgentRecord::State::kFailed ? failed_counts : a.state >= at_least;
+  });
+}
+
+std::string RootSession::hosts_in(AgentRecord::State state) const {
+  std::string out;
+  for (const auto& agent : agents_) {
+    if (agent.rank != 0 && agent.state == state) {
+      out += (out.empty() ? "" : ", ") +
+             (agent.host.empty() ? fmt::format("rank {}", agent.rank) : agent.host);
+    }
+  }
+  return out;
+}
+
+}  // namespace imgcast::replicator

@@ -1,0 +1,128 @@
+// RootSession: what `imgcast replicate` does on the root (the first host of the list), from the
+// input checks to the report. Its phases, each in its own file:
+//   root_session.cc   run(): checks, channels, the phases in order, goodbye, the report
+//   root_setup.cc     launch the agents, wait for each phase, probe caches, plan, stage our copy
+//   root_control.cc   the control channel: admission of agents and every message they send
+//   root_transfer.cc  the transfer loop: our own copy, progress, stalls, re-parenting
+// It runs the EventLoop every agent runs; data connections go through the same DataChannel.
+//
+// Created and run by replicate() on one thread, which owns every Context.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "replicator/image/cache_record.h"
+#include "replicator/image/image_source.h"
+#include "replicator/image/staged_image.h"
+#include "replicator/pipeline/data_channel.h"
+#include "replicator/plan/reparent_planner.h"
+#include "replicator/plan/schedule.h"
+#include "replicator/plan/topology.h"
+#include "replicator/protocol/admission.h"
+#include "replicator/protocol/job_secret.h"
+#include "replicator/session/agent_launcher.h"
+#include "replicator/session/agent_record.h"
+#include "replicator/session/event_loop.h"
+#include "replicator/session/replicate.h"
+
+namespace imgcast::replicator {
+
+class RootSession final : public EventLoop::Session {
+ public:
+  RootSession(const ReplicateOptions& options, const ContextFactory& make_context);
+  Report run();
+
+  void on_control_event(transport::Completion& event) override;
+  void on_stop(int signal) override;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  enum class Phase { kJoining, kProbing, kPreparing, kTransfer };
+
+  // root_session.cc
+  void check_inputs();
+  void open_channels();
+  // One turn of the event loop, then the agents' admission and the launcher's exits.
+  void step(std::chrono::milliseconds timeout);
+  [[noreturn]] void abort_setup(ExitCode code, const std::string& reason);
+  void say_goodbye();
+  Report make_report(bool transfer) const;
+  // Every agent has reached `at_least` (a failed one counts when `failed_counts`).
+  bool all_agents(AgentRecord::State at_least, bool failed_counts = false) const;
+  std::string hosts_in(AgentRecord::State state) const;
+
+  // root_setup.cc
+  void launch_agents();
+  void wait_for(Phase phase);
+  void send_probes();
+  // Who takes part in the transfer (the root, then every node not skipped); false when nobody
+  // needs data.
+  bool choose_participants();
+  void prepare_root();
+  void send_plans();
+  void confirm_cached_copies();
+
+  // root_control.cc
+  void admit_agents();
+  void on_agent_message(AgentRecord& agent, const Message& message);
+  void agent_failed(AgentRecord& agent, ExitCode code, std::string reason);
+  // Sends one message to an agent's control channel.
+  void tell(AgentRecord& agent, const Message& message);
+  void tell_every_agent(const Message& message);
+
+  // root_transfer.cc
+  void run_transfer();
+  void place_root_copy();
+  void report_progress();
+  // Re-parenting (reparent_planner.h): an agent lost its parent; the nearest live ancestor
+  // adopts it.
+  void on_orphaned(AgentRecord& orphan, int tree, const std::string& reason);
+  void on_adopted(AgentRecord& adopter, const Adopted& adopted);
+  void send_reparent(AgentRecord& orphan, int tree, int parent_rank);
+  // An adopter that has not answered within the stall timeout is passed over (stopped or cut
+  // off without having failed yet).
+  void check_adoptions(Clock::time_point now);
+  std::vector<std::byte> data_address_of(int rank) const;
+
+  const ReplicateOptions& options_;
+  const ContextFactory& make_context_;
+  Clock::time_point start_ = Clock::now();
+  Clock::time_point data_start_{};
+  // When the last node was done (verified and placed, or failed): the end of the transfer
+  // phase. Saying goodbye and the agents' own exit (unmapping their copies) come after it.
+  Clock::time_point data_end_{};
+  Phase phase_ = Phase::kJoining;
+
+  JobSecret secret_;
+  std::string job_tag_;
+  Schedule schedule_;
+  std::unique_ptr<Topology> topology_;
+  std::optional<ImageSource> source_;
+  std::optional<StagedImage> image_;
+  // Declared before everything they create (endpoints, regions), so they are destroyed last.
+  std::unique_ptr<transport::Context> control_ctx_;
+  std::unique_ptr<transport::Context> data_ctx_;
+  std::unique_ptr<transport::Listener> control_listener_;
+  std::unique_ptr<transport::Listener> data_listener_;
+  std::string source_key_;                  // for the node-local cache
+  std::optional<CacheRecord> root_cache_;   // the root's own copy is this image already
+  std::vector<AgentRecord> agents_;         // index = rank; [0] is the root itself
+  std::vector<int> participants_;           // by place in the tree: ranks (0 first)
+  std::optional<ReparentPlanner> planner_;  // from the plan on
+  // Prefaulting the staging mappings (~0.3 s per GiB per node) pays only where the network
+  // could outrun page faults during the receive; on slower links it is setup time lost.
+  bool prefault_ = true;
+
+  std::optional<Admission> control_admission_;
+  std::optional<DataChannel> data_channel_;
+  std::optional<EventLoop> loop_;
+  DataNode* node_ = nullptr;  // data_channel_'s, from prepare_root() on
+  AgentLauncher launcher_;
+  bool progressed_ = false;  // the last step saw any event
+};
+
+}  // namespace imgcast::replicator

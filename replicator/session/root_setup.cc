@@ -1,0 +1,185 @@
+// RootSession's setup: the agents start, join, check their caches and stage their files, and
+// get their plans; the root stages its own copy alongside.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "replicator/log.h"
+#include "replicator/session/agent_command_line.h"
+#include "replicator/session/root_session.h"
+
+namespace imgcast::replicator {
+
+namespace {
+
+// 4 Gbit/s: above it a page fault per 4 KiB costs a visible share of the receive.
+constexpr double kPrefaultFromBytesPerSecond = 0.5e9;
+
+}  // namespace
+
+void RootSession::launch_agents() {
+  const std::string control = control_listener_->name();
+  if (options_.publish) {
+    options_.publish(control, secret_.to_line());
+    return;
+  }
+  const AgentProgram program{options_.agent_program, options_.agent_args};
+  if (!options_.agent_step.empty()) {
+    launcher_.launch_step(agent_step_argv(options_.agent_step, program, control, options_.hosts),
+                          kSecretVariable, secret_.to_line());
+    return;
+  }
+  for (std::size_t rank = 1; rank < agents_.size(); ++rank) {
+    const int r = static_cast<int>(rank);
+    launcher_.launch(r, agents_[rank].host,
+                     agent_shell_command(program, control, r, agents_[rank].host),
+                     secret_.to_line());
+  }
+}
+
+void RootSession::wait_for(Phase phase) {
+  phase_ = phase;
+  const auto target = phase == Phase::kJoining   ? AgentRecord::State::kJoined
+                      : phase == Phase::kProbing ? AgentRecord::State::kProbed
+                                                 : AgentRecord::State::kReady;
+  const auto deadline = Clock::now() + options_.connect_timeout;
+  // While probing, a node whose destination fails (missing, unwritable, full) drops out alone:
+  // no data has moved and the plan is not made yet. Elsewhere a failure stops the setup.
+  const bool tolerate_failed = phase == Phase::kProbing;
+  while (!all_agents(target, tolerate_failed)) {
+    step(std::chrono::milliseconds(200));
+    for (const auto& agent : agents_) {
+      if (agent.state == AgentRecord::State::kFailed && !tolerate_failed && !agent.dropped) {
+        abort_setup(agent.failure_code,
+                    fmt::format("{} (rank {}): {}", agent.host, agent.rank, agent.failure));
+      }
+    }
+    if (Clock::now() > deadline) {
+      const auto state = phase == Phase::kJoining   ? AgentRecord::State::kLaunched
+                         : phase == Phase::kProbing ? AgentRecord::State::kJoined
+                                                    : AgentRecord::State::kProbed;
+      abort_setup(ExitCode::kTransferFailed,
+                  fmt::format("timed out after {} ms waiting for the agent on {} to {} ({})",
+                              options_.connect_timeout.count(), hosts_in(state),
+                              phase == Phase::kJoining   ? "join"
+                              : phase == Phase::kProbing ? "check its cached copy"
+                                                         : "get ready",
+                              options_.publish ? "did the launcher start imgcast hook on every "
+                                                 "node, and do they share the rendezvous directory?"
+                                               : "is the host reachable, and can the launcher "
+                                                 "start imgcast there?"));
+    }
+  }
+}
+
+void RootSession::send_probes() {
+  Probe probe;
+  probe.image_bytes = source_->size();
+  probe.force = options_.force || source_key_.empty() ? 1 : 0;
+  probe.mode = options_.mode;
+  probe.follow_symlinks = options_.follow_symlinks ? 1 : 0;
+  probe.job_tag = job_tag_;
+  probe.source_key = source_key_;
+  probe.destination = options_.destination;
+  tell_every_agent(probe);
+}
+
+bool RootSession::choose_participants() {
+  participants_ = {0};
+  for (std::size_t rank = 1; rank < agents_.size(); ++rank) {
+    auto& agent = agents_[rank];
+    if (agent.state == AgentRecord::State::kFailed) {
+      agent.dropped = true;  // it could not stage its file: it is reported, the others go on
+      continue;
+    }
+    // With our own copy cached, a node's copy counts only if it is the very same image; without
+    // it the claim is checked against the digest of the transfer (confirm_cached_copies).
+    const bool hit = agent.cached && (!root_cache_ || root_cache_->digest == *agent.cached);
+    if (hit) {
+      agent.skipped = true;
+      agent.state = AgentRecord::State::kDone;
+      tell(agent, Skip{});
+    } else {
+      participants_.push_back(static_cast<int>(rank));
+    }
+  }
+  if (root_cache_ && participants_.size() == 1) {
+    agents_[0].skipped = true;
+    log().info("every copy is this image already: nothing to send");
+    return false;
+  }
+  log().info("{} of {} nodes take part in the transfer ({} cached)", participants_.size(),
+             agents_.size(),
+             std::count_if(agents_.begin(), agents_.end(),
+                           [](const AgentRecord& a) { return a.skipped; }));
+  return true;
+}
+
+void RootSession::prepare_root() {
+  const int size = static_cast<int>(participants_.size());
+  try {
+    schedule_ = choose_schedule(size, source_->size(), options_.topology, options_.chunk_bytes,
+                                options_.link);
+    topology_ = make_topology(schedule_.topology, size, 0);
+  } catch (const std::invalid_argument& error) {
+    throw InputError(error.what());
+  }
+  log().info("plan: {}", schedule_.reason);
+  prefault_ = options_.link.beta_bytes_per_second >= kPrefaultFromBytesPerSecond;
+  if (!image_) {
+    // Our copy was cached but others need the image: we stage it again as their source.
+    image_.emplace(StagedImage::create(agents_[0].destination, source_->size(), job_tag_,
+                                       options_.mode, options_.follow_symlinks));
+  }
+  DataNodeOptions node_options;
+  node_options.rank = 0;
+  node_options.topology = topology_.get();
+  node_options.image_bytes = source_->size();
+  node_options.chunk_bytes = schedule_.chunk_bytes;
+  node_options.key = &secret_.key;
+  node_options.job = secret_.job;
+  node_ = &data_channel_->start(node_options, *image_);
+  node_->use_source(*source_);
+}
+
+void RootSession::send_plans() {
+  planner_.emplace(*topology_, options_.stall_timeout);
+  agents_[0].place = 0;
+  for (std::size_t place = 1; place < participants_.size(); ++place) {
+    const int rank = participants_[place];
+    agents_[rank].place = static_cast<int>(place);
+    Plan plan;
+    plan.image_bytes = source_->size();
+    plan.chunk_bytes = schedule_.chunk_bytes;
+    plan.job_size = static_cast<std::uint32_t>(participants_.size());
+    plan.mode = options_.mode;
+    plan.data_rank = static_cast<std::uint32_t>(place);
+    plan.stall_timeout_ms = static_cast<std::uint32_t>(options_.stall_timeout.count());
+    plan.prefault = prefault_ ? 1 : 0;
+    plan.topology = topology_->name();
+    plan.destination = options_.destination;
+    plan.job_tag = job_tag_;
+    for (int tree = 0; tree < topology_->trees(); ++tree) {
+      const int parent = participants_[planner_->parent(static_cast<int>(place), tree)];
+      plan.parents.push_back({static_cast<std::uint32_t>(parent), data_address_of(parent)});
+    }
+    tell(agents_[rank], plan);
+  }
+}
+
+void RootSession::confirm_cached_copies() {
+  if (!node_ || !node_->complete())
+    return;
+  for (auto& agent : agents_) {
+    if (agent.skipped && agent.cached && *agent.cached != node_->digest()) {
+      agent.skipped = false;
+      agent.state = AgentRecord::State::kProbed;  // counted done when skipped: not any more
+      agent_failed(agent, ExitCode::kTransferFailed,
+                   fmt::format("its cached copy (xxh3-128 {}) is not the source's ({}): run with "
+                               "--force",
+                               agent.cached->to_hex(), node_->digest().to_hex()));
+    }
+  }
+}
+
+}  // namespace imgcast::replicator

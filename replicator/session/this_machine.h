@@ -1,0 +1,12 @@
+// Whether a host name is this machine: the root must be the first host of the job's list.
+#pragma once
+
+#include <string>
+
+namespace imgcast::replicator {
+
+// True when `host` resolves to an address of this machine (binding a socket to it succeeds; no
+// packet is sent).
+bool is_this_machine(const std::string& host);
+
+}  // namespace imgcast::replicator
