@@ -1,0 +1,121 @@
+// A port scanner on the cluster network: plain TCP connections to every port the root and its
+// agents listen on (control and data), closed at once, sending garbage, or held open and silent,
+// before the plan, during the transfer and at the finish. None of them may crash or stall a
+// node: the run verifies on every node and exits 0, with no file left behind.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "tests/e2e/harness.h"
+#include "tests/support/listening_ports.h"
+
+namespace imgcast::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+enum class Phase { kBeforePlan, kTransfer, kFinish };
+
+// Where the run is, from what the root's stderr (debug level: the agents log there too) says.
+Phase phase_of(const std::string& log) {
+  if (log.find("verified and placed") != std::string::npos)
+    return Phase::kFinish;
+  if (log.find("serves child rank") != std::string::npos)
+    return Phase::kTransfer;
+  if (log.find("take part in the transfer") == std::string::npos)
+    return Phase::kBeforePlan;
+  return Phase::kTransfer;  // planned; the first child is connecting
+}
+
+// One TCP connection to 127.0.0.1:port; -1 when nobody listens (any more).
+int connect_to(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST(StrayConnections, EveryListeningPortKnockedInEveryPhaseAndTheRunStillVerifies) {
+  // A chain 0 -> 1 -> 2 -> 3; rank 3's agent starts 2 s late, so the root (and ranks 1 and 2,
+  // joined and listening) wait before the plan while the scanner knocks.
+  LocalJob job(4);
+  job.log_level = "debug";
+  const auto rsh = job.dir / "slow-rsh";
+  {
+    std::ofstream script(rsh);
+    script << "#!/bin/sh\nIFS= read -r secret\n[ \"$1\" = 127.0.0.4 ] && sleep 2\n"
+              "printf '%s\\n' \"$secret\" | exec /bin/sh -c \"$2\"\n";
+  }
+  std::filesystem::permissions(rsh, std::filesystem::perms::owner_all);
+  job.rsh = rsh.string();
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 384u << 20, 97);
+  Process root(job.command(source, {"--topology", "chain", "--json"}));
+
+  // Knocks: [phase][who] -> connections made (who: 0 the root, 1 an agent).
+  std::map<std::pair<Phase, int>, int> knocks;
+  std::vector<int> held;  // silent connections, kept open to the end (beyond any admission cap)
+  std::atomic<bool> stop{false};
+  std::thread scanner([&] {
+    for (int turn = 0; !stop; ++turn) {
+      const Phase phase = phase_of(root.err_so_far());
+      for (const ListeningPort& port : listening_ports_of_tree(root.pid())) {
+        const int fd = connect_to(port.port);
+        if (fd < 0)
+          continue;
+        ++knocks[{phase, port.pid == root.pid() ? 0 : 1}];
+        switch (turn % 3) {
+          case 0:  // connect and hang up
+            ::close(fd);
+            break;
+          case 1: {  // garbage: no frame at all
+            const char junk[] = "GET / HTTP/1.0\r\n\r\nSSH-2.0-scanner\r\n";
+            (void)!::write(fd, junk, sizeof junk);
+            ::close(fd);
+            break;
+          }
+          default:  // connect and say nothing
+            if (held.size() < 200) {
+              held.push_back(fd);
+            } else {
+              ::close(fd);
+            }
+        }
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  const ProcessResult result = root.wait(120s);
+  stop = true;
+  scanner.join();
+  for (int fd : held)
+    ::close(fd);
+
+  ASSERT_EQ(result.exit_code, 0) << result.err.substr(
+      result.err.size() > 6000 ? result.err.size() - 6000 : 0);
+  job.expect_all_copies_of(source);
+  // The scanner reached the root and an agent before the plan and during the transfer, and
+  // somebody at the finish.
+  EXPECT_GT((knocks[{Phase::kBeforePlan, 0}]), 0);
+  EXPECT_GT((knocks[{Phase::kBeforePlan, 1}]), 0);
+  EXPECT_GT((knocks[{Phase::kTransfer, 0}]), 0);
+  EXPECT_GT((knocks[{Phase::kTransfer, 1}]), 0);
+  EXPECT_GT((knocks[{Phase::kFinish, 0}] + knocks[{Phase::kFinish, 1}]), 0);
+  EXPECT_NE(result.err.find("refused data connection"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace imgcast::test

@@ -1,0 +1,108 @@
+#include "tests/support/listening_ports.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+
+namespace imgcast::test {
+
+namespace {
+
+// socket inode -> port, for the sockets in LISTEN state (st 0A) of /proc/net/tcp{,6}.
+std::map<unsigned long, std::uint16_t> listening_inodes() {
+  std::map<unsigned long, std::uint16_t> out;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout;
+      unsigned long inode = 0;
+      if (!(fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+            timeout >> inode) ||
+          state != "0A") {
+        continue;
+      }
+      const auto colon = local.rfind(':');
+      out[inode] = static_cast<std::uint16_t>(std::stoul(local.substr(colon + 1), nullptr, 16));
+    }
+  }
+  return out;
+}
+
+std::vector<pid_t> all_pids() {
+  std::vector<pid_t> pids;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) {
+    return pids;
+  }
+  while (const dirent* entry = ::readdir(proc)) {
+    const std::string name = entry->d_name;
+    if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos) {
+      pids.push_back(static_cast<pid_t>(std::stol(name)));
+    }
+  }
+  ::closedir(proc);
+  return pids;
+}
+
+pid_t parent_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const auto close = stat.rfind(')');  // the command name may hold spaces and parentheses
+  if (close == std::string::npos) {
+    return -1;
+  }
+  std::istringstream rest(stat.substr(close + 1));
+  std::string state;
+  pid_t ppid = -1;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+}  // namespace
+
+std::vector<ListeningPort> listening_ports_of_tree(pid_t root) {
+  std::set<pid_t> tree{root};
+  const std::vector<pid_t> pids = all_pids();
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (pid_t pid : pids) {
+      if (!tree.count(pid) && tree.count(parent_of(pid))) {
+        tree.insert(pid);
+        grew = true;
+      }
+    }
+  }
+  const auto inodes = listening_inodes();
+  std::vector<ListeningPort> out;
+  for (pid_t pid : tree) {
+    const std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* dir = ::opendir(fd_dir.c_str());
+    if (dir == nullptr) {
+      continue;  // gone meanwhile
+    }
+    while (const dirent* entry = ::readdir(dir)) {
+      char target[64] = {};
+      const std::string path = fd_dir + "/" + entry->d_name;
+      const ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
+      unsigned long inode = 0;
+      if (n > 0 && std::sscanf(target, "socket:[%lu]", &inode) == 1) {
+        if (const auto it = inodes.find(inode); it != inodes.end()) {
+          out.push_back({pid, it->second});
+        }
+      }
+    }
+    ::closedir(dir);
+  }
+  return out;
+}
+
+}  // namespace imgcast::test
