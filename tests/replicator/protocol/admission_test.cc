@@ -1,0 +1,225 @@
+// The one admission path, over real TCP contexts in one process: an honest peer is handed over
+// with its rank and introduction; a wrong key, a refused rank, a message out of turn, a silent
+// connection and a crowd of them are each let go, and proven peers keep their places.
+#include "replicator/protocol/admission.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "transport/tcp/tcp_context.h"
+
+namespace imgcast::replicator {
+namespace {
+
+namespace tp = transport;
+using namespace std::chrono_literals;
+
+class AdmissionTest : public ::testing::Test {
+ protected:
+  AdmissionTest() {
+    key_ = JobKey::random();
+    job_ = random_job_id();
+    listener_ = server_->listen({});
+  }
+
+  Admission::Options options() {
+    Admission::Options o;
+    o.channel = Channel::kData;
+    o.key = &key_;
+    o.job = job_;
+    o.deadline = 5s;
+    return o;
+  }
+
+  // A peer that connects and runs the initiator's side of the handshake with `key`, sending
+  // `introduction` right behind its proof (as agents and children do).
+  struct Peer {
+    std::unique_ptr<tp::Endpoint> endpoint;
+    std::optional<InitiatorHandshake> handshake;
+    bool failed = false;
+  };
+  Peer connect(const JobKey& key, std::uint32_t rank) {
+    Peer peer;
+    peer.endpoint = client_->connect(listener_->address(), 2s);
+    peer.handshake.emplace(key, job_, Channel::kData, rank);
+    EXPECT_TRUE(peer.endpoint->send_control(encode(peer.handshake->hello())).is_ok());
+    return peer;
+  }
+
+  // Polls both sides until `done` or 3 s; the client answers challenges for `peers`.
+  bool run_until(Admission& admission, std::vector<Peer*> peers, const std::function<bool()>& done,
+                 const Message& introduction = Region{}, std::chrono::milliseconds limit = 3s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    std::vector<tp::Completion> events;
+    while (std::chrono::steady_clock::now() < deadline) {
+      events.clear();
+      EXPECT_TRUE(server_->poll(events, 5ms).is_ok());
+      for (auto& event : events) {
+        EXPECT_TRUE(admission.handle(event)) << "an event for a connection it holds";
+      }
+      admission.expire(std::chrono::steady_clock::now());
+      events.clear();
+      EXPECT_TRUE(client_->poll(events, 5ms).is_ok());
+      for (auto& event : events) {
+        for (Peer* peer : peers) {
+          if (auto* arrived = std::get_if<tp::ControlArrived>(&event);
+              arrived && arrived->from == peer->endpoint.get()) {
+            const auto message = decode(arrived->bytes);
+            if (!message || !std::holds_alternative<Challenge>(*message)) {
+              ADD_FAILURE() << "the responder sent something other than a Challenge";
+              return false;
+            }
+            if (const auto proof = peer->handshake->answer(std::get<Challenge>(*message))) {
+              EXPECT_TRUE(peer->endpoint->send_control(encode(*proof)).is_ok());
+              EXPECT_TRUE(peer->endpoint->send_control(encode(introduction)).is_ok());
+            }
+          }
+          if (auto* failed = std::get_if<tp::PeerFailed>(&event);
+              failed && failed->peer == peer->endpoint.get()) {
+            peer->failed = true;
+          }
+        }
+      }
+      if (done()) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  JobKey key_;
+  JobId job_{};
+  std::unique_ptr<tp::Context> server_ = tp::tcp::make_tcp_context({});
+  std::unique_ptr<tp::Context> client_ = tp::tcp::make_tcp_context({});
+  std::unique_ptr<tp::Listener> listener_;
+};
+
+TEST_F(AdmissionTest, AnHonestPeerIsHandedOverWithItsRankAndIntroduction) {
+  Admission admission(options());
+  Peer peer = connect(key_, 7);
+  const Region region{{}, 12, 1};
+  ASSERT_TRUE(run_until(
+      admission, {&peer}, [&] { return admission.has_admitted(); }, region));
+  std::vector<AdmittedPeer> admitted = admission.take();
+  ASSERT_EQ(admitted.size(), 1u);
+  EXPECT_EQ(admitted[0].rank, 7u);
+  ASSERT_TRUE(std::holds_alternative<Region>(admitted[0].introduction));
+  EXPECT_EQ(std::get<Region>(admitted[0].introduction).resume_from, 12u);
+  EXPECT_EQ(std::get<Region>(admitted[0].introduction).tree, 1);
+  EXPECT_EQ(admission.waiting(), 0u);
+  EXPECT_FALSE(admission.has_admitted());
+  // Handed over: its events are the owner's now.
+  tp::Completion event = tp::ControlArrived{admitted[0].endpoint.get(), encode(Bye{})};
+  EXPECT_FALSE(admission.handle(event));
+}
+
+TEST_F(AdmissionTest, APeerWithAnotherKeyNeverGetsIn) {
+  Admission admission(options());
+  Peer peer = connect(JobKey::random(), 1);
+  // The peer finds our challenge's MAC wrong and answers nothing, so it never proves itself.
+  EXPECT_FALSE(run_until(
+      admission, {&peer}, [&] { return admission.has_admitted(); }, Region{}, 300ms));
+  EXPECT_EQ(admission.waiting(), 1u) << "unproven, within its deadline";
+}
+
+TEST_F(AdmissionTest, AProofWithAnotherKeyIsRefused) {
+  Admission admission(options());
+  Peer peer = connect(key_, 1);
+  // A peer without the key cannot compute the proof: it sends a made-up one.
+  std::vector<tp::Completion> events;
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  bool challenged = false;
+  while (!peer.failed && std::chrono::steady_clock::now() < deadline) {
+    events.clear();
+    ASSERT_TRUE(server_->poll(events, 5ms).is_ok());
+    for (auto& event : events)
+      EXPECT_TRUE(admission.handle(event));
+    admission.expire(std::chrono::steady_clock::now());
+    events.clear();
+    ASSERT_TRUE(client_->poll(events, 5ms).is_ok());
+    for (auto& event : events) {
+      if (std::holds_alternative<tp::ControlArrived>(event) && !challenged) {
+        challenged = true;
+        Proof forged;
+        forged.mac[0] = std::byte{1};
+        ASSERT_TRUE(peer.endpoint->send_control(encode(forged)).is_ok());
+      }
+      peer.failed |= std::holds_alternative<tp::PeerFailed>(event);
+    }
+  }
+  EXPECT_TRUE(challenged);
+  EXPECT_TRUE(peer.failed) << "closed after a proof that does not verify";
+  EXPECT_FALSE(admission.has_admitted());
+  EXPECT_EQ(admission.waiting(), 0u);
+}
+
+TEST_F(AdmissionTest, TheFilterRefusesARankBeforeAnyChallenge) {
+  auto o = options();
+  o.filter = [](std::uint32_t rank) {
+    return rank == 3 ? std::string() : "claims rank " + std::to_string(rank);
+  };
+  Admission admission(std::move(o));
+  Peer refused = connect(key_, 4);
+  Peer welcome = connect(key_, 3);
+  ASSERT_TRUE(run_until(admission, {&refused, &welcome},
+                        [&] { return refused.failed && admission.has_admitted(); }));
+  const auto admitted = admission.take();
+  ASSERT_EQ(admitted.size(), 1u);
+  EXPECT_EQ(admitted[0].rank, 3u);
+}
+
+TEST_F(AdmissionTest, AMessageBeforeHelloIsRefused) {
+  Admission admission(options());
+  Peer peer;
+  peer.endpoint = client_->connect(listener_->address(), 2s);
+  ASSERT_TRUE(peer.endpoint->send_control(encode(Region{})).is_ok());
+  ASSERT_TRUE(run_until(admission, {&peer}, [&] { return peer.failed; }));
+  EXPECT_EQ(admission.waiting(), 0u);
+}
+
+TEST_F(AdmissionTest, ASilentConnectionIsDroppedAtItsDeadline) {
+  auto o = options();
+  o.deadline = 200ms;
+  Admission admission(std::move(o));
+  Peer silent;
+  silent.endpoint = client_->connect(listener_->address(), 2s);
+  ASSERT_TRUE(run_until(admission, {&silent}, [&] { return silent.failed; }));
+  EXPECT_EQ(admission.waiting(), 0u);
+}
+
+TEST_F(AdmissionTest, ACrowdEvictsTheOldestUnprovenButNeverAProvenPeer) {
+  auto o = options();
+  o.max_waiting = 3;
+  Admission admission(std::move(o));
+  Peer proven = connect(key_, 1);
+  ASSERT_TRUE(run_until(admission, {&proven}, [&] { return admission.has_admitted(); }));
+  // Not taken yet (a node before its plan). Now four silent ones come.
+  std::vector<Peer> silent(4);
+  for (auto& peer : silent)
+    peer.endpoint = client_->connect(listener_->address(), 2s);
+  std::vector<Peer*> all{&proven};
+  for (auto& peer : silent)
+    all.push_back(&peer);
+  ASSERT_TRUE(run_until(admission, all, [&] { return silent[0].failed && silent[1].failed; }));
+  EXPECT_FALSE(proven.failed);
+  EXPECT_FALSE(silent[2].failed);
+  EXPECT_FALSE(silent[3].failed);
+  EXPECT_EQ(admission.waiting(), 3u);
+  const auto admitted = admission.take();
+  ASSERT_EQ(admitted.size(), 1u);
+  EXPECT_EQ(admitted[0].rank, 1u);
+}
+
+TEST_F(AdmissionTest, AProvenPeerThatTalksOutOfTurnIsLetGo) {
+  Admission admission(options());
+  Peer peer = connect(key_, 2);
+  ASSERT_TRUE(run_until(admission, {&peer}, [&] { return admission.has_admitted(); }));
+  ASSERT_TRUE(peer.endpoint->send_control(encode(Refetch{0})).is_ok());
+  ASSERT_TRUE(run_until(admission, {&peer}, [&] { return peer.failed; }));
+  EXPECT_FALSE(admission.has_admitted());
+  EXPECT_TRUE(admission.take().empty());
+}
+
+}  // namespace
+}  // namespace imgcast::replicator
