@@ -1,7 +1,5 @@
 #include "transport/status.h"
 
-#include "transport/log.h"
-
 namespace imgcast::transport {
 
 std::string_view to_string(StatusCode code) noexcept {
@@ -37,22 +35,6 @@ std::string Status::to_string() const {
     out += message_;
   }
   return out;
-}
-
-
-
-std::shared_ptr<spdlog::logger> named_logger(const char* name) {
-  if (auto existing = spdlog::get(name)) {
-    return existing;
-  }
-  auto created = spdlog::default_logger()->clone(name);
-  spdlog::register_logger(created);
-  return created;
-}
-
-spdlog::logger& log() {
-  static const std::shared_ptr<spdlog::logger> logger = named_logger("transport");
-  return *logger;
 }
 
 }  // namespace imgcast::transport
