@@ -14,9 +14,10 @@
 #include <climits>
 #include <cstring>
 
+#include "transport/addr_info.h"
 #include "transport/error.h"
+#include "transport/host_port.h"
 #include "transport/tcp/context_core.h"
-#include "transport/tcp/socket_address.h"
 #include "transport/tcp/tcp_endpoint.h"
 #include "transport/tcp/tcp_listener.h"
 #include "transport/tcp/tcp_memory_region.h"

@@ -9,7 +9,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "transport/addr_info.h"
 #include "transport/error.h"
+#include "transport/host_port.h"
 #include "transport/log.h"
 #include "transport/tcp/socket_address.h"
 #include "transport/tcp/tcp_endpoint.h"
@@ -41,10 +43,9 @@ TcpListener::TcpListener(std::shared_ptr<ContextCore> core, const ListenOptions&
   const std::uint16_t port =
       ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
                                        : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
-  name_ =
-      HostPort{options.advertise_host.empty() ? options.bind_host : options.advertise_host,
-               options.advertise_port != 0 ? options.advertise_port : port}
-          .to_string();
+  name_ = HostPort{options.advertise_host.empty() ? options.bind_host : options.advertise_host,
+                   options.advertise_port != 0 ? options.advertise_port : port}
+              .to_string();
   const auto* text = reinterpret_cast<const std::byte*>(name_.data());
   address_.assign(text, text + name_.size());
 

@@ -12,9 +12,10 @@
 #include <cstring>
 #include <filesystem>
 
+#include "transport/addr_info.h"
 #include "transport/error.h"
+#include "transport/host_port.h"
 #include "transport/log.h"
-#include "transport/tcp/socket_address.h"
 #include "transport/ucx/ucx_endpoint.h"
 #include "transport/ucx/ucx_listener.h"
 #include "transport/ucx/ucx_memory_region.h"
@@ -153,12 +154,12 @@ class UcxContext final : public Context {
 
   std::unique_ptr<Endpoint> connect(std::span<const std::byte> address,
                                     std::chrono::milliseconds timeout) override {
-    const std::optional<tcp::HostPort> target = tcp::HostPort::parse(address);
+    const std::optional<HostPort> target = HostPort::parse(address);
     if (!target) {
       throw Error(StatusCode::kInvalidArgument, "malformed UCX address (expected host:port)");
     }
     const std::string name = target->to_string();
-    const tcp::AddrInfo info = tcp::resolve(target->host, target->port, false);
+    const AddrInfo info = resolve(target->host, target->port, false);
     auto endpoint = std::make_unique<UcxEndpoint>(core_, name);
     ucp_ep_params_t params{};
     params.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR;

@@ -12,9 +12,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "transport/addr_info.h"
 #include "transport/error.h"
+#include "transport/host_port.h"
 #include "transport/log.h"
-#include "transport/tcp/socket_address.h"
 #include "transport/verbs/verbs_endpoint.h"
 #include "transport/verbs/verbs_listener.h"
 #include "transport/verbs/verbs_memory_region.h"
@@ -94,14 +95,14 @@ class VerbsContext final : public Context {
   // A peer that refuses or never answers shows as PeerFailed from a later poll().
   std::unique_ptr<Endpoint> connect(std::span<const std::byte> address,
                                     std::chrono::milliseconds timeout) override {
-    const std::optional<tcp::HostPort> target = tcp::HostPort::parse(address);
+    const std::optional<HostPort> target = HostPort::parse(address);
     if (!target) {
-      throw Error(StatusCode::kInvalidArgument,
-                  fmt::format("malformed verbs address '{}' (expected host:port)",
-                              tcp::printable(address)));
+      throw Error(
+          StatusCode::kInvalidArgument,
+          fmt::format("malformed verbs address '{}' (expected host:port)", printable(address)));
     }
     const std::string name = target->to_string();
-    const tcp::AddrInfo info = tcp::resolve(target->host, target->port, false);
+    const AddrInfo info = resolve(target->host, target->port, false);
     const Clock::time_point deadline = Clock::now() + timeout;
     // The connect's own channel, so that waiting here reads no other connection's events.
     const EventChannelHandle channel(rdma_create_event_channel());
