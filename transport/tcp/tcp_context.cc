@@ -17,7 +17,7 @@
 #include "transport/addr_info.h"
 #include "transport/error.h"
 #include "transport/host_port.h"
-#include "transport/tcp/context_core.h"
+#include "transport/tcp/tcp_core.h"
 #include "transport/tcp/tcp_endpoint.h"
 #include "transport/tcp/tcp_listener.h"
 #include "transport/tcp/tcp_memory_region.h"
@@ -64,8 +64,7 @@ UniqueFd try_connect(const addrinfo& a, Clock::time_point deadline, int& error) 
 
 class TcpContext final : public Context {
  public:
-  explicit TcpContext(const ContextOptions& options)
-      : core_(std::make_shared<ContextCore>(options)) {
+  explicit TcpContext(const ContextOptions& options) : core_(std::make_shared<TcpCore>(options)) {
     core_->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
     core_->wakeup.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     epoll_event event{};
@@ -147,7 +146,7 @@ class TcpContext final : public Context {
   int wait_fd() const noexcept override { return core_->epoll.get(); }
 
  private:
-  std::shared_ptr<ContextCore> core_;
+  std::shared_ptr<TcpCore> core_;
 };
 
 }  // namespace

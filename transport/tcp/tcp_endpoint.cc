@@ -22,7 +22,7 @@ constexpr std::size_t kControlSlots = 16;
 constexpr int kMaxFramesPerSend = 16;
 }  // namespace
 
-TcpEndpoint::TcpEndpoint(std::shared_ptr<ContextCore> core, UniqueFd socket, std::string peer_name)
+TcpEndpoint::TcpEndpoint(std::shared_ptr<TcpCore> core, UniqueFd socket, std::string peer_name)
     : core_(std::move(core)),
       socket_(std::move(socket)),
       peer_name_(std::move(peer_name)),

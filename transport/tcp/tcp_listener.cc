@@ -18,7 +18,7 @@
 
 namespace imgcast::transport::tcp {
 
-TcpListener::TcpListener(std::shared_ptr<ContextCore> core, const ListenOptions& options)
+TcpListener::TcpListener(std::shared_ptr<TcpCore> core, const ListenOptions& options)
     : core_(std::move(core)) {
   const AddrInfo info = resolve(options.bind_host, options.port, true);
   int last_error = 0;

@@ -1,4 +1,4 @@
-// ContextCore: the state of one TCP Context that its regions, listeners and endpoints share.
+// TcpCore: the state of one TCP Context that its regions, listeners and endpoints share.
 // Each of them holds a shared_ptr to it, so the epoll set and the region registry outlive every
 // object that refers to them, whatever order the owner destroys things in.
 #pragma once
@@ -29,8 +29,8 @@ struct RegisteredRegion {
   bool remote_write;
 };
 
-struct ContextCore {
-  explicit ContextCore(const ContextOptions& o);
+struct TcpCore {
+  explicit TcpCore(const ContextOptions& o);
 
   ContextOptions options;
   UniqueFd epoll;
