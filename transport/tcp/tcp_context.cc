@@ -64,7 +64,8 @@ UniqueFd try_connect(const addrinfo& a, Clock::time_point deadline, int& error) 
 
 class TcpContext final : public Context {
  public:
-  explicit TcpContext(const ContextOptions& options) : core_(std::make_shared<TcpCore>(options)) {
+  TcpContext(const ContextOptions& options, const TcpOptions& tcp_options)
+      : core_(std::make_shared<TcpCore>(options, tcp_options)) {
     core_->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
     core_->wakeup.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     epoll_event event{};
@@ -151,8 +152,9 @@ class TcpContext final : public Context {
 
 }  // namespace
 
-std::unique_ptr<Context> make_tcp_context(const ContextOptions& options) {
-  return std::make_unique<TcpContext>(options);
+std::unique_ptr<Context> make_tcp_context(const ContextOptions& options,
+                                          const TcpOptions& tcp_options) {
+  return std::make_unique<TcpContext>(options, tcp_options);
 }
 
 }  // namespace imgcast::transport::tcp

@@ -7,7 +7,7 @@
 
 namespace imgcast::transport::tcp {
 
-TcpCore::TcpCore(const ContextOptions& o) : options(o) {}
+TcpCore::TcpCore(const ContextOptions& o, const TcpOptions& t) : options(o), tcp_options(t) {}
 
 void TcpCore::complete(Completion completion) {
   if (ready.empty() && !in_poll) {

@@ -11,6 +11,7 @@
 #include "transport/completion.h"
 #include "transport/context.h"
 #include "transport/memory_region.h"
+#include "transport/tcp/tcp_options.h"
 #include "transport/unique_fd.h"
 
 namespace imgcast::transport::tcp {
@@ -30,9 +31,10 @@ struct RegisteredRegion {
 };
 
 struct TcpCore {
-  explicit TcpCore(const ContextOptions& o);
+  TcpCore(const ContextOptions& o, const TcpOptions& t);
 
   ContextOptions options;
+  TcpOptions tcp_options;
   UniqueFd epoll;
   // In the epoll set (data.ptr == nullptr), so wait_fd() turns readable when a completion is
   // queued outside poll() (a send that left at once inside post_write).

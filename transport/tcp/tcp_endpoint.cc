@@ -190,7 +190,7 @@ void TcpEndpoint::on_events(std::uint32_t events) {
 }
 
 void TcpEndpoint::receive() {
-  std::uint64_t budget = std::max<std::uint64_t>(core_->options.tcp_receive_budget, 1);
+  std::uint64_t budget = std::max<std::uint64_t>(core_->tcp_options.receive_budget, 1);
   while (failure_.is_ok() && budget > 0) {
     // Each recvmsg fills what the current step needs and, after a payload, the next header
     // too (the iovec's second part), so a stream of chunks costs one syscall per wake-up.
