@@ -40,7 +40,7 @@ TcpEndpoint::~TcpEndpoint() {
   if (socket_.valid()) {
     ::epoll_ctl(core_->epoll.get(), EPOLL_CTL_DEL, socket_.get(), nullptr);
   }
-  core_->forget(this);
+  core_->queue.forget(this);
 }
 
 std::unique_ptr<RemoteRegion> TcpEndpoint::import_region(const RegionDescriptor& descriptor) {
@@ -155,7 +155,7 @@ void TcpEndpoint::flush() {
         break;
       if (f.is_write) {
         --writes_queued_;
-        core_->complete(WriteDone{this, f.cookie, Status::ok()});
+        core_->queue.complete(WriteDone{this, f.cookie, Status::ok()});
       }
       f.control.clear();
       f = Outgoing{};
@@ -248,9 +248,9 @@ void TcpEndpoint::receive() {
         if (step_ == ReceiveStep::kPayload) {
           SPDLOG_LOGGER_TRACE(&log(), "write from {}: imm {} length {}", peer_name_, frame_.imm,
                               frame_.length);
-          core_->complete(WriteArrived{this, frame_.imm, frame_.length, frame_.notice});
+          core_->queue.complete(WriteArrived{this, frame_.imm, frame_.length, frame_.notice});
         } else {
-          core_->complete(ControlArrived{this, std::move(control_buf_)});
+          core_->queue.complete(ControlArrived{this, std::move(control_buf_)});
           control_buf_ = {};
         }
         step_ = ReceiveStep::kHeader;
@@ -297,7 +297,7 @@ bool TcpEndpoint::start_frame() {
     control_buf_.resize(frame_.length);
     step_ = ReceiveStep::kControl;
     if (frame_.length == 0) {
-      core_->complete(ControlArrived{this, {}});
+      core_->queue.complete(ControlArrived{this, {}});
       step_ = ReceiveStep::kHeader;
     }
     return true;
@@ -341,12 +341,12 @@ void TcpEndpoint::fail(Status status) {
   for (; queued_ > 0; --queued_) {
     Outgoing& f = ring_[head_];
     if (f.is_write)
-      core_->complete(WriteDone{this, f.cookie, failure_});
+      core_->queue.complete(WriteDone{this, f.cookie, failure_});
     f = Outgoing{};
     head_ = (head_ + 1) % ring_.size();
   }
   writes_queued_ = 0;
-  core_->complete(PeerFailed{this, failure_});
+  core_->queue.complete(PeerFailed{this, failure_});
 }
 
 }  // namespace imgcast::transport::tcp

@@ -78,7 +78,7 @@ void TcpListener::on_events(std::uint32_t /*events*/) {
     std::string peer = peer_name_of(accepted.get());
     try {
       auto endpoint = std::make_unique<TcpEndpoint>(core_, std::move(accepted), peer);
-      core_->complete(PeerAccepted{this, std::move(endpoint)});
+      core_->queue.complete(PeerAccepted{this, std::move(endpoint)});
     } catch (const Error& error) {
       // We run inside poll(), which must not throw: drop this connection (its peer sees EOF)
       // and keep listening.

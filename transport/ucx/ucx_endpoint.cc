@@ -65,7 +65,7 @@ UcxEndpoint::~UcxEndpoint() {
     }
     core_->endpoints.erase(ep_);
   }
-  core_->forget(this);
+  core_->queue.forget(this);
 }
 
 std::unique_ptr<RemoteRegion> UcxEndpoint::import_region(const RegionDescriptor& descriptor) {
@@ -130,7 +130,7 @@ Status UcxEndpoint::do_post_write(const WriteRequest& request) {
   if (slot->pending == 0) {
     finish(*slot);  // everything completed at once (or failed to start)
   }
-  core_->signal();  // the next poll() must progress what was just posted
+  core_->queue.signal();  // the next poll() must progress what was just posted
   return Status::ok();
 }
 
@@ -158,7 +158,7 @@ void UcxEndpoint::on_write_op_done(void* request, ucs_status_t status, void* use
 }
 
 void UcxEndpoint::finish(WriteSlot& slot) {
-  core_->complete(WriteDone{this, slot.cookie, slot.status});
+  core_->queue.complete(WriteDone{this, slot.cookie, slot.status});
   slot.used = false;
   --slots_used_;
 }
@@ -183,7 +183,7 @@ Status UcxEndpoint::do_send_control(std::span<const std::byte> message) {
     return {StatusCode::kIoError,
             describe("ucp_am_send_nbx", UCS_PTR_STATUS(op)) + " to " + peer_name_};
   }
-  core_->signal();
+  core_->queue.signal();
   return Status::ok();
 }
 
@@ -194,7 +194,7 @@ void UcxEndpoint::fail(Status status) {
   failure_ = std::move(status);
   if (!failure_reported_) {
     failure_reported_ = true;
-    core_->complete(PeerFailed{this, failure_});
+    core_->queue.complete(PeerFailed{this, failure_});
   }
 }
 
@@ -205,13 +205,13 @@ void UcxEndpoint::on_notice(const void* header, std::size_t length) {
     return;
   }
   std::memcpy(notice.data(), header, sizeof notice);
-  core_->complete(WriteArrived{this, static_cast<std::uint32_t>(notice[0]),
-                               static_cast<std::uint32_t>(notice[0] >> 32), notice[1]});
+  core_->queue.complete(WriteArrived{this, static_cast<std::uint32_t>(notice[0]),
+                                     static_cast<std::uint32_t>(notice[0] >> 32), notice[1]});
 }
 
 void UcxEndpoint::on_control(const void* data, std::size_t length) {
   const auto* bytes = static_cast<const std::byte*>(data);
-  core_->complete(ControlArrived{this, std::vector<std::byte>(bytes, bytes + length)});
+  core_->queue.complete(ControlArrived{this, std::vector<std::byte>(bytes, bytes + length)});
 }
 
 }  // namespace imgcast::transport::ucx

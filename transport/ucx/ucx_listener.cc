@@ -62,7 +62,7 @@ void UcxListener::on_connection(ucp_conn_request_h request, void* arg) {
     log().warn("UCX listener {}: refused {}: {}", self->name_, peer, error.what());
     return;
   }
-  self->core_->complete(PeerAccepted{self, std::move(endpoint)});
+  self->core_->queue.complete(PeerAccepted{self, std::move(endpoint)});
 }
 
 }  // namespace imgcast::transport::ucx

@@ -4,7 +4,6 @@
 #include <numa.h>
 #include <poll.h>
 #include <sys/epoll.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -73,9 +72,9 @@ class VerbsContext final : public Context {
     core_->accepting.clear();
     core_->graveyard.clear();
     // A PeerAccepted never handed out owns an endpoint too. Moved out first: the endpoint's
-    // destructor erases its completions from core_->ready.
+    // destructor erases its completions from core_->queue.
     std::vector<Completion> undelivered;
-    undelivered.swap(core_->ready);
+    core_->queue.take_all(undelivered);
     undelivered.clear();
   }
 
@@ -143,12 +142,12 @@ class VerbsContext final : public Context {
   }
 
   Status poll(std::vector<Completion>& out, std::chrono::milliseconds timeout) override {
-    core_->in_poll = true;
+    core_->queue.set_in_poll(true);
     bool waited = false;
     Status result;
     for (;;) {
       progress();
-      if (!core_->ready.empty() || waited || timeout.count() == 0)
+      if (!core_->queue.empty() || waited || timeout.count() == 0)
         break;
       if (spin_budget_.count() > 0 && spin(std::min<Clock::duration>(spin_budget_, timeout)))
         break;
@@ -163,12 +162,9 @@ class VerbsContext final : public Context {
       }
       waited = true;
     }
-    std::uint64_t count = 0;
-    (void)!::read(core_->wakeup.get(), &count, sizeof count);
-    core_->in_poll = false;
-    for (auto& completion : core_->ready)
-      out.push_back(std::move(completion));
-    core_->ready.clear();
+    core_->queue.drain_wakeup();
+    core_->queue.set_in_poll(false);
+    core_->queue.take_all(out);
     return result;
   }
 
@@ -201,7 +197,7 @@ class VerbsContext final : public Context {
     const Clock::time_point until = Clock::now() + budget;
     while (Clock::now() < until) {
       progress();
-      if (!core_->ready.empty())
+      if (!core_->queue.empty())
         return true;
     }
     return false;

@@ -172,7 +172,7 @@ void VerbsEndpoint::on_completion(const ibv_wc& wc) {
     // Local completion of the last WR of an RC write: the peer acked all of it.
     slots_[tag.index].used = false;
     free_slots_.push_back(tag.index);
-    core_->complete(WriteDone{this, slots_[tag.index].cookie, Status::ok()});
+    core_->queue.complete(WriteDone{this, slots_[tag.index].cookie, Status::ok()});
   }
 }
 
@@ -200,7 +200,7 @@ void VerbsEndpoint::on_receive(std::uint32_t buffer, std::uint32_t bytes) {
       return;
     }
     if (result == ControlAssembler::Result::kComplete)
-      core_->complete(ControlArrived{this, assembler_.take()});
+      core_->queue.complete(ControlArrived{this, assembler_.take()});
   }
   if (post_receive(buffer))
     out_.credits().on_receive_reposted();
@@ -215,7 +215,7 @@ void VerbsEndpoint::on_write_with_imm(std::uint32_t buffer, std::uint32_t imm) {
   }
   const WireMessage notice = notices_.front();
   notices_.pop_front();
-  core_->complete(WriteArrived{this, imm, notice.length, notice.notice});
+  core_->queue.complete(WriteArrived{this, imm, notice.length, notice.notice});
   if (post_receive(buffer))
     out_.credits().on_receive_reposted();
 }
