@@ -1,5 +1,7 @@
 #include "transport/status.h"
 
+#include "transport/log.h"
+
 namespace imgcast::transport {
 
 std::string_view to_string(StatusCode code) noexcept {
@@ -36,5 +38,22 @@ std::string Status::to_string() const {
   }
   return out;
 }
+
+namespace detail {
+
+void log_returned_error(const Status& status, const char* file, int line) noexcept {
+  try {
+    spdlog::logger& logger = log();
+    if (!logger.should_log(spdlog::level::debug))
+      return;  // the common case: do not build the text
+    const std::string_view path(file);
+    SPDLOG_LOGGER_DEBUG(&logger, "{}:{}: returning {}", path.substr(path.rfind('/') + 1), line,
+                        status.to_string());
+  } catch (...) {
+    // A trace line that cannot be written (no memory) must not turn the error into a crash.
+  }
+}
+
+}  // namespace detail
 
 }  // namespace imgcast::transport

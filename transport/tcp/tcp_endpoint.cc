@@ -54,8 +54,7 @@ std::unique_ptr<RemoteRegion> TcpEndpoint::import_region(const RegionDescriptor&
 }
 
 Status TcpEndpoint::do_post_write(const WriteRequest& request) {
-  if (!failure_.is_ok())
-    return failure_;
+  IMGCAST_RETURN_IF_ERROR(failure_);  // latched: every later call returns it
   if (writes_queued_ >= core_->options.max_writes_in_flight) {
     return {StatusCode::kBusy, "write queue full"};
   }
@@ -79,8 +78,7 @@ Status TcpEndpoint::do_post_write(const WriteRequest& request) {
 }
 
 Status TcpEndpoint::do_send_control(std::span<const std::byte> message) {
-  if (!failure_.is_ok())
-    return failure_;
+  IMGCAST_RETURN_IF_ERROR(failure_);  // latched: every later call returns it
   FrameHeader header;
   header.type = FrameType::kControl;
   header.length = static_cast<std::uint32_t>(message.size());

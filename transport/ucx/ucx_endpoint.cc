@@ -83,8 +83,7 @@ std::unique_ptr<RemoteRegion> UcxEndpoint::import_region(const RegionDescriptor&
 }
 
 Status UcxEndpoint::do_post_write(const WriteRequest& request) {
-  if (!failure_.is_ok())
-    return failure_;
+  IMGCAST_RETURN_IF_ERROR(failure_);  // latched: every later call returns it
   if (slots_used_ == slots_.size())
     return {StatusCode::kBusy, "write queue full"};
   WriteSlot* slot = nullptr;
@@ -106,12 +105,12 @@ Status UcxEndpoint::do_post_write(const WriteRequest& request) {
   param.cb.send = on_write_op_done;
   param.user_data = slot;
   param.memh = source->memh();
-  Status status =
+  const Status put =
       track(*slot,
             ucp_put_nbx(ep_, source->bytes().data() + request.source_offset, request.length,
                         target->descriptor().base + request.target_offset, target->rkey(), &param),
             "ucp_put_nbx");
-  if (status.is_ok()) {
+  if (put.is_ok()) {
     // Without the fence UCX may deliver the notice before the put's bytes land.
     ucp_worker_fence(core_->worker.get());
     slot->notice = {std::uint64_t{request.imm} | (std::uint64_t{request.length} << 32),
@@ -122,10 +121,12 @@ Status UcxEndpoint::do_post_write(const WriteRequest& request) {
     am.cb.send = on_write_op_done;
     am.user_data = slot;
     am.flags = UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER;
-    status = track(*slot,
-                   ucp_am_send_nbx(ep_, kWriteNotice, slot->notice.data(), sizeof slot->notice,
-                                   nullptr, 0, &am),
-                   "ucp_am_send_nbx");
+    // A notice that cannot start is latched in slot->status like a put that cannot: this write
+    // is accepted, and its WriteDone carries the failure.
+    (void)track(*slot,
+                ucp_am_send_nbx(ep_, kWriteNotice, slot->notice.data(), sizeof slot->notice,
+                                nullptr, 0, &am),
+                "ucp_am_send_nbx");
   }
   if (slot->pending == 0) {
     finish(*slot);  // everything completed at once (or failed to start)
@@ -164,8 +165,7 @@ void UcxEndpoint::finish(WriteSlot& slot) {
 }
 
 Status UcxEndpoint::do_send_control(std::span<const std::byte> message) {
-  if (!failure_.is_ok())
-    return failure_;
+  IMGCAST_RETURN_IF_ERROR(failure_);  // latched: every later call returns it
   auto* pending = new PendingControl{{message.begin(), message.end()}};
   ucp_request_param_t param{};
   param.op_attr_mask =

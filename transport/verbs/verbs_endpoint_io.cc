@@ -47,8 +47,7 @@ ibv_sge VerbsEndpoint::buffer_sge(std::byte* at, std::size_t bytes) const noexce
 }
 
 Status VerbsEndpoint::do_post_write(const WriteRequest& request) {
-  if (!failure_.is_ok())
-    return failure_;
+  IMGCAST_RETURN_IF_ERROR(failure_);  // latched: every later call returns it
   if (request.source->descriptor().kind != Kind::kVerbs ||
       request.target->descriptor().kind != Kind::kVerbs) {
     return {StatusCode::kInvalidArgument, "a verbs write needs a verbs source and target"};
@@ -71,8 +70,7 @@ Status VerbsEndpoint::do_post_write(const WriteRequest& request) {
 }
 
 Status VerbsEndpoint::do_send_control(std::span<const std::byte> message) {
-  if (!failure_.is_ok())
-    return failure_;
+  IMGCAST_RETURN_IF_ERROR(failure_);  // latched: every later call returns it
   out_.add_control(message);
   pump();
   return Status::ok();
