@@ -21,8 +21,6 @@ namespace imgcast::transport {
 struct ContextOptions {
   // Writes an endpoint accepts before post_write answers kBusy.
   std::size_t max_writes_in_flight = 64;
-  // TCP: bytes one connection may receive per wake-up before the others get their turn.
-  std::size_t tcp_receive_budget = std::size_t{8} << 20;
 };
 
 struct ListenOptions {

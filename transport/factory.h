@@ -2,18 +2,13 @@
 #pragma once
 
 #include <memory>
-#include <string>
 #include <string_view>
 
+#include "transport/availability.h"
 #include "transport/context.h"
 #include "transport/kind.h"
 
 namespace imgcast::transport {
-
-struct Availability {
-  bool usable = false;
-  std::string reason;  // why not, or what was found
-};
 
 // Whether `kind` is built in and can run here (verbs: opens a device and creates a real QP).
 Availability probe(Kind kind);

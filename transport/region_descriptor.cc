@@ -8,28 +8,6 @@ namespace {
 constexpr std::uint32_t kMagic = 0x31445249;  // "IRD1" read as little-endian bytes
 }  // namespace
 
-std::string_view to_string(Kind kind) noexcept {
-  switch (kind) {
-    case Kind::kTcp:
-      return "tcp";
-    case Kind::kUcx:
-      return "ucx";
-    case Kind::kVerbs:
-      return "verbs";
-  }
-  return "unknown";
-}
-
-std::optional<Kind> parse_kind(std::string_view name) noexcept {
-  if (name == "tcp")
-    return Kind::kTcp;
-  if (name == "ucx")
-    return Kind::kUcx;
-  if (name == "verbs")
-    return Kind::kVerbs;
-  return std::nullopt;
-}
-
 std::vector<std::byte> RegionDescriptor::encode() const {
   std::vector<std::byte> out(kFixedBytes + key.size());
   std::byte* p = out.data();

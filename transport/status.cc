@@ -39,20 +39,21 @@ std::string Status::to_string() const {
   return out;
 }
 
+namespace detail {
 
-
-std::shared_ptr<spdlog::logger> named_logger(const char* name) {
-  if (auto existing = spdlog::get(name)) {
-    return existing;
+void log_returned_error(const Status& status, const char* file, int line) noexcept {
+  try {
+    spdlog::logger& logger = log();
+    if (!logger.should_log(spdlog::level::debug))
+      return;  // the common case: do not build the text
+    const std::string_view path(file);
+    SPDLOG_LOGGER_DEBUG(&logger, "{}:{}: returning {}", path.substr(path.rfind('/') + 1), line,
+                        status.to_string());
+  } catch (...) {
+    // A trace line that cannot be written (no memory) must not turn the error into a crash.
   }
-  auto created = spdlog::default_logger()->clone(name);
-  spdlog::register_logger(created);
-  return created;
 }
 
-spdlog::logger& log() {
-  static const std::shared_ptr<spdlog::logger> logger = named_logger("transport");
-  return *logger;
-}
+}  // namespace detail
 
 }  // namespace imgcast::transport

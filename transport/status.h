@@ -1,6 +1,7 @@
 // Status: the outcome of a data-path call (post, poll, completions). The data path never throws;
 // it returns a Status, and an ok Status carries no string, so success allocates nothing.
-// Setup calls throw transport::Error (error.h), which carries a Status.
+// Setup calls throw transport::Error (error.h), which carries a Status. A callee's failure is
+// passed up with IMGCAST_RETURN_IF_ERROR.
 #pragma once
 
 #include <cstdint>
@@ -41,4 +42,22 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
+namespace detail {
+// IMGCAST_RETURN_IF_ERROR's trace: "<file>:<line>: returning <status>" at debug through the
+// "transport" logger. Out of line, so this header does not pull in spdlog; never throws.
+void log_returned_error(const Status& status, const char* file, int line) noexcept;
+}  // namespace detail
+
 }  // namespace imgcast::transport
+
+// Evaluates `expr`, a Status, once. Unless it is ok, logs where it passed through (file:line, at
+// debug) and returns it from the enclosing function, which must return Status. Bound by
+// reference, so an ok result (or a latched member) is not copied.
+#define IMGCAST_RETURN_IF_ERROR(expr)                                                        \
+  do {                                                                                       \
+    auto&& imgcast_status_ = (expr);                                                         \
+    if (!imgcast_status_.is_ok()) {                                                          \
+      ::imgcast::transport::detail::log_returned_error(imgcast_status_, __FILE__, __LINE__); \
+      return imgcast_status_;                                                                \
+    }                                                                                        \
+  } while (false)

@@ -1,6 +1,21 @@
-// The transport conformance suite: contracts every backend keeps, written against the Context /
-// Endpoint interface only. Each backend instantiates it with its own factory (TCP here; UCX and
-// verbs add theirs). A backend that cannot run on this machine skips with the reason.
+// The transport conformance suite (TransportTest, conformance_test.cc): contracts every backend
+// keeps. The tests use the Context / Endpoint interface only; just the backend list names each
+// backend's maker. It is instantiated once, in conformance_test.cc, over the backends of this
+// test binary: tcp always, ucx when it is built in, verbs always. Each test first probes its
+// backend and skips with the reason when it cannot run here (verbs not built in, or no RDMA
+// device). The suite checks: control messages arrive whole and in order both ways; writes land
+// at their offsets with imm and notice, one ok WriteDone each, before a control message posted
+// after them; wait_fd() wakes for a completion due after post_write; nothing completes inline
+// and poll() does not sleep on due work; a destroyed endpoint leaves no completions behind;
+// post_write checks both ranges without overflow (and refuses a source not registered for
+// reading); a full queue answers kBusy and drains; a vanished peer fails every pending write
+// once, is reported once and stays failed; offsets beyond 4 GiB; a descriptor of another backend
+// is refused; connecting to nobody fails naming the address; a second process receives 64 MiB
+// (TCP only: UCX and verbs cannot be used in a forked child, and skip). Malformed descriptor
+// bytes are codec_test.cc's; backend-specific behaviour is in tcp_context_test.cc,
+// tcp_hostile_peer_test.cc and verbs/.
+//
+// This header holds what the transport tests share: the Backend parameter and the poll helpers.
 #pragma once
 
 #include <gtest/gtest.h>

@@ -12,7 +12,7 @@
 
 #include "tests/transport/conformance.h"
 #include "transport/error.h"
-#include "transport/tcp/socket_address.h"
+#include "transport/host_port.h"
 
 namespace imgcast::transport::test {
 namespace {
@@ -39,12 +39,12 @@ Status connect_error(Context& context, std::span<const std::byte> address, milli
 }
 
 TEST(TcpAddress, ParsesHostPortAndBracketedIpv6) {
-  const auto v4 = tcp::HostPort::parse(bytes_of("node3:4711"));
+  const auto v4 = HostPort::parse(bytes_of("node3:4711"));
   ASSERT_TRUE(v4);
   EXPECT_EQ(v4->host, "node3");
   EXPECT_EQ(v4->port, 4711);
   EXPECT_EQ(v4->to_string(), "node3:4711");
-  const auto v6 = tcp::HostPort::parse(bytes_of("[fe80::1]:65535"));
+  const auto v6 = HostPort::parse(bytes_of("[fe80::1]:65535"));
   ASSERT_TRUE(v6);
   EXPECT_EQ(v6->host, "fe80::1");
   EXPECT_EQ(v6->port, 65535);
@@ -54,13 +54,13 @@ TEST(TcpAddress, ParsesHostPortAndBracketedIpv6) {
 TEST(TcpAddress, RejectsMalformedBlobs) {
   for (const char* bad : {"", "node3", "node3:", ":4711", "node3:0", "node3:65536", "node3:47x1",
                           "node3:-1", "[::1:4711", "[]:4711", "no de:1", "node3:4711 "}) {
-    EXPECT_FALSE(tcp::HostPort::parse(bytes_of(bad))) << "'" << bad << "'";
+    EXPECT_FALSE(HostPort::parse(bytes_of(bad))) << "'" << bad << "'";
   }
   std::string with_nul = "node3:4711";
   with_nul[2] = '\0';
-  EXPECT_FALSE(tcp::HostPort::parse(bytes_of(with_nul)));
+  EXPECT_FALSE(HostPort::parse(bytes_of(with_nul)));
   const std::string too_long = std::string(Listener::kMaxAddressBytes, 'a') + ":1";
-  EXPECT_FALSE(tcp::HostPort::parse(bytes_of(too_long)));
+  EXPECT_FALSE(HostPort::parse(bytes_of(too_long)));
 }
 
 TEST(TcpConnect, MalformedAddressIsAnInvalidArgumentShownReadably) {

@@ -19,7 +19,7 @@ namespace {
 class HostilePeer : public ::testing::Test {
  protected:
   void SetUp() override {
-    context_ = tcp::make_tcp_context(options_);
+    context_ = tcp::make_tcp_context(options_, tcp_options_);
     listener_ = context_->listen({"127.0.0.1", "", 0});
     memory_.assign(1 << 20, std::byte{0});
     region_ = context_->register_memory(memory_, Access::kRemoteWrite);
@@ -86,7 +86,9 @@ class HostilePeer : public ::testing::Test {
     return h;
   }
 
-  ContextOptions options_;  // a derived fixture may change them before SetUp
+  // A derived fixture may change them before SetUp.
+  ContextOptions options_;
+  tcp::TcpOptions tcp_options_;
   std::unique_ptr<Context> context_;
   std::unique_ptr<Listener> listener_;
   std::vector<std::byte> memory_;
@@ -239,7 +241,7 @@ TEST_F(HostilePeer, ValidWriteFromARawPeerLands) {
 // A receive budget a test can run out of: 4 KiB per wake-up instead of 8 MiB.
 class SmallReceiveBudget : public HostilePeer {
  protected:
-  SmallReceiveBudget() { options_.tcp_receive_budget = 4096; }
+  SmallReceiveBudget() { tcp_options_.receive_budget = 4096; }
 };
 
 TEST_F(SmallReceiveBudget, ASmallFrameQueuedBehindTheBudgetStillWakesTheReceiver) {

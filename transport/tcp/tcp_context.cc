@@ -5,7 +5,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -14,9 +13,10 @@
 #include <climits>
 #include <cstring>
 
+#include "transport/addr_info.h"
 #include "transport/error.h"
-#include "transport/tcp/context_core.h"
-#include "transport/tcp/socket_address.h"
+#include "transport/host_port.h"
+#include "transport/tcp/tcp_core.h"
 #include "transport/tcp/tcp_endpoint.h"
 #include "transport/tcp/tcp_listener.h"
 #include "transport/tcp/tcp_memory_region.h"
@@ -63,15 +63,15 @@ UniqueFd try_connect(const addrinfo& a, Clock::time_point deadline, int& error) 
 
 class TcpContext final : public Context {
  public:
-  explicit TcpContext(const ContextOptions& options)
-      : core_(std::make_shared<ContextCore>(options)) {
+  TcpContext(const ContextOptions& options, const TcpOptions& tcp_options)
+      : core_(std::make_shared<TcpCore>(options, tcp_options)) {
     core_->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
-    core_->wakeup.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    const bool have_wakeup = core_->queue.open_wakeup();
     epoll_event event{};
     event.events = EPOLLIN;
     event.data.ptr = nullptr;
-    if (!core_->epoll.valid() || !core_->wakeup.valid() ||
-        ::epoll_ctl(core_->epoll.get(), EPOLL_CTL_ADD, core_->wakeup.get(), &event) != 0) {
+    if (!core_->epoll.valid() || !have_wakeup ||
+        ::epoll_ctl(core_->epoll.get(), EPOLL_CTL_ADD, core_->queue.wakeup_fd(), &event) != 0) {
       throw Error(StatusCode::kIoError,
                   fmt::format("cannot create an epoll set: {}", std::strerror(errno)));
     }
@@ -120,39 +120,36 @@ class TcpContext final : public Context {
     // Completions made since the last poll (e.g. sends that left at once) come first, and
     // then we only look, without blocking.
     const int wait_ms =
-        core_->ready.empty() ? static_cast<int>(std::min<long long>(timeout.count(), INT_MAX)) : 0;
+        core_->queue.empty() ? static_cast<int>(std::min<long long>(timeout.count(), INT_MAX)) : 0;
     std::array<epoll_event, 64> events;
     const int n = ::epoll_wait(core_->epoll.get(), events.data(), events.size(), wait_ms);
     if (n < 0 && errno != EINTR) {
       return {StatusCode::kIoError, fmt::format("epoll_wait failed: {}", std::strerror(errno))};
     }
-    core_->in_poll = true;
+    core_->queue.set_in_poll(true);
     for (int i = 0; i < n; ++i) {
       if (events[i].data.ptr == nullptr) {
-        std::uint64_t count = 0;
-        (void)!::read(core_->wakeup.get(), &count, sizeof count);
+        core_->queue.drain_wakeup();
         continue;
       }
       static_cast<EpollHandler*>(events[i].data.ptr)->on_events(events[i].events);
     }
-    core_->in_poll = false;
-    for (auto& completion : core_->ready) {
-      out.push_back(std::move(completion));
-    }
-    core_->ready.clear();
+    core_->queue.set_in_poll(false);
+    core_->queue.take_all(out);
     return Status::ok();
   }
 
   int wait_fd() const noexcept override { return core_->epoll.get(); }
 
  private:
-  std::shared_ptr<ContextCore> core_;
+  std::shared_ptr<TcpCore> core_;
 };
 
 }  // namespace
 
-std::unique_ptr<Context> make_tcp_context(const ContextOptions& options) {
-  return std::make_unique<TcpContext>(options);
+std::unique_ptr<Context> make_tcp_context(const ContextOptions& options,
+                                          const TcpOptions& tcp_options) {
+  return std::make_unique<TcpContext>(options, tcp_options);
 }
 
 }  // namespace imgcast::transport::tcp

@@ -4,10 +4,12 @@
 #include <memory>
 
 #include "transport/context.h"
+#include "transport/tcp/tcp_options.h"
 
 namespace imgcast::transport::tcp {
 
 // Throws Error when the epoll set cannot be created.
-std::unique_ptr<Context> make_tcp_context(const ContextOptions& options);
+std::unique_ptr<Context> make_tcp_context(const ContextOptions& options,
+                                          const TcpOptions& tcp_options = {});
 
 }  // namespace imgcast::transport::tcp

@@ -22,7 +22,7 @@ constexpr std::size_t kControlSlots = 16;
 constexpr int kMaxFramesPerSend = 16;
 }  // namespace
 
-TcpEndpoint::TcpEndpoint(std::shared_ptr<ContextCore> core, UniqueFd socket, std::string peer_name)
+TcpEndpoint::TcpEndpoint(std::shared_ptr<TcpCore> core, UniqueFd socket, std::string peer_name)
     : core_(std::move(core)),
       socket_(std::move(socket)),
       peer_name_(std::move(peer_name)),
@@ -40,7 +40,7 @@ TcpEndpoint::~TcpEndpoint() {
   if (socket_.valid()) {
     ::epoll_ctl(core_->epoll.get(), EPOLL_CTL_DEL, socket_.get(), nullptr);
   }
-  core_->forget(this);
+  core_->queue.forget(this);
 }
 
 std::unique_ptr<RemoteRegion> TcpEndpoint::import_region(const RegionDescriptor& descriptor) {
@@ -54,8 +54,7 @@ std::unique_ptr<RemoteRegion> TcpEndpoint::import_region(const RegionDescriptor&
 }
 
 Status TcpEndpoint::do_post_write(const WriteRequest& request) {
-  if (!failure_.is_ok())
-    return failure_;
+  IMGCAST_RETURN_IF_ERROR(failure_);  // latched: every later call returns it
   if (writes_queued_ >= core_->options.max_writes_in_flight) {
     return {StatusCode::kBusy, "write queue full"};
   }
@@ -79,8 +78,7 @@ Status TcpEndpoint::do_post_write(const WriteRequest& request) {
 }
 
 Status TcpEndpoint::do_send_control(std::span<const std::byte> message) {
-  if (!failure_.is_ok())
-    return failure_;
+  IMGCAST_RETURN_IF_ERROR(failure_);  // latched: every later call returns it
   FrameHeader header;
   header.type = FrameType::kControl;
   header.length = static_cast<std::uint32_t>(message.size());
@@ -155,7 +153,7 @@ void TcpEndpoint::flush() {
         break;
       if (f.is_write) {
         --writes_queued_;
-        core_->complete(WriteDone{this, f.cookie, Status::ok()});
+        core_->queue.complete(WriteDone{this, f.cookie, Status::ok()});
       }
       f.control.clear();
       f = Outgoing{};
@@ -190,7 +188,7 @@ void TcpEndpoint::on_events(std::uint32_t events) {
 }
 
 void TcpEndpoint::receive() {
-  std::uint64_t budget = std::max<std::uint64_t>(core_->options.tcp_receive_budget, 1);
+  std::uint64_t budget = std::max<std::uint64_t>(core_->tcp_options.receive_budget, 1);
   while (failure_.is_ok() && budget > 0) {
     // Each recvmsg fills what the current step needs and, after a payload, the next header
     // too (the iovec's second part), so a stream of chunks costs one syscall per wake-up.
@@ -248,9 +246,9 @@ void TcpEndpoint::receive() {
         if (step_ == ReceiveStep::kPayload) {
           SPDLOG_LOGGER_TRACE(&log(), "write from {}: imm {} length {}", peer_name_, frame_.imm,
                               frame_.length);
-          core_->complete(WriteArrived{this, frame_.imm, frame_.length, frame_.notice});
+          core_->queue.complete(WriteArrived{this, frame_.imm, frame_.length, frame_.notice});
         } else {
-          core_->complete(ControlArrived{this, std::move(control_buf_)});
+          core_->queue.complete(ControlArrived{this, std::move(control_buf_)});
           control_buf_ = {};
         }
         step_ = ReceiveStep::kHeader;
@@ -297,7 +295,7 @@ bool TcpEndpoint::start_frame() {
     control_buf_.resize(frame_.length);
     step_ = ReceiveStep::kControl;
     if (frame_.length == 0) {
-      core_->complete(ControlArrived{this, {}});
+      core_->queue.complete(ControlArrived{this, {}});
       step_ = ReceiveStep::kHeader;
     }
     return true;
@@ -341,12 +339,12 @@ void TcpEndpoint::fail(Status status) {
   for (; queued_ > 0; --queued_) {
     Outgoing& f = ring_[head_];
     if (f.is_write)
-      core_->complete(WriteDone{this, f.cookie, failure_});
+      core_->queue.complete(WriteDone{this, f.cookie, failure_});
     f = Outgoing{};
     head_ = (head_ + 1) % ring_.size();
   }
   writes_queued_ = 0;
-  core_->complete(PeerFailed{this, failure_});
+  core_->queue.complete(PeerFailed{this, failure_});
 }
 
 }  // namespace imgcast::transport::tcp

@@ -13,15 +13,15 @@
 #include <vector>
 
 #include "transport/endpoint.h"
-#include "transport/tcp/context_core.h"
 #include "transport/tcp/frame_header.h"
+#include "transport/tcp/tcp_core.h"
 
 namespace imgcast::transport::tcp {
 
 class TcpEndpoint final : public Endpoint, public EpollHandler {
  public:
   // Takes a connected non-blocking socket and adds it to the epoll set. Throws Error.
-  TcpEndpoint(std::shared_ptr<ContextCore> core, UniqueFd socket, std::string peer_name);
+  TcpEndpoint(std::shared_ptr<TcpCore> core, UniqueFd socket, std::string peer_name);
   ~TcpEndpoint() override;
 
   std::unique_ptr<RemoteRegion> import_region(const RegionDescriptor& descriptor) override;
@@ -56,7 +56,7 @@ class TcpEndpoint final : public Endpoint, public EpollHandler {
   // What the current frame still needs: the rest of its header, or of the payload it announced.
   std::uint64_t bytes_sure_to_come() const noexcept;
 
-  std::shared_ptr<ContextCore> core_;
+  std::shared_ptr<TcpCore> core_;
   UniqueFd socket_;
   std::string peer_name_;
   Status failure_;  // latched first failure

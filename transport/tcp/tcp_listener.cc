@@ -9,14 +9,16 @@
 #include <cerrno>
 #include <cstring>
 
+#include "transport/addr_info.h"
 #include "transport/error.h"
+#include "transport/host_port.h"
 #include "transport/log.h"
 #include "transport/tcp/socket_address.h"
 #include "transport/tcp/tcp_endpoint.h"
 
 namespace imgcast::transport::tcp {
 
-TcpListener::TcpListener(std::shared_ptr<ContextCore> core, const ListenOptions& options)
+TcpListener::TcpListener(std::shared_ptr<TcpCore> core, const ListenOptions& options)
     : core_(std::move(core)) {
   const AddrInfo info = resolve(options.bind_host, options.port, true);
   int last_error = 0;
@@ -41,10 +43,9 @@ TcpListener::TcpListener(std::shared_ptr<ContextCore> core, const ListenOptions&
   const std::uint16_t port =
       ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
                                        : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
-  name_ =
-      HostPort{options.advertise_host.empty() ? options.bind_host : options.advertise_host,
-               options.advertise_port != 0 ? options.advertise_port : port}
-          .to_string();
+  name_ = HostPort{options.advertise_host.empty() ? options.bind_host : options.advertise_host,
+                   options.advertise_port != 0 ? options.advertise_port : port}
+              .to_string();
   const auto* text = reinterpret_cast<const std::byte*>(name_.data());
   address_.assign(text, text + name_.size());
 
@@ -77,7 +78,7 @@ void TcpListener::on_events(std::uint32_t /*events*/) {
     std::string peer = peer_name_of(accepted.get());
     try {
       auto endpoint = std::make_unique<TcpEndpoint>(core_, std::move(accepted), peer);
-      core_->complete(PeerAccepted{this, std::move(endpoint)});
+      core_->queue.complete(PeerAccepted{this, std::move(endpoint)});
     } catch (const Error& error) {
       // We run inside poll(), which must not throw: drop this connection (its peer sees EOF)
       // and keep listening.

@@ -7,14 +7,14 @@
 #include <vector>
 
 #include "transport/context.h"
-#include "transport/tcp/context_core.h"
+#include "transport/tcp/tcp_core.h"
 
 namespace imgcast::transport::tcp {
 
 class TcpListener final : public Listener, public EpollHandler {
  public:
   // Throws Error when it cannot resolve, bind or listen.
-  TcpListener(std::shared_ptr<ContextCore> core, const ListenOptions& options);
+  TcpListener(std::shared_ptr<TcpCore> core, const ListenOptions& options);
   ~TcpListener() override;
 
   std::span<const std::byte> address() const noexcept override { return address_; }
@@ -22,7 +22,7 @@ class TcpListener final : public Listener, public EpollHandler {
   void on_events(std::uint32_t events) override;
 
  private:
-  std::shared_ptr<ContextCore> core_;
+  std::shared_ptr<TcpCore> core_;
   UniqueFd socket_;
   std::string name_;
   std::vector<std::byte> address_;

@@ -1,36 +1,10 @@
 #include "transport/tcp/tcp_memory_region.h"
 
-#include <sys/random.h>
-#include <unistd.h>
-
-#include <algorithm>
-
 #include "transport/byte_order.h"
-#include "transport/error.h"
 
 namespace imgcast::transport::tcp {
 
-ContextCore::ContextCore(const ContextOptions& o) : options(o) {}
-
-void ContextCore::complete(Completion completion) {
-  if (ready.empty() && !in_poll) {
-    const std::uint64_t one = 1;
-    (void)!::write(wakeup.get(), &one, sizeof one);
-  }
-  ready.push_back(std::move(completion));
-}
-
-void ContextCore::forget(const Endpoint* endpoint) { forget_completions(ready, endpoint); }
-
-std::uint64_t random_u64() {
-  std::uint64_t value = 0;
-  if (::getrandom(&value, sizeof value, 0) != static_cast<ssize_t>(sizeof value)) {
-    throw Error(StatusCode::kIoError, "the kernel random generator (getrandom) failed");
-  }
-  return value;
-}
-
-TcpMemoryRegion::TcpMemoryRegion(std::shared_ptr<ContextCore> core, std::span<std::byte> memory,
+TcpMemoryRegion::TcpMemoryRegion(std::shared_ptr<TcpCore> core, std::span<std::byte> memory,
                                  Access access)
     : core_(std::move(core)), memory_(memory), access_(access) {
   const std::uint64_t key = random_u64();

@@ -6,13 +6,13 @@
 #include <memory>
 
 #include "transport/memory_region.h"
-#include "transport/tcp/context_core.h"
+#include "transport/tcp/tcp_core.h"
 
 namespace imgcast::transport::tcp {
 
 class TcpMemoryRegion final : public MemoryRegion {
  public:
-  TcpMemoryRegion(std::shared_ptr<ContextCore> core, std::span<std::byte> memory, Access access);
+  TcpMemoryRegion(std::shared_ptr<TcpCore> core, std::span<std::byte> memory, Access access);
   ~TcpMemoryRegion() override;
 
   std::span<std::byte> bytes() const noexcept override { return memory_; }
@@ -20,7 +20,7 @@ class TcpMemoryRegion final : public MemoryRegion {
   Access access() const noexcept override { return access_; }
 
  private:
-  std::shared_ptr<ContextCore> core_;
+  std::shared_ptr<TcpCore> core_;
   std::span<std::byte> memory_;
   Access access_;
   RegionDescriptor descriptor_;

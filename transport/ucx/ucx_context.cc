@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -12,9 +10,10 @@
 #include <cstring>
 #include <filesystem>
 
+#include "transport/addr_info.h"
 #include "transport/error.h"
+#include "transport/host_port.h"
 #include "transport/log.h"
-#include "transport/tcp/socket_address.h"
 #include "transport/ucx/ucx_endpoint.h"
 #include "transport/ucx/ucx_listener.h"
 #include "transport/ucx/ucx_memory_region.h"
@@ -123,8 +122,9 @@ std::shared_ptr<UcxCore> make_core(const ContextOptions& options) {
     throw Error(StatusCode::kUnavailable, describe("ucp_worker_get_efd", s));
   }
   core->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
-  core->wakeup.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  for (int fd : {worker_fd, core->wakeup.get()}) {
+  // A refused eventfd leaves wakeup_fd() at -1, which epoll_ctl below refuses in turn.
+  (void)core->queue.open_wakeup();
+  for (int fd : {worker_fd, core->queue.wakeup_fd()}) {
     epoll_event event{};
     event.events = EPOLLIN;
     event.data.fd = fd;
@@ -153,12 +153,12 @@ class UcxContext final : public Context {
 
   std::unique_ptr<Endpoint> connect(std::span<const std::byte> address,
                                     std::chrono::milliseconds timeout) override {
-    const std::optional<tcp::HostPort> target = tcp::HostPort::parse(address);
+    const std::optional<HostPort> target = HostPort::parse(address);
     if (!target) {
       throw Error(StatusCode::kInvalidArgument, "malformed UCX address (expected host:port)");
     }
     const std::string name = target->to_string();
-    const tcp::AddrInfo info = tcp::resolve(target->host, target->port, false);
+    const AddrInfo info = resolve(target->host, target->port, false);
     auto endpoint = std::make_unique<UcxEndpoint>(core_, name);
     ucp_ep_params_t params{};
     params.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR;
@@ -175,7 +175,7 @@ class UcxContext final : public Context {
   Status poll(std::vector<Completion>& out, std::chrono::milliseconds timeout) override {
     // Returns with the worker armed, so a caller that then blocks on wait_fd() wakes for the
     // next event; ucp_worker_arm answers BUSY while there is still progress to make.
-    core_->in_poll = true;
+    core_->queue.set_in_poll(true);
     bool waited = false;
     Status result;
     for (;;) {
@@ -187,7 +187,7 @@ class UcxContext final : public Context {
         result = {StatusCode::kIoError, describe("ucp_worker_arm", armed)};
         break;
       }
-      if (!core_->ready.empty() || waited || timeout.count() == 0)
+      if (!core_->queue.empty() || waited || timeout.count() == 0)
         break;
       std::array<epoll_event, 2> events;
       const int n = ::epoll_wait(core_->epoll.get(), events.data(), events.size(),
@@ -198,13 +198,9 @@ class UcxContext final : public Context {
       }
       waited = true;
     }
-    std::uint64_t count = 0;
-    (void)!::read(core_->wakeup.get(), &count, sizeof count);
-    core_->in_poll = false;
-    for (auto& completion : core_->ready) {
-      out.push_back(std::move(completion));
-    }
-    core_->ready.clear();
+    core_->queue.drain_wakeup();
+    core_->queue.set_in_poll(false);
+    core_->queue.take_all(out);
     return result;
   }
 

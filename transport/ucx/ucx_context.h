@@ -4,8 +4,8 @@
 
 #include <memory>
 
+#include "transport/availability.h"
 #include "transport/context.h"
-#include "transport/factory.h"
 
 namespace imgcast::transport::ucx {
 

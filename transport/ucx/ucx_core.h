@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "transport/completion.h"
+#include "transport/completion_queue.h"
 #include "transport/context.h"
 #include "transport/ucx/handles.h"
 #include "transport/unique_fd.h"
@@ -28,15 +28,12 @@ struct UcxCore {
   ContextHandle context;
   WorkerHandle worker;
   UniqueFd epoll;
-  UniqueFd wakeup;  // signalled when a completion is queued outside poll()
-  bool in_poll = false;
-  std::vector<Completion> ready;
+  // Its wake-up fd, in the epoll set beside the worker's, is signalled when a completion is
+  // queued outside poll(), and by queue.signal() after a post, so the owner's next poll()
+  // progresses what was just posted. poll() drains it on every return.
+  CompletionQueue queue;
   std::unordered_map<ucp_ep_h, UcxEndpoint*> endpoints;
 
-  void complete(Completion completion);
-  // Makes wait_fd() readable so the owner's next poll() progresses what was just posted.
-  void signal();
-  void forget(const Endpoint* endpoint);
   // Progresses the worker until it has nothing more to do right now.
   void progress_all();
 };

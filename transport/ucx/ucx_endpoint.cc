@@ -65,7 +65,7 @@ UcxEndpoint::~UcxEndpoint() {
     }
     core_->endpoints.erase(ep_);
   }
-  core_->forget(this);
+  core_->queue.forget(this);
 }
 
 std::unique_ptr<RemoteRegion> UcxEndpoint::import_region(const RegionDescriptor& descriptor) {
@@ -83,8 +83,7 @@ std::unique_ptr<RemoteRegion> UcxEndpoint::import_region(const RegionDescriptor&
 }
 
 Status UcxEndpoint::do_post_write(const WriteRequest& request) {
-  if (!failure_.is_ok())
-    return failure_;
+  IMGCAST_RETURN_IF_ERROR(failure_);  // latched: every later call returns it
   if (slots_used_ == slots_.size())
     return {StatusCode::kBusy, "write queue full"};
   WriteSlot* slot = nullptr;
@@ -106,12 +105,12 @@ Status UcxEndpoint::do_post_write(const WriteRequest& request) {
   param.cb.send = on_write_op_done;
   param.user_data = slot;
   param.memh = source->memh();
-  Status status =
+  const Status put =
       track(*slot,
             ucp_put_nbx(ep_, source->bytes().data() + request.source_offset, request.length,
                         target->descriptor().base + request.target_offset, target->rkey(), &param),
             "ucp_put_nbx");
-  if (status.is_ok()) {
+  if (put.is_ok()) {
     // Without the fence UCX may deliver the notice before the put's bytes land.
     ucp_worker_fence(core_->worker.get());
     slot->notice = {std::uint64_t{request.imm} | (std::uint64_t{request.length} << 32),
@@ -122,15 +121,17 @@ Status UcxEndpoint::do_post_write(const WriteRequest& request) {
     am.cb.send = on_write_op_done;
     am.user_data = slot;
     am.flags = UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER;
-    status = track(*slot,
-                   ucp_am_send_nbx(ep_, kWriteNotice, slot->notice.data(), sizeof slot->notice,
-                                   nullptr, 0, &am),
-                   "ucp_am_send_nbx");
+    // A notice that cannot start is latched in slot->status like a put that cannot: this write
+    // is accepted, and its WriteDone carries the failure.
+    (void)track(*slot,
+                ucp_am_send_nbx(ep_, kWriteNotice, slot->notice.data(), sizeof slot->notice,
+                                nullptr, 0, &am),
+                "ucp_am_send_nbx");
   }
   if (slot->pending == 0) {
     finish(*slot);  // everything completed at once (or failed to start)
   }
-  core_->signal();  // the next poll() must progress what was just posted
+  core_->queue.signal();  // the next poll() must progress what was just posted
   return Status::ok();
 }
 
@@ -158,14 +159,13 @@ void UcxEndpoint::on_write_op_done(void* request, ucs_status_t status, void* use
 }
 
 void UcxEndpoint::finish(WriteSlot& slot) {
-  core_->complete(WriteDone{this, slot.cookie, slot.status});
+  core_->queue.complete(WriteDone{this, slot.cookie, slot.status});
   slot.used = false;
   --slots_used_;
 }
 
 Status UcxEndpoint::do_send_control(std::span<const std::byte> message) {
-  if (!failure_.is_ok())
-    return failure_;
+  IMGCAST_RETURN_IF_ERROR(failure_);  // latched: every later call returns it
   auto* pending = new PendingControl{{message.begin(), message.end()}};
   ucp_request_param_t param{};
   param.op_attr_mask =
@@ -183,7 +183,7 @@ Status UcxEndpoint::do_send_control(std::span<const std::byte> message) {
     return {StatusCode::kIoError,
             describe("ucp_am_send_nbx", UCS_PTR_STATUS(op)) + " to " + peer_name_};
   }
-  core_->signal();
+  core_->queue.signal();
   return Status::ok();
 }
 
@@ -194,7 +194,7 @@ void UcxEndpoint::fail(Status status) {
   failure_ = std::move(status);
   if (!failure_reported_) {
     failure_reported_ = true;
-    core_->complete(PeerFailed{this, failure_});
+    core_->queue.complete(PeerFailed{this, failure_});
   }
 }
 
@@ -205,13 +205,13 @@ void UcxEndpoint::on_notice(const void* header, std::size_t length) {
     return;
   }
   std::memcpy(notice.data(), header, sizeof notice);
-  core_->complete(WriteArrived{this, static_cast<std::uint32_t>(notice[0]),
-                               static_cast<std::uint32_t>(notice[0] >> 32), notice[1]});
+  core_->queue.complete(WriteArrived{this, static_cast<std::uint32_t>(notice[0]),
+                                     static_cast<std::uint32_t>(notice[0] >> 32), notice[1]});
 }
 
 void UcxEndpoint::on_control(const void* data, std::size_t length) {
   const auto* bytes = static_cast<const std::byte*>(data);
-  core_->complete(ControlArrived{this, std::vector<std::byte>(bytes, bytes + length)});
+  core_->queue.complete(ControlArrived{this, std::vector<std::byte>(bytes, bytes + length)});
 }
 
 }  // namespace imgcast::transport::ucx

@@ -1,33 +1,19 @@
 #include "transport/ucx/ucx_listener.h"
 
-#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
 
+#include "transport/addr_info.h"
 #include "transport/error.h"
+#include "transport/host_port.h"
 #include "transport/log.h"
-#include "transport/tcp/socket_address.h"
 #include "transport/ucx/ucx_endpoint.h"
 
 namespace imgcast::transport::ucx {
 
-namespace {
-std::string describe_sockaddr(const sockaddr_storage& address) {
-  char host[INET6_ADDRSTRLEN] = {};
-  if (address.ss_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
-    ::inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
-    return tcp::HostPort{host, ntohs(v4->sin_port)}.to_string();
-  }
-  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address);
-  ::inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
-  return tcp::HostPort{host, ntohs(v6->sin6_port)}.to_string();
-}
-}  // namespace
-
 UcxListener::UcxListener(std::shared_ptr<UcxCore> core, const ListenOptions& options)
     : core_(std::move(core)) {
-  const tcp::AddrInfo info = tcp::resolve(options.bind_host, options.port, true);
+  const AddrInfo info = resolve(options.bind_host, options.port, true);
   ucp_listener_params_t params{};
   params.field_mask = UCP_LISTENER_PARAM_FIELD_SOCK_ADDR | UCP_LISTENER_PARAM_FIELD_CONN_HANDLER;
   params.sockaddr.addr = info->ai_addr;
@@ -51,8 +37,8 @@ UcxListener::UcxListener(std::shared_ptr<UcxCore> core, const ListenOptions& opt
       ntohs(attr.sockaddr.ss_family == AF_INET
                 ? reinterpret_cast<const sockaddr_in*>(&attr.sockaddr)->sin_port
                 : reinterpret_cast<const sockaddr_in6*>(&attr.sockaddr)->sin6_port);
-  name_ = tcp::HostPort{options.advertise_host.empty() ? options.bind_host : options.advertise_host,
-                        options.advertise_port != 0 ? options.advertise_port : port}
+  name_ = HostPort{options.advertise_host.empty() ? options.bind_host : options.advertise_host,
+                   options.advertise_port != 0 ? options.advertise_port : port}
               .to_string();
   const auto* text = reinterpret_cast<const std::byte*>(name_.data());
   address_.assign(text, text + name_.size());
@@ -64,7 +50,7 @@ void UcxListener::on_connection(ucp_conn_request_h request, void* arg) {
   ucp_conn_request_attr_t attr{};
   attr.field_mask = UCP_CONN_REQUEST_ATTR_FIELD_CLIENT_ADDR;
   if (ucp_conn_request_query(request, &attr) == UCS_OK) {
-    peer = describe_sockaddr(attr.client_address);
+    peer = sockaddr_name(reinterpret_cast<const sockaddr*>(&attr.client_address));
   }
   auto endpoint = std::make_unique<UcxEndpoint>(self->core_, peer);
   ucp_ep_params_t params{};
@@ -76,7 +62,7 @@ void UcxListener::on_connection(ucp_conn_request_h request, void* arg) {
     log().warn("UCX listener {}: refused {}: {}", self->name_, peer, error.what());
     return;
   }
-  self->core_->complete(PeerAccepted{self, std::move(endpoint)});
+  self->core_->queue.complete(PeerAccepted{self, std::move(endpoint)});
 }
 
 }  // namespace imgcast::transport::ucx

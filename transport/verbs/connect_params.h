@@ -6,8 +6,8 @@
 //
 // Wire form, little-endian: u32 magic "IVB1" | u16 version (1) | u16 reserved (0)
 //   | u32 receive_depth | u32 receive_buffer_bytes
-// The listener's address is the "host:port" text of TCP and UCX (tcp::HostPort): an IP address
-// of the RDMA netdev (IPoIB, or the RoCE interface) and the rdma_cm port.
+// The listener's address is the "host:port" text of TCP and UCX (HostPort, transport/host_port.h):
+// an IP address of the RDMA netdev (IPoIB, or the RoCE interface) and the rdma_cm port.
 #pragma once
 
 #include <cstddef>

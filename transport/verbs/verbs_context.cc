@@ -4,7 +4,6 @@
 #include <numa.h>
 #include <poll.h>
 #include <sys/epoll.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -12,9 +11,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "transport/addr_info.h"
 #include "transport/error.h"
+#include "transport/host_port.h"
 #include "transport/log.h"
-#include "transport/tcp/socket_address.h"
 #include "transport/verbs/verbs_endpoint.h"
 #include "transport/verbs/verbs_listener.h"
 #include "transport/verbs/verbs_memory_region.h"
@@ -72,9 +72,9 @@ class VerbsContext final : public Context {
     core_->accepting.clear();
     core_->graveyard.clear();
     // A PeerAccepted never handed out owns an endpoint too. Moved out first: the endpoint's
-    // destructor erases its completions from core_->ready.
+    // destructor erases its completions from core_->queue.
     std::vector<Completion> undelivered;
-    undelivered.swap(core_->ready);
+    core_->queue.take_all(undelivered);
     undelivered.clear();
   }
 
@@ -94,14 +94,14 @@ class VerbsContext final : public Context {
   // A peer that refuses or never answers shows as PeerFailed from a later poll().
   std::unique_ptr<Endpoint> connect(std::span<const std::byte> address,
                                     std::chrono::milliseconds timeout) override {
-    const std::optional<tcp::HostPort> target = tcp::HostPort::parse(address);
+    const std::optional<HostPort> target = HostPort::parse(address);
     if (!target) {
-      throw Error(StatusCode::kInvalidArgument,
-                  fmt::format("malformed verbs address '{}' (expected host:port)",
-                              tcp::printable(address)));
+      throw Error(
+          StatusCode::kInvalidArgument,
+          fmt::format("malformed verbs address '{}' (expected host:port)", printable(address)));
     }
     const std::string name = target->to_string();
-    const tcp::AddrInfo info = tcp::resolve(target->host, target->port, false);
+    const AddrInfo info = resolve(target->host, target->port, false);
     const Clock::time_point deadline = Clock::now() + timeout;
     // The connect's own channel, so that waiting here reads no other connection's events.
     const EventChannelHandle channel(rdma_create_event_channel());
@@ -142,12 +142,12 @@ class VerbsContext final : public Context {
   }
 
   Status poll(std::vector<Completion>& out, std::chrono::milliseconds timeout) override {
-    core_->in_poll = true;
+    core_->queue.set_in_poll(true);
     bool waited = false;
     Status result;
     for (;;) {
       progress();
-      if (!core_->ready.empty() || waited || timeout.count() == 0)
+      if (!core_->queue.empty() || waited || timeout.count() == 0)
         break;
       if (spin_budget_.count() > 0 && spin(std::min<Clock::duration>(spin_budget_, timeout)))
         break;
@@ -162,12 +162,9 @@ class VerbsContext final : public Context {
       }
       waited = true;
     }
-    std::uint64_t count = 0;
-    (void)!::read(core_->wakeup.get(), &count, sizeof count);
-    core_->in_poll = false;
-    for (auto& completion : core_->ready)
-      out.push_back(std::move(completion));
-    core_->ready.clear();
+    core_->queue.drain_wakeup();
+    core_->queue.set_in_poll(false);
+    core_->queue.take_all(out);
     return result;
   }
 
@@ -200,7 +197,7 @@ class VerbsContext final : public Context {
     const Clock::time_point until = Clock::now() + budget;
     while (Clock::now() < until) {
       progress();
-      if (!core_->ready.empty())
+      if (!core_->queue.empty())
         return true;
     }
     return false;

@@ -1,7 +1,6 @@
 #include "transport/verbs/verbs_core.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -23,21 +22,6 @@ std::string describe_errno(const char* what, int error) {
 VerbsCore::VerbsCore() = default;
 VerbsCore::~VerbsCore() = default;
 
-void VerbsCore::signal() {
-  if (!in_poll) {
-    const std::uint64_t one = 1;
-    (void)!::write(wakeup.get(), &one, sizeof one);
-  }
-}
-
-void VerbsCore::complete(Completion completion) {
-  if (ready.empty())
-    signal();
-  ready.push_back(std::move(completion));
-}
-
-void VerbsCore::forget(const Endpoint* endpoint) { forget_completions(ready, endpoint); }
-
 void VerbsCore::on_accept_established(VerbsEndpoint* endpoint) {
   const auto it = std::find_if(accepting.begin(), accepting.end(),
                                [&](const Accepting& a) { return a.endpoint.get() == endpoint; });
@@ -45,7 +29,7 @@ void VerbsCore::on_accept_established(VerbsEndpoint* endpoint) {
     return;
   Accepting accepted = std::move(*it);
   accepting.erase(it);
-  complete(PeerAccepted{accepted.listener, std::move(accepted.endpoint)});
+  queue.complete(PeerAccepted{accepted.listener, std::move(accepted.endpoint)});
 }
 
 void VerbsCore::drop_accepting(VerbsEndpoint* endpoint) {

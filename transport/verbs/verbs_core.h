@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "transport/completion.h"
+#include "transport/completion_queue.h"
 #include "transport/context.h"
 #include "transport/unique_fd.h"
 #include "transport/verbs/device_spec.h"
@@ -56,9 +56,8 @@ struct VerbsCore {
   CompChannelHandle completions;
   EventChannelHandle cm_events;
   UniqueFd epoll;
-  UniqueFd wakeup;  // signalled when a completion is queued outside poll()
-  bool in_poll = false;
-  std::vector<Completion> ready;
+  // Its wake-up fd is in the epoll set; poll() drains it on every return.
+  CompletionQueue queue;
   std::vector<VerbsEndpoint*> endpoints;  // every live endpoint: whose CQs poll() drains
   // Accepted connections not yet established: handed out as PeerAccepted at ESTABLISHED.
   struct Accepting {
@@ -80,9 +79,6 @@ struct VerbsCore {
 
   VerbsCore();
   ~VerbsCore();  // out of line: VerbsEndpoint is incomplete here
-  void complete(Completion completion);
-  void signal();
-  void forget(const Endpoint* endpoint);
   // ESTABLISHED for an accepted endpoint: queue it as PeerAccepted.
   void on_accept_established(VerbsEndpoint* endpoint);
   // An accepted endpoint failed before it was handed out, or its listener went away.

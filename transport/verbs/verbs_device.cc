@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 
 #include <cerrno>
 #include <optional>
@@ -132,10 +131,10 @@ std::shared_ptr<VerbsCore> open_core(const ContextOptions& options, const Device
   set_nonblocking(core->completions->fd, "fcntl(completion channel)");
   set_nonblocking(core->cm_events->fd, "fcntl(rdma_cm channel)");
   core->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
-  core->wakeup.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!core->epoll.valid() || !core->wakeup.valid())
+  const bool have_wakeup = core->queue.open_wakeup();
+  if (!core->epoll.valid() || !have_wakeup)
     unavailable(describe_errno("epoll_create1/eventfd", errno));
-  for (const int fd : {core->completions->fd, core->cm_events->fd, core->wakeup.get()}) {
+  for (const int fd : {core->completions->fd, core->cm_events->fd, core->queue.wakeup_fd()}) {
     epoll_event event{};
     event.events = EPOLLIN;
     event.data.fd = fd;

@@ -99,7 +99,7 @@ VerbsEndpoint::VerbsEndpoint(std::shared_ptr<VerbsCore> core, CmIdHandle id, std
 
 VerbsEndpoint::~VerbsEndpoint() {
   std::erase(core_->endpoints, this);
-  core_->forget(this);
+  core_->queue.forget(this);
   if (qp_ && (state_ == State::kEstablished || state_ == State::kConnecting)) {
     // Tells the peer at once, rather than by its retries running out.
     (void)rdma_disconnect(id_.get());
@@ -207,10 +207,10 @@ void VerbsEndpoint::fail(Status status) {
     if (slots_[i].used) {
       slots_[i].used = false;
       free_slots_.push_back(i);
-      core_->complete(WriteDone{this, slots_[i].cookie, failure_});
+      core_->queue.complete(WriteDone{this, slots_[i].cookie, failure_});
     }
   }
-  core_->complete(PeerFailed{this, failure_});
+  core_->queue.complete(PeerFailed{this, failure_});
 }
 
 }  // namespace imgcast::transport::verbs

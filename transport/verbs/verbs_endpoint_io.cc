@@ -47,8 +47,7 @@ ibv_sge VerbsEndpoint::buffer_sge(std::byte* at, std::size_t bytes) const noexce
 }
 
 Status VerbsEndpoint::do_post_write(const WriteRequest& request) {
-  if (!failure_.is_ok())
-    return failure_;
+  IMGCAST_RETURN_IF_ERROR(failure_);  // latched: every later call returns it
   if (request.source->descriptor().kind != Kind::kVerbs ||
       request.target->descriptor().kind != Kind::kVerbs) {
     return {StatusCode::kInvalidArgument, "a verbs write needs a verbs source and target"};
@@ -71,8 +70,7 @@ Status VerbsEndpoint::do_post_write(const WriteRequest& request) {
 }
 
 Status VerbsEndpoint::do_send_control(std::span<const std::byte> message) {
-  if (!failure_.is_ok())
-    return failure_;
+  IMGCAST_RETURN_IF_ERROR(failure_);  // latched: every later call returns it
   out_.add_control(message);
   pump();
   return Status::ok();
@@ -172,7 +170,7 @@ void VerbsEndpoint::on_completion(const ibv_wc& wc) {
     // Local completion of the last WR of an RC write: the peer acked all of it.
     slots_[tag.index].used = false;
     free_slots_.push_back(tag.index);
-    core_->complete(WriteDone{this, slots_[tag.index].cookie, Status::ok()});
+    core_->queue.complete(WriteDone{this, slots_[tag.index].cookie, Status::ok()});
   }
 }
 
@@ -200,7 +198,7 @@ void VerbsEndpoint::on_receive(std::uint32_t buffer, std::uint32_t bytes) {
       return;
     }
     if (result == ControlAssembler::Result::kComplete)
-      core_->complete(ControlArrived{this, assembler_.take()});
+      core_->queue.complete(ControlArrived{this, assembler_.take()});
   }
   if (post_receive(buffer))
     out_.credits().on_receive_reposted();
@@ -215,7 +213,7 @@ void VerbsEndpoint::on_write_with_imm(std::uint32_t buffer, std::uint32_t imm) {
   }
   const WireMessage notice = notices_.front();
   notices_.pop_front();
-  core_->complete(WriteArrived{this, imm, notice.length, notice.notice});
+  core_->queue.complete(WriteArrived{this, imm, notice.length, notice.notice});
   if (post_receive(buffer))
     out_.credits().on_receive_reposted();
 }

@@ -1,37 +1,22 @@
 #include "transport/verbs/verbs_listener.h"
 
-#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
 
 #include <algorithm>
 
+#include "transport/addr_info.h"
 #include "transport/error.h"
+#include "transport/host_port.h"
 #include "transport/log.h"
-#include "transport/tcp/socket_address.h"
 #include "transport/verbs/verbs_endpoint.h"
 
 namespace imgcast::transport::verbs {
 
-std::string sockaddr_name(const sockaddr* address) {
-  char host[INET6_ADDRSTRLEN] = {};
-  if (address != nullptr && address->sa_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(address);
-    ::inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
-    return tcp::HostPort{host, ntohs(v4->sin_port)}.to_string();
-  }
-  if (address != nullptr && address->sa_family == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(address);
-    ::inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
-    return tcp::HostPort{host, ntohs(v6->sin6_port)}.to_string();
-  }
-  return "unknown peer";
-}
-
 VerbsListener::VerbsListener(std::shared_ptr<VerbsCore> core, const ListenOptions& options)
     : core_(std::move(core)) {
   const std::string where = fmt::format("{}:{}", options.bind_host, options.port);
-  const tcp::AddrInfo info = tcp::resolve(options.bind_host, options.port, true);
+  const AddrInfo info = resolve(options.bind_host, options.port, true);
   rdma_cm_id* raw = nullptr;
   if (rdma_create_id(core_->cm_events.get(), &raw, static_cast<CmHandler*>(this), RDMA_PS_TCP) !=
       0) {
@@ -46,8 +31,8 @@ VerbsListener::VerbsListener(std::shared_ptr<VerbsCore> core, const ListenOption
     throw Error(StatusCode::kIoError, describe_errno("rdma_listen", errno) + " on " + where);
   }
   const std::uint16_t port = ntohs(rdma_get_src_port(id_.get()));
-  name_ = tcp::HostPort{options.advertise_host.empty() ? options.bind_host : options.advertise_host,
-                        options.advertise_port != 0 ? options.advertise_port : port}
+  name_ = HostPort{options.advertise_host.empty() ? options.bind_host : options.advertise_host,
+                   options.advertise_port != 0 ? options.advertise_port : port}
               .to_string();
   const auto* text = reinterpret_cast<const std::byte*>(name_.data());
   address_.assign(text, text + name_.size());

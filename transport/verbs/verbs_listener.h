@@ -32,7 +32,4 @@ class VerbsListener final : public Listener, public CmHandler {
   std::vector<std::byte> address_;
 };
 
-// "10.0.0.2:4711" ("[fe80::1]:4711") for a socket address; "unknown peer" for anything else.
-std::string sockaddr_name(const sockaddr* address);
-
 }  // namespace imgcast::transport::verbs

@@ -1,4 +1,4 @@
-// ContextCore: the state of one TCP Context that its regions, listeners and endpoints share.
+// TcpCore: the state of one TCP Context that its regions, listeners and endpoints share.
 // Each of them holds a shared_ptr to it, so the epoll set and the region registry outlive every
 // object that refers to them, whatever order the owner destroys things in.
 #pragma once
@@ -8,9 +8,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "transport/completion.h"
+#include "transport/completion_queue.h"
 #include "transport/context.h"
 #include "transport/memory_region.h"
+#include "transport/tcp/tcp_options.h"
 #include "transport/unique_fd.h"
 
 namespace imgcast::transport::tcp {
@@ -29,25 +30,20 @@ struct RegisteredRegion {
   bool remote_write;
 };
 
-struct ContextCore {
-  explicit ContextCore(const ContextOptions& o);
+struct TcpCore {
+  TcpCore(const ContextOptions& o, const TcpOptions& t);
 
   ContextOptions options;
+  TcpOptions tcp_options;
   UniqueFd epoll;
-  // In the epoll set (data.ptr == nullptr), so wait_fd() turns readable when a completion is
-  // queued outside poll() (a send that left at once inside post_write).
-  UniqueFd wakeup;
-  bool in_poll = false;
+  // Events produced outside poll() or by handlers; poll() hands them out. Nothing completes
+  // inline: even a write that left at once is reported by the next poll(). Its wake-up fd is in
+  // the epoll set (data.ptr == nullptr), so wait_fd() turns readable when a completion is queued
+  // outside poll() (a send that left at once inside post_write); poll() drains it when epoll
+  // reports it.
+  CompletionQueue queue;
   std::unordered_map<std::uint32_t, RegisteredRegion> regions;
   std::uint32_t next_region_id = 1;
-  // Events produced outside poll() or by handlers; poll() hands them out. Nothing completes
-  // inline: even a write that left at once is reported by the next poll().
-  std::vector<Completion> ready;
-
-  // Queues a completion for the next poll(), waking a waiter on wait_fd() if needed.
-  void complete(Completion completion);
-  // Drops every queued completion that names `endpoint` (it is being destroyed).
-  void forget(const Endpoint* endpoint);
 };
 
 // 64 bits from the kernel's CSPRNG (getrandom).
