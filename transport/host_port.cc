@@ -7,12 +7,23 @@
 #include <charconv>
 
 #include "transport/endpoint.h"
+#include "transport/error.h"
 
 namespace imgcast::transport {
 
 std::string HostPort::to_string() const {
   const bool v6 = host.find(':') != std::string::npos;
   return v6 ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
+}
+
+HostPort HostPort::parse_address(std::span<const std::byte> bytes, std::string_view backend) {
+  std::optional<HostPort> target = parse(bytes);
+  if (!target) {
+    throw Error(
+        StatusCode::kInvalidArgument,
+        fmt::format("malformed {} address '{}' (expected host:port)", backend, printable(bytes)));
+  }
+  return *target;
 }
 
 std::optional<HostPort> HostPort::parse(std::span<const std::byte> bytes) {

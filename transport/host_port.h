@@ -11,6 +11,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace imgcast::transport {
 
@@ -20,6 +21,9 @@ struct HostPort {
   std::string to_string() const;
   // nullopt unless the bytes are printable "host:port" with a port in 1..65535.
   static std::optional<HostPort> parse(std::span<const std::byte> bytes);
+  // What Context::connect does with the address it is given: parse, or throw Error
+  // (kInvalidArgument) "malformed <backend> address '<bytes>' (expected host:port)".
+  static HostPort parse_address(std::span<const std::byte> bytes, std::string_view backend);
 };
 
 // An address blob as it can go into a one-line error: at most 64 characters, anything

@@ -32,29 +32,29 @@ bool Admission::handle(tp::Completion& event) {
     accept(std::move(accepted->endpoint));
     return true;
   }
+  tp::Endpoint* from = nullptr;
   if (auto* arrived = std::get_if<tp::ControlArrived>(&event)) {
-    const auto it = by_endpoint_.find(arrived->from);
-    if (it == by_endpoint_.end()) {
-      return std::any_of(retired_.begin(), retired_.end(),
-                         [&](const auto& e) { return e.get() == arrived->from; });
-    }
+    from = arrived->from;
+  } else if (auto* failed = std::get_if<tp::PeerFailed>(&event)) {
+    from = failed->peer;
+  } else {
+    return false;  // writes come only from peers an owner already serves
+  }
+  const auto it = by_endpoint_.find(from);
+  if (it == by_endpoint_.end()) {
+    // Refused in this batch: its late events are ours to ignore.
+    return std::any_of(retired_.begin(), retired_.end(),
+                       [from](const auto& e) { return e.get() == from; });
+  }
+  if (auto* arrived = std::get_if<tp::ControlArrived>(&event)) {
     on_message(*it->second, arrived->bytes);
     return true;
   }
-  if (auto* failed = std::get_if<tp::PeerFailed>(&event)) {
-    const auto it = by_endpoint_.find(failed->peer);
-    if (it == by_endpoint_.end()) {
-      return std::any_of(retired_.begin(), retired_.end(),
-                         [&](const auto& e) { return e.get() == failed->peer; });
-    }
-    // Hung up before it was served: nothing to tell anyone.
-    log().debug("{} connection from {} closed before it was served: {}",
-                options_.channel == Channel::kControl ? "control" : "data",
-                failed->peer->peer_name(), failed->status.to_string());
-    drop(failed->peer, {});
-    return true;
-  }
-  return false;  // writes come only from peers an owner already serves
+  // Hung up before it was served: nothing to tell anyone.
+  log().debug("{} connection from {} closed before it was served: {}", channel_name(),
+              from->peer_name(), std::get<tp::PeerFailed>(event).status.to_string());
+  drop(from, {});
+  return true;
 }
 
 void Admission::accept(std::unique_ptr<tp::Endpoint> endpoint) {
@@ -178,6 +178,10 @@ void Admission::drop(tp::Endpoint* endpoint, const std::string& why) {
   by_endpoint_.erase(it);
   retired_.push_back(std::move(waiting->endpoint));
   std::erase_if(waiting_, [](const auto& w) { return w->endpoint == nullptr; });
+}
+
+const char* Admission::channel_name() const noexcept {
+  return options_.channel == Channel::kControl ? "control" : "data";
 }
 
 void Admission::log_refusal(const tp::Endpoint& endpoint, const std::string& why) const {

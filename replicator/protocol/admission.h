@@ -88,6 +88,7 @@ class Admission {
   // Logs "refused <channel> connection from <peer>: <why>" and closes it at the next expire().
   void drop(transport::Endpoint* endpoint, const std::string& why);
   void log_refusal(const transport::Endpoint& endpoint, const std::string& why) const;
+  const char* channel_name() const noexcept;  // "control" or "data", for logs
 
   Options options_;
   // By arrival; the map finds a connection's entry in O(1) (the root may hold thousands).

@@ -103,7 +103,7 @@ void RootSession::on_agent_message(AgentRecord& agent, const Message& message) {
   if (const auto* result = std::get_if<Result>(&message);
       result != nullptr && agent.state == AgentRecord::State::kReady) {
     agent.state = AgentRecord::State::kDone;
-    agent.seconds = std::chrono::duration<double>(Clock::now() - data_start_).count();
+    agent.seconds = seconds_between(data_start_, Clock::now());
     agent.bytes_verified = source_->size();
     agent.refetched = result->refetched;
     return;

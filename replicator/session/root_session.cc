@@ -12,14 +12,9 @@ namespace imgcast::replicator {
 namespace tp = transport;
 using std::chrono::milliseconds;
 
-namespace {
-
-double seconds_between(std::chrono::steady_clock::time_point from,
-                       std::chrono::steady_clock::time_point to) {
+double RootSession::seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
 }
-
-}  // namespace
 
 RootSession::RootSession(const ReplicateOptions& options, const ContextFactory& make_context)
     : options_(options), make_context_(make_context), launcher_(options.rsh) {}

@@ -44,6 +44,7 @@ class RootSession final : public EventLoop::Session {
   enum class Phase { kJoining, kProbing, kPreparing, kTransfer };
 
   // root_session.cc
+  static double seconds_between(Clock::time_point from, Clock::time_point to);
   void check_inputs();
   void open_channels();
   // One turn of the event loop, then the agents' admission and the launcher's exits.

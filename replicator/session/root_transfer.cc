@@ -13,15 +13,6 @@ namespace imgcast::replicator {
 
 using std::chrono::milliseconds;
 
-namespace {
-
-double seconds_between(std::chrono::steady_clock::time_point from,
-                       std::chrono::steady_clock::time_point to) {
-  return std::chrono::duration<double>(to - from).count();
-}
-
-}  // namespace
-
 void RootSession::run_transfer() {
   phase_ = Phase::kTransfer;
   data_start_ = Clock::now();

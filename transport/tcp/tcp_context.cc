@@ -90,18 +90,13 @@ class TcpContext final : public Context {
 
   std::unique_ptr<Endpoint> connect(std::span<const std::byte> address,
                                     std::chrono::milliseconds timeout) override {
-    const std::optional<HostPort> target = HostPort::parse(address);
-    if (!target) {
-      throw Error(
-          StatusCode::kInvalidArgument,
-          fmt::format("malformed TCP address '{}' (expected host:port)", printable(address)));
-    }
-    const std::string name = target->to_string();
+    const HostPort target = HostPort::parse_address(address, "TCP");
+    const std::string name = target.to_string();
     const auto deadline = Clock::now() + timeout;
     int error = 0;
     // No retry on a refused connection: a listener exists before its address is handed out, so
     // "refused" means the peer is gone, and waiting would only delay the failure.
-    const AddrInfo info = resolve(target->host, target->port, false);
+    const AddrInfo info = resolve(target.host, target.port, false);
     for (const addrinfo* a = info.get(); a != nullptr; a = a->ai_next) {
       UniqueFd s = try_connect(*a, deadline, error);
       if (s.valid()) {

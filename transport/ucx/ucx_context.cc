@@ -153,12 +153,9 @@ class UcxContext final : public Context {
 
   std::unique_ptr<Endpoint> connect(std::span<const std::byte> address,
                                     std::chrono::milliseconds timeout) override {
-    const std::optional<HostPort> target = HostPort::parse(address);
-    if (!target) {
-      throw Error(StatusCode::kInvalidArgument, "malformed UCX address (expected host:port)");
-    }
-    const std::string name = target->to_string();
-    const AddrInfo info = resolve(target->host, target->port, false);
+    const HostPort target = HostPort::parse_address(address, "UCX");
+    const std::string name = target.to_string();
+    const AddrInfo info = resolve(target.host, target.port, false);
     auto endpoint = std::make_unique<UcxEndpoint>(core_, name);
     ucp_ep_params_t params{};
     params.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR;

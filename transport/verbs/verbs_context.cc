@@ -94,14 +94,9 @@ class VerbsContext final : public Context {
   // A peer that refuses or never answers shows as PeerFailed from a later poll().
   std::unique_ptr<Endpoint> connect(std::span<const std::byte> address,
                                     std::chrono::milliseconds timeout) override {
-    const std::optional<HostPort> target = HostPort::parse(address);
-    if (!target) {
-      throw Error(
-          StatusCode::kInvalidArgument,
-          fmt::format("malformed verbs address '{}' (expected host:port)", printable(address)));
-    }
-    const std::string name = target->to_string();
-    const AddrInfo info = resolve(target->host, target->port, false);
+    const HostPort target = HostPort::parse_address(address, "verbs");
+    const std::string name = target.to_string();
+    const AddrInfo info = resolve(target.host, target.port, false);
     const Clock::time_point deadline = Clock::now() + timeout;
     // The connect's own channel, so that waiting here reads no other connection's events.
     const EventChannelHandle channel(rdma_create_event_channel());
