@@ -11,6 +11,9 @@
 // (the chain: F = 1, L = N - 1, T = (k + N - 2) * t, close to S / beta when k >> N; the binomial
 // tree: F = L = ceil(log2 N), T ~ log2 N * S / beta). Small chunks shorten the pipeline's fill,
 // large ones amortise alpha; the chunk size is picked from powers of two by the same formula.
+// The two-tree's F is averaged over its trees (a node sends only its trees' chunks) and its L is
+// the largest over both; it is chosen on its own only when it beats the best single tree by more
+// than 3 % (kMultiTreeMargin in schedule.cc: a second parent per node costs a little the model does not see).
 #pragma once
 
 #include <cstdint>
@@ -27,7 +30,7 @@ struct LinkModel {
 };
 
 struct Schedule {
-  std::string topology;       // "chain", "binomial", "kary:K"
+  std::string topology;       // "chain", "binomial", "kary:K", "twotree"
   std::uint32_t chunk_bytes;  // within ChunkPlan's bounds
   double predicted_seconds;   // by the model
   std::string reason;         // one line for the log and the report
@@ -37,8 +40,8 @@ struct Schedule {
 double predict_seconds(const Topology& topology, std::uint64_t image_bytes,
                        std::uint32_t chunk_bytes, const LinkModel& link);
 
-// Fills in whatever the user left to "auto" (nullopt): the topology from chain, binomial and
-// kary:2/4, the chunk size from 64 KiB..512 KiB, both minimising predict_seconds. A given value is
+// Fills in whatever the user left to "auto" (nullopt): the topology from chain, binomial,
+// kary:2/4 and twotree, the chunk size from 64 KiB..512 KiB, both minimising predict_seconds. A given value is
 // kept as it is (and still gets a prediction). Throws std::invalid_argument for a bad topology
 // name.
 Schedule choose_schedule(int nodes, std::uint64_t image_bytes,

@@ -4,9 +4,13 @@
 // or image byte moves:
 //
 //   initiator -> Hello{version, channel, rank, job id, nonce_i}
-//   responder -> Challenge{nonce_r, HMAC(key, "imgcast-responder" | channel | rank | job | nonce_i
-//   | nonce_r)} initiator -> Proof{HMAC(key, "imgcast-initiator" | channel | rank | job | nonce_r |
-//   nonce_i)}
+//   responder -> Challenge{nonce_r,
+//                          HMAC(key, "imgcast-responder" | channel | rank | job | nonce_i | nonce_r)}
+//   initiator -> Proof{HMAC(key, "imgcast-initiator" | channel | rank | job | nonce_r | nonce_i)}
+//   initiator -> its introduction (Join on control, Region on data)
+//
+// The initiators are an agent on its control channel and a child on its data channel; the
+// responder side is Admission (admission.h), the one path both channels' listeners use.
 //
 // Both sides contribute a fresh nonce, so a recorded transcript replays into a MAC over a nonce
 // the responder never sent; the role label stops a reflected MAC; the job id and channel bind the
