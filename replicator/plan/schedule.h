@@ -13,7 +13,8 @@
 // large ones amortise alpha; the chunk size is picked from powers of two by the same formula.
 // The two-tree's F is averaged over its trees (a node sends only its trees' chunks) and its L is
 // the largest over both; it is chosen on its own only when it beats the best single tree by more
-// than 3 % (kMultiTreeMargin in schedule.cc: a second parent per node costs a little the model does not see).
+// than 3 % (kMultiTreeMargin, schedule.cc): a second parent per node costs a little the model
+// does not see.
 #pragma once
 
 #include <cstdint>
