@@ -42,9 +42,9 @@ double predict_seconds(const Topology& topology, std::uint64_t image_bytes,
                        std::uint32_t chunk_bytes, const LinkModel& link);
 
 // Fills in whatever the user left to "auto" (nullopt): the topology from chain, binomial,
-// kary:2/4 and twotree, the chunk size from 64 KiB..512 KiB, both minimising predict_seconds. A given value is
-// kept as it is (and still gets a prediction). Throws std::invalid_argument for a bad topology
-// name.
+// kary:2/4 and twotree, the chunk size from 64 KiB..512 KiB, both minimising predict_seconds. A
+// given value is kept as it is (and still gets a prediction). Throws std::invalid_argument for a
+// bad topology name.
 Schedule choose_schedule(int nodes, std::uint64_t image_bytes,
                          const std::optional<std::string>& topology,
                          const std::optional<std::uint32_t>& chunk_bytes, const LinkModel& link);
