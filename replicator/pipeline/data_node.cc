@@ -50,11 +50,9 @@ struct DataNode::Child {
 DataNode::DataNode(tp::Context& data, const DataNodeOptions& options, StagedImage& image)
     : data_(data),
       options_(options),
-      plan_(options.image_bytes, options.chunk_bytes),
-      image_(image),
-      trees_(options.topology->trees()),
-      digests_(plan_.count()),
-      landed_(plan_.count()) {
+      ledger_(ChunkPlan(options.image_bytes, options.chunk_bytes), options.topology->trees(), image,
+              options.rank),
+      image_(image) {
   if (!image_.bytes().empty()) {
     // The root only sends from its copy: no peer may write into it, and RDMA then pins it for
     // reading only.
@@ -62,7 +60,7 @@ DataNode::DataNode(tp::Context& data, const DataNodeOptions& options, StagedImag
     region_ = data_.register_memory(image_.bytes(),
                                     root ? tp::Access::kLocalRead : tp::Access::kReadWrite);
   }
-  for (int tree = 0; tree < trees_; ++tree) {
+  for (int tree = 0; tree < ledger_.trees(); ++tree) {
     for (int child : options_.topology->children(options_.rank, tree)) {
       expected_children_.emplace_back(child, tree);
     }
@@ -108,9 +106,10 @@ void DataNode::use_source(const ImageSource& source) {
     ahead_bytes = std::max<std::uint64_t>(memory / 8, 256ull << 20);
   }
   read_ahead_chunks_ = std::max<std::uint64_t>(options_.read_ahead_before_children,
-                                               ahead_bytes / plan_.chunk_bytes());
+                                               ahead_bytes / ledger_.plan().chunk_bytes());
   // Woken at the limit only once a quarter of the read-ahead is free again.
-  reader_ = std::make_unique<SourceReader>(source, plan_, image_.bytes(), digests_, hasher_,
+  reader_ = std::make_unique<SourceReader>(source, ledger_.plan(), image_.bytes(),
+                                           ledger_.reader_digests(), ledger_.reader_hasher(),
                                            static_cast<std::uint32_t>(read_ahead_chunks_ / 4));
 }
 
@@ -129,7 +128,7 @@ void DataNode::abandon_parent(int tree, std::string reason) {
 void DataNode::abandon_silent_parents(Clock::time_point now, std::chrono::milliseconds timeout) {
   for (auto& parent : parents_) {
     if (!parent->lost && now - parent->last_arrival > timeout &&
-        tree_missing_chunks(parent->tree)) {
+        ledger_.tree_missing_chunks(parent->tree)) {
       lose_parent(*parent, fmt::format("no data from {} for {:.1f} s", parent->name,
                                        static_cast<double>(timeout.count()) / 1000));
     }
@@ -146,17 +145,9 @@ void DataNode::reparent(int tree, std::span<const std::byte> address,
   parent.bad_chunks = 0;
   // This tree's chunks past the verified prefix may be half-written by the old parent (or landed
   // out of order): the new parent sends all of them again, so none arrives twice.
-  for (std::uint64_t k = verified_; k < plan_.count(); ++k) {
-    if (tree_of(k) == tree)
-      landed_[k] = 0;
-  }
+  ledger_.forget_unverified(tree);
   connect_to_parent(tree, address, timeout, parent_name);
   parent.lost.reset();
-}
-
-std::uint64_t DataNode::bytes_verified() const noexcept {
-  return verified_ == plan_.count() ? plan_.image_bytes()
-                                    : static_cast<std::uint64_t>(verified_) * plan_.chunk_bytes();
 }
 
 bool DataNode::handle(tp::Completion& completion) {
@@ -217,7 +208,7 @@ void DataNode::on_child_message(Child& child, const Message& message) {
   }
   // Only a chunk of its tree already sent can be asked for again, and the queue stays bounded:
   // a child that asks for more is broken (or hostile), not unlucky.
-  if (refetch->index >= child.next || tree_of(refetch->index) != child.tree) {
+  if (refetch->index >= child.next || ledger_.tree_of(refetch->index) != child.tree) {
     drop_child(child,
                fmt::format("asked again for chunk {}, which it was never sent", refetch->index));
     return;
@@ -238,7 +229,7 @@ void DataNode::serve(AdmittedPeer peer) {
       region ? refusal(peer.rank, *region, descriptor)
              : fmt::format("sent {} instead of its region", message_name(peer.introduction));
   std::unique_ptr<tp::RemoteRegion> remote;
-  if (why.empty() && plan_.image_bytes() > 0) {
+  if (why.empty() && ledger_.plan().image_bytes() > 0) {
     try {
       remote = peer.endpoint->import_region(*descriptor);
     } catch (const tp::Error& error) {
@@ -269,14 +260,15 @@ void DataNode::serve(AdmittedPeer peer) {
   child->rank = rank;
   child->tree = tree;
   // Its first chunk of its tree at or after resume_from.
-  child->next = region->resume_from + (tree - tree_of(region->resume_from) + trees_) % trees_;
-  child->completed = child->next / trees_;
+  child->next = region->resume_from +
+                (tree - ledger_.tree_of(region->resume_from) + ledger_.trees()) % ledger_.trees();
+  child->completed = child->next / ledger_.trees();
   child->remote = std::move(remote);
   child->endpoint = std::move(peer.endpoint);
   child->endpoint->set_user_tag(children_.size() + 1);
   log().debug("rank {} serves child rank {} at {} from chunk {}{}", options_.rank, rank,
               child->endpoint->peer_name(), child->next,
-              trees_ > 1 ? fmt::format(" (tree {})", tree) : std::string());
+              ledger_.trees() > 1 ? fmt::format(" (tree {})", tree) : std::string());
   children_.push_back(std::move(child));
 }
 
@@ -289,13 +281,13 @@ std::string DataNode::refusal(std::uint32_t rank, const Region& region,
   if (!descriptor) {
     return "sent a malformed region descriptor";
   }
-  if (descriptor->length < plan_.image_bytes()) {
+  if (descriptor->length < ledger_.plan().image_bytes()) {
     return fmt::format("offers a {}-byte region for a {}-byte image", descriptor->length,
-                       plan_.image_bytes());
+                       ledger_.plan().image_bytes());
   }
-  if (region.resume_from > plan_.count()) {
+  if (region.resume_from > ledger_.plan().count()) {
     return fmt::format("asks to resume from chunk {} of a {}-chunk image", region.resume_from,
-                       plan_.count());
+                       ledger_.plan().count());
   }
   if (std::find(expected_children_.begin(), expected_children_.end(),
                 std::pair<int, int>{static_cast<int>(rank), region.tree}) ==
@@ -319,7 +311,8 @@ void DataNode::on_parent_message(Parent& parent, const Message& message) {
   }
   const std::optional<Proof> proof = parent.handshake->answer(*challenge);
   if (!proof) {
-    fail(fmt::format("{} failed authentication: it does not hold this job's key", parent.name));
+    ledger_.fail(
+        fmt::format("{} failed authentication: it does not hold this job's key", parent.name));
     return;
   }
   // The region descriptor (our write key) goes out only after the parent proved itself.
@@ -328,7 +321,8 @@ void DataNode::on_parent_message(Parent& parent, const Message& message) {
   if (region_) {
     descriptor = region_->descriptor();
   }
-  const Region region{descriptor.encode(), verified_, static_cast<std::uint8_t>(parent.tree)};
+  const Region region{descriptor.encode(), ledger_.verified(),
+                      static_cast<std::uint8_t>(parent.tree)};
   if (!parent.endpoint->send_control(encode(*proof)).is_ok() ||
       !parent.endpoint->send_control(encode(region)).is_ok()) {
     lose_parent(parent, fmt::format("lost {} during the handshake", parent.name));
@@ -339,30 +333,24 @@ void DataNode::on_parent_message(Parent& parent, const Message& message) {
 
 void DataNode::on_arrived(const tp::WriteArrived& arrived) {
   Parent* parent = find_parent(arrived.from);
-  if (parent == nullptr || parent->lost || failure_) {
+  if (parent == nullptr || parent->lost || ledger_.failure()) {
     return;  // Only our parents hold our write key; anything else was already refused.
   }
   // The transport checked the range against the region; the chunk index and length are
   // checked here against the plan, before anything trusts them.
-  if (arrived.imm >= plan_.count() || tree_of(arrived.imm) != parent->tree) {
+  if (arrived.imm >= ledger_.plan().count() || ledger_.tree_of(arrived.imm) != parent->tree) {
     lose_parent(*parent, fmt::format("{} sent chunk {} of a {}-chunk image, not one of its tree",
-                                     parent->name, arrived.imm, plan_.count()));
+                                     parent->name, arrived.imm, ledger_.plan().count()));
     return;
   }
-  const Chunk chunk = plan_.at(arrived.imm);
-  if (arrived.length != chunk.length || landed_[chunk.index] != 0) {
+  const Chunk chunk = ledger_.plan().at(arrived.imm);
+  if (arrived.length != chunk.length || ledger_.landed(chunk.index)) {
     lose_parent(*parent, fmt::format("{} sent chunk {} twice or with the wrong length ({} bytes)",
                                      parent->name, chunk.index, arrived.length));
     return;
   }
   parent->last_arrival = Clock::now();
-  const auto bytes = image_.bytes().subspan(chunk.offset, chunk.length);
-  // In order (the usual case): check the chunk and extend the image hash in one pass; a chunk
-  // that fails leaves the image hash untouched.
-  const bool next = chunk.index == verified_;
-  const bool good = next ? hasher_.update_if_chunk_matches(bytes, arrived.notice)
-                         : chunk_digest(bytes) == arrived.notice;
-  if (!good) {
+  if (!ledger_.land_if_intact(chunk, arrived.notice)) {
     ++refetched_;
     if (++parent->bad_chunks > kMaxBadChunksPerParent) {
       lose_parent(*parent, fmt::format("{} sent {} chunks that failed their xxh3-64 check",
@@ -378,22 +366,6 @@ void DataNode::on_arrived(const tp::WriteArrived& arrived) {
     return;
   }
   SPDLOG_LOGGER_TRACE(&log(), "rank {} chunk {} landed", options_.rank, chunk.index);
-  digests_[chunk.index] = arrived.notice;
-  landed_[chunk.index] = 1;
-  if (next)
-    ++verified_;  // already hashed
-  mark_verified(verified_);
-}
-
-void DataNode::mark_verified(std::uint32_t index) {
-  if (index != verified_) {
-    return;  // Out of order: joins the prefix when the gap closes.
-  }
-  while (verified_ < plan_.count() && landed_[verified_] != 0) {
-    const Chunk chunk = plan_.at(verified_);
-    hasher_.update(image_.bytes().subspan(chunk.offset, chunk.length));
-    ++verified_;
-  }
 }
 
 void DataNode::on_write_done(const tp::WriteDone& done) {
@@ -414,8 +386,8 @@ void DataNode::on_write_done(const tp::WriteDone& done) {
 bool DataNode::on_peer_failed(tp::Endpoint* peer, const tp::Status& status) {
   if (Parent* parent = find_parent(peer)) {
     // lose_parent ignores a parent that owes us nothing more.
-    lose_parent(*parent, fmt::format("lost {} after {} of {} chunks: {}", parent->name, verified_,
-                                     plan_.count(), status.to_string()));
+    lose_parent(*parent, fmt::format("lost {} after {} of {} chunks: {}", parent->name,
+                                     ledger_.verified(), ledger_.count(), status.to_string()));
     return true;
   }
   if (Child* child = find_child(peer)) {
@@ -432,11 +404,12 @@ std::chrono::milliseconds DataNode::pump() {
   // How long a waiting root gives its reading thread to read the next chunk before it reads
   // it itself: a thread that reads nothing for that long has no core to run on.
   constexpr std::chrono::milliseconds kReaderPatience{1};
-  if (reader_ && !failure_) {
+  if (reader_ && !ledger_.failure()) {
     take_read_chunks();
   }
   forward_all();
-  const std::optional<std::uint32_t> wanted = reader_ && !failure_ ? chunk_wanted() : std::nullopt;
+  const std::optional<std::uint32_t> wanted =
+      reader_ && !ledger_.failure() ? chunk_wanted() : std::nullopt;
   if (!wanted) {
     return kIdle;
   }
@@ -457,7 +430,7 @@ std::chrono::milliseconds DataNode::pump() {
 }
 
 std::optional<std::uint32_t> DataNode::chunk_wanted() const noexcept {
-  if (read_ == plan_.count()) {
+  if (read_ == ledger_.plan().count()) {
     return std::nullopt;
   }
   bool any_child = false;
@@ -466,7 +439,7 @@ std::optional<std::uint32_t> DataNode::chunk_wanted() const noexcept {
       continue;
     any_child = true;
     const std::uint64_t index = child->resend.empty() ? child->next : child->resend.front();
-    if (child->in_flight < options_.window && index < read_limit_ && landed_[index] == 0) {
+    if (child->in_flight < options_.window && index < read_limit_ && !ledger_.landed(index)) {
       return static_cast<std::uint32_t>(index);
     }
   }
@@ -479,14 +452,11 @@ std::optional<std::uint32_t> DataNode::chunk_wanted() const noexcept {
 void DataNode::take_read_chunks() {
   reader_->drain();
   if (reader_->failed()) {
-    fail(reader_->error());
+    ledger_.fail(reader_->error());
     return;
   }
-  // The reader hashed them in order: each is landed, checked and in the verified prefix.
-  for (const std::uint32_t ready = reader_->ready(); read_ < ready; ++read_) {
-    landed_[read_] = 1;
-  }
-  verified_ = read_;
+  read_ = reader_->ready();
+  ledger_.land_read(read_);
   // Let it read ahead of the fastest live child by up to read_ahead_bytes. Far: reading done
   // early leaves the cores to the sends (1 GiB on loopback, largest node time: 16 chunks ahead
   // 0.46 s, 256 MiB 0.41-0.43 s, unbounded 0.38-0.41 s). Bounded: an image larger than memory
@@ -499,7 +469,7 @@ void DataNode::take_read_chunks() {
   bool any_child = false;
   for (const auto& child : children_) {
     if (child->alive) {
-      fastest = std::max(fastest, child->completed * trees_);
+      fastest = std::max(fastest, child->completed * ledger_.trees());
       any_child = true;
     }
   }
@@ -507,8 +477,8 @@ void DataNode::take_read_chunks() {
   const std::uint64_t ahead =
       before_children ? options_.read_ahead_before_children : read_ahead_chunks_;
   const std::uint64_t limit = pace_reads_ && (any_child || before_children)
-                                  ? std::min<std::uint64_t>(fastest + ahead, plan_.count())
-                                  : plan_.count();
+                                  ? std::min<std::uint64_t>(fastest + ahead, ledger_.plan().count())
+                                  : ledger_.plan().count();
   read_limit_ = static_cast<std::uint32_t>(limit);
   reader_->allow(read_limit_);
 }
@@ -525,10 +495,10 @@ void DataNode::forward(Child& child) {
     // child's next chunk of its tree, as soon as it has landed here and been checked.
     const bool again = !child.resend.empty();
     const std::uint64_t index = again ? child.resend.front() : child.next;
-    if (index >= plan_.count() || landed_[index] == 0) {
+    if (index >= ledger_.count() || !ledger_.landed(index)) {
       return;  // not here yet (or being sent again to us by a new parent)
     }
-    const Chunk chunk = plan_.at(static_cast<std::uint32_t>(index));
+    const Chunk chunk = ledger_.plan().at(static_cast<std::uint32_t>(index));
     tp::WriteRequest request;
     request.source = region_.get();
     request.source_offset = chunk.offset;
@@ -536,7 +506,7 @@ void DataNode::forward(Child& child) {
     request.target_offset = chunk.offset;
     request.length = chunk.length;
     request.imm = chunk.index;
-    request.notice = digests_[chunk.index];
+    request.notice = ledger_.digest_of(chunk.index);
     request.cookie = chunk.index | (again ? kResendBit : 0);
     const tp::Status status = child.endpoint->post_write(request);
     if (status.code() == tp::StatusCode::kBusy) {
@@ -549,35 +519,19 @@ void DataNode::forward(Child& child) {
     if (again) {
       child.resend.erase(child.resend.begin());
     } else {
-      child.next += trees_;
+      child.next += ledger_.trees();
     }
     ++child.in_flight;
   }
 }
 
-void DataNode::fail(std::string reason) {
-  if (!failure_) {
-    log().error("rank {}: {}", options_.rank, reason);
-    failure_ = std::move(reason);
-  }
-}
-
 void DataNode::lose_parent(Parent& parent, std::string reason) {
-  if (failure_ || parent.lost || !tree_missing_chunks(parent.tree)) {
+  if (ledger_.failure() || parent.lost || !ledger_.tree_missing_chunks(parent.tree)) {
     return;
   }
   log().warn("rank {}: {}; asking for a new parent", options_.rank, reason);
   parent.ready = false;
   parent.lost = std::move(reason);
-}
-
-bool DataNode::tree_missing_chunks(int tree) const noexcept {
-  // Chunks before the verified prefix have all landed; look past it only.
-  for (std::uint64_t k = verified_; k < plan_.count(); ++k) {
-    if (tree_of(k) == tree && landed_[k] == 0)
-      return true;
-  }
-  return false;
 }
 
 void DataNode::drop_child(Child& child, const std::string& reason) {

@@ -33,6 +33,8 @@
 #include "replicator/image/integrity.h"
 #include "replicator/image/source_reader.h"
 #include "replicator/image/staged_image.h"
+#include "replicator/pipeline/chunk_ledger.h"
+#include "replicator/pipeline/data_node_options.h"
 #include "replicator/plan/chunk_plan.h"
 #include "replicator/plan/topology.h"
 #include "replicator/protocol/admission.h"
@@ -40,21 +42,6 @@
 #include "transport/context.h"
 
 namespace imgcast::replicator {
-
-struct DataNodeOptions {
-  int rank = 0;
-  const Topology* topology = nullptr;
-  std::uint64_t image_bytes = 0;
-  std::uint32_t chunk_bytes = 0;
-  const JobKey* key = nullptr;
-  JobId job{};
-  std::size_t window = 8;  // writes in flight per child
-  // The root: how far its reading thread may run ahead of the fastest child's completions (0:
-  // an eighth of this machine's memory, so what is read ahead is still cached when it is sent),
-  // and how many chunks it reads before the first child has connected.
-  std::uint64_t read_ahead_bytes = 0;
-  std::uint64_t read_ahead_before_children = 16;
-};
 
 class DataNode {
  public:
@@ -66,7 +53,7 @@ class DataNode {
 
   // How many parents an agent has: one per tree of the topology (chunk k comes from tree
   // k % trees()'s parent).
-  int trees() const noexcept { return trees_; }
+  int trees() const noexcept { return ledger_.trees(); }
 
   // Agents: connect to the parent of `tree` and start the handshake. Throws transport::Error
   // naming the parent when it cannot connect.
@@ -106,16 +93,16 @@ class DataNode {
   int wake_fd() const noexcept { return reader_ ? reader_->wake_fd() : -1; }
 
   // Every chunk is present and verified, in order.
-  bool complete() const noexcept { return verified_ == plan_.count(); }
+  bool complete() const noexcept { return ledger_.complete(); }
   // The whole-image xxh3-128. REQUIRES: complete().
-  ImageDigest digest() const noexcept { return hasher_.digest(); }
+  ImageDigest digest() const noexcept { return ledger_.image_digest(); }
   // Set once; the node's own copy cannot complete (a parent that fails authentication, a read
   // error on the root).
-  const std::optional<std::string>& failure() const noexcept { return failure_; }
+  const std::optional<std::string>& failure() const noexcept { return ledger_.failure(); }
   // Set while the node has no working parent in `tree`: why it lost the last one.
   const std::optional<std::string>& orphaned(int tree) const noexcept;
-  std::uint64_t bytes_verified() const noexcept;
-  std::uint32_t chunks_verified() const noexcept { return verified_; }
+  std::uint64_t bytes_verified() const noexcept { return ledger_.bytes_verified(); }
+  std::uint32_t chunks_verified() const noexcept { return ledger_.verified(); }
   // Chunks that arrived corrupt and were asked for again.
   std::uint32_t refetched() const noexcept { return refetched_; }
 
@@ -135,7 +122,6 @@ class DataNode {
   void on_arrived(const transport::WriteArrived& arrived);
   void on_write_done(const transport::WriteDone& done);
   bool on_peer_failed(transport::Endpoint* peer, const transport::Status& status);
-  void mark_verified(std::uint32_t index);
   void take_read_chunks();
   // The root: the next chunk a live child could be sent now but that is not read yet (or, with
   // no child left to feed, the next one of our own copy); nullopt when no one waits for one.
@@ -144,20 +130,17 @@ class DataNode {
   void forward_all();
   // The root expects children but none has connected yet.
   bool first_child_due() const noexcept { return children_.empty() && !expected_children_.empty(); }
-  void fail(std::string reason);
   void lose_parent(Parent& parent, std::string reason);
   void drop_child(Child& child, const std::string& reason);
-  // Chunks of `tree` not yet landed (a parent that owes none may go quiet).
-  bool tree_missing_chunks(int tree) const noexcept;
   Parent* find_parent(transport::Endpoint* endpoint) noexcept;
   Child* find_child(transport::Endpoint* endpoint) noexcept;
-  int tree_of(std::uint64_t chunk) const noexcept { return static_cast<int>(chunk % trees_); }
 
   transport::Context& data_;
   DataNodeOptions options_;
-  ChunkPlan plan_;
+  // What the node holds of the image: per-chunk digests, landed, the verified prefix, the image
+  // hash and the node's failure (the root's reader writes into it: declared before reader_).
+  ChunkLedger ledger_;
   StagedImage& image_;
-  int trees_ = 1;
   std::unique_ptr<transport::MemoryRegion> region_;
   // (data rank, tree) of every child this node may serve.
   std::vector<std::pair<int, int>> expected_children_;
@@ -171,16 +154,11 @@ class DataNode {
   // Root side.
   bool pace_reads_ = true;  // read at most read_ahead_bytes ahead of the fastest child
 
-  std::vector<std::uint64_t> digests_;   // per chunk: the xxh3-64 that came with it (or was read)
-  std::vector<std::uint8_t> landed_;     // per chunk: present and checked
-  std::uint32_t verified_ = 0;           // the verified prefix: chunks [0, verified_)
   std::uint32_t read_ = 0;               // root: chunks taken from the reader
   std::uint32_t read_limit_ = 0;         // root: the reader may read chunks [0, read_limit_)
   std::uint64_t read_ahead_chunks_ = 0;  // root: read_ahead_bytes (resolved) in chunks
   std::uint32_t refetched_ = 0;          // corrupt chunks asked for again, in all
-  ImageHasher hasher_;
-  std::optional<std::string> failure_;
-  // Root: reads the source on its own thread into the staging mapping, digests_ and hasher_.
+  // Root: reads the source on its own thread into the staging mapping and the ledger.
   // Last, so it stops before anything it writes goes away.
   std::unique_ptr<SourceReader> reader_;
   // When the reading thread was last seen to move (it read a chunk) while we waited for one.
