@@ -16,11 +16,22 @@ namespace tp = transport;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-// Endpoint tags: 1..N are children (index + 1); parents and refused peers are found otherwise.
+// A parent's endpoint tag. Downstream tags its children 1..N and finds them by tag; a parent is
+// found by its endpoint, and this tag (never a child's) keeps it from being taken for one.
 constexpr std::uint64_t kParentTag = ~std::uint64_t{0};
-// A write's cookie is its chunk index; this bit marks a chunk sent again (Refetch), which does
-// not advance the child's in-order count.
-constexpr std::uint64_t kResendBit = std::uint64_t{1} << 63;
+
+// The root only sends from its copy: no peer may write into it, and RDMA then pins it for
+// reading only.
+std::unique_ptr<tp::MemoryRegion> register_mapping(tp::Context& data,
+                                                   const DataNodeOptions& options,
+                                                   StagedImage& image) {
+  if (image.bytes().empty()) {
+    return nullptr;
+  }
+  const bool root = options.rank == options.topology->root();
+  return data.register_memory(image.bytes(),
+                              root ? tp::Access::kLocalRead : tp::Access::kReadWrite);
+}
 }  // namespace
 
 // The link to the parent of one tree.
@@ -35,35 +46,15 @@ struct DataNode::Parent {
   std::optional<std::string> lost;   // set: given up on, waiting for reparent()
 };
 
-struct DataNode::Child {
-  int rank = -1;
-  int tree = 0;  // it is served the chunks k with k % trees == tree
-  std::unique_ptr<tp::Endpoint> endpoint;
-  std::unique_ptr<tp::RemoteRegion> remote;
-  std::uint64_t next = 0;       // next chunk to post (of its tree)
-  std::uint64_t completed = 0;  // in-order writes that finished
-  std::size_t in_flight = 0;
-  std::vector<std::uint32_t> resend;  // chunks the child asked for again (Refetch), oldest first
-  bool alive = true;
-};
-
 DataNode::DataNode(tp::Context& data, const DataNodeOptions& options, StagedImage& image)
     : data_(data),
       options_(options),
       ledger_(ChunkPlan(options.image_bytes, options.chunk_bytes), options.topology->trees(), image,
               options.rank),
-      image_(image) {
-  if (!image_.bytes().empty()) {
-    // The root only sends from its copy: no peer may write into it, and RDMA then pins it for
-    // reading only.
-    const bool root = options_.rank == options_.topology->root();
-    region_ = data_.register_memory(image_.bytes(),
-                                    root ? tp::Access::kLocalRead : tp::Access::kReadWrite);
-  }
+      image_(image),
+      region_(register_mapping(data, options_, image)),
+      downstream_(options_, ledger_, region_.get()) {
   for (int tree = 0; tree < ledger_.trees(); ++tree) {
-    for (int child : options_.topology->children(options_.rank, tree)) {
-      expected_children_.emplace_back(child, tree);
-    }
     if (options_.rank != options_.topology->root()) {
       parents_.push_back(std::make_unique<Parent>());
       parents_.back()->tree = tree;
@@ -113,14 +104,6 @@ void DataNode::use_source(const ImageSource& source) {
                                            static_cast<std::uint32_t>(read_ahead_chunks_ / 4));
 }
 
-void DataNode::adopt(int data_rank, int tree) {
-  const std::pair<int, int> entry{data_rank, tree};
-  if (std::find(expected_children_.begin(), expected_children_.end(), entry) ==
-      expected_children_.end()) {
-    expected_children_.push_back(entry);
-  }
-}
-
 void DataNode::abandon_parent(int tree, std::string reason) {
   lose_parent(*parents_.at(tree), std::move(reason));
 }
@@ -160,7 +143,7 @@ bool DataNode::handle(tp::Completion& completion) {
           on_arrived(event);
           return true;
         } else if constexpr (std::is_same_v<T, tp::WriteDone>) {
-          on_write_done(event);
+          downstream_.on_write_done(event);
           return true;
         } else if constexpr (std::is_same_v<T, tp::PeerFailed>) {
           return on_peer_failed(event.peer, event.status);
@@ -184,118 +167,7 @@ bool DataNode::on_control(tp::Endpoint* from, std::span<const std::byte> bytes) 
     on_parent_message(*parent, *message);
     return true;
   }
-  if (Child* child = find_child(from)) {
-    const std::optional<Message> message = decode(bytes);
-    if (!message) {
-      drop_child(*child, "sent a malformed message");
-      return true;
-    }
-    on_child_message(*child, *message);
-    return true;
-  }
-  // A peer we refused after its proof, which may still talk: it was told why.
-  return std::any_of(refused_.begin(), refused_.end(),
-                     [from](const auto& e) { return e.get() == from; });
-}
-
-void DataNode::on_child_message(Child& child, const Message& message) {
-  const auto* refetch = std::get_if<Refetch>(&message);
-  if (refetch == nullptr) {
-    drop_child(child, fmt::format("sent {} on a data channel that carries only Refetch after the "
-                                  "handshake",
-                                  message_name(message)));
-    return;
-  }
-  // Only a chunk of its tree already sent can be asked for again, and the queue stays bounded:
-  // a child that asks for more is broken (or hostile), not unlucky.
-  if (refetch->index >= child.next || ledger_.tree_of(refetch->index) != child.tree) {
-    drop_child(child,
-               fmt::format("asked again for chunk {}, which it was never sent", refetch->index));
-    return;
-  }
-  if (child.resend.size() >= options_.window * 4) {
-    drop_child(child, "asked for too many chunks again at once");
-    return;
-  }
-  log().warn("rank {} sends chunk {} again to child rank {} (it arrived corrupt)", options_.rank,
-             refetch->index, child.rank);
-  child.resend.push_back(refetch->index);
-}
-
-void DataNode::serve(AdmittedPeer peer) {
-  const auto* region = std::get_if<Region>(&peer.introduction);
-  const auto descriptor = region ? tp::RegionDescriptor::decode(region->descriptor) : std::nullopt;
-  std::string why =
-      region ? refusal(peer.rank, *region, descriptor)
-             : fmt::format("sent {} instead of its region", message_name(peer.introduction));
-  std::unique_ptr<tp::RemoteRegion> remote;
-  if (why.empty() && ledger_.plan().image_bytes() > 0) {
-    try {
-      remote = peer.endpoint->import_region(*descriptor);
-    } catch (const tp::Error& error) {
-      why = error.what();
-    }
-  }
-  if (!why.empty()) {
-    log().warn("refused data connection from {}: {}", peer.endpoint->peer_name(), why);
-    // It proved it holds the job key, so it is told why and fails at once instead of waiting
-    // for data (some transports, UCX, do not report a closed endpoint to the peer). The endpoint
-    // stays open (parked) so the refusal is delivered on every transport. Failure to send it is
-    // the peer's loss alone: it then sees the connection close with this node.
-    (void)peer.endpoint->send_control(
-        encode(Failed{2, fmt::format("rank {} refused this node: {}", options_.rank, why)}));
-    refused_.push_back(std::move(peer.endpoint));
-    return;
-  }
-  const int rank = static_cast<int>(peer.rank);
-  const int tree = region->tree;
-  // The same rank again in the same tree (it lost us and came back, perhaps before we saw the
-  // old connection fail): it proved it holds the key, so the new connection replaces the old one.
-  for (auto& old : children_) {
-    if (old->rank == rank && old->tree == tree && old->alive) {
-      drop_child(*old, "reconnected");
-    }
-  }
-  auto child = std::make_unique<Child>();
-  child->rank = rank;
-  child->tree = tree;
-  // Its first chunk of its tree at or after resume_from.
-  child->next = region->resume_from +
-                (tree - ledger_.tree_of(region->resume_from) + ledger_.trees()) % ledger_.trees();
-  child->completed = child->next / ledger_.trees();
-  child->remote = std::move(remote);
-  child->endpoint = std::move(peer.endpoint);
-  child->endpoint->set_user_tag(children_.size() + 1);
-  log().debug("rank {} serves child rank {} at {} from chunk {}{}", options_.rank, rank,
-              child->endpoint->peer_name(), child->next,
-              ledger_.trees() > 1 ? fmt::format(" (tree {})", tree) : std::string());
-  children_.push_back(std::move(child));
-}
-
-std::string DataNode::refusal(std::uint32_t rank, const Region& region,
-                              const std::optional<tp::RegionDescriptor>& descriptor) const {
-  if (std::none_of(expected_children_.begin(), expected_children_.end(),
-                   [rank](const auto& entry) { return entry.first == static_cast<int>(rank); })) {
-    return fmt::format("claims rank {}, which is not a child of rank {}", rank, options_.rank);
-  }
-  if (!descriptor) {
-    return "sent a malformed region descriptor";
-  }
-  if (descriptor->length < ledger_.plan().image_bytes()) {
-    return fmt::format("offers a {}-byte region for a {}-byte image", descriptor->length,
-                       ledger_.plan().image_bytes());
-  }
-  if (region.resume_from > ledger_.plan().count()) {
-    return fmt::format("asks to resume from chunk {} of a {}-chunk image", region.resume_from,
-                       ledger_.plan().count());
-  }
-  if (std::find(expected_children_.begin(), expected_children_.end(),
-                std::pair<int, int>{static_cast<int>(rank), region.tree}) ==
-      expected_children_.end()) {
-    return fmt::format("asks for tree {}, in which rank {} is not its parent", region.tree,
-                       options_.rank);
-  }
-  return {};
+  return downstream_.on_control(from, bytes);
 }
 
 void DataNode::on_parent_message(Parent& parent, const Message& message) {
@@ -368,21 +240,6 @@ void DataNode::on_arrived(const tp::WriteArrived& arrived) {
   SPDLOG_LOGGER_TRACE(&log(), "rank {} chunk {} landed", options_.rank, chunk.index);
 }
 
-void DataNode::on_write_done(const tp::WriteDone& done) {
-  Child* child = find_child(done.endpoint);
-  if (child == nullptr) {
-    return;
-  }
-  --child->in_flight;
-  if (!done.status.is_ok()) {
-    drop_child(*child, done.status.to_string());
-    return;
-  }
-  if ((done.cookie & kResendBit) == 0) {
-    ++child->completed;
-  }
-}
-
 bool DataNode::on_peer_failed(tp::Endpoint* peer, const tp::Status& status) {
   if (Parent* parent = find_parent(peer)) {
     // lose_parent ignores a parent that owes us nothing more.
@@ -390,12 +247,7 @@ bool DataNode::on_peer_failed(tp::Endpoint* peer, const tp::Status& status) {
                                      ledger_.verified(), ledger_.count(), status.to_string()));
     return true;
   }
-  if (Child* child = find_child(peer)) {
-    drop_child(*child, status.to_string());
-    return true;
-  }
-  return std::any_of(refused_.begin(), refused_.end(),
-                     [peer](const auto& e) { return e.get() == peer; });
+  return downstream_.on_peer_failed(peer, status);
 }
 
 std::chrono::milliseconds DataNode::pump() {
@@ -407,7 +259,7 @@ std::chrono::milliseconds DataNode::pump() {
   if (reader_ && !ledger_.failure()) {
     take_read_chunks();
   }
-  forward_all();
+  downstream_.forward_all();
   const std::optional<std::uint32_t> wanted =
       reader_ && !ledger_.failure() ? chunk_wanted() : std::nullopt;
   if (!wanted) {
@@ -421,7 +273,7 @@ std::chrono::milliseconds DataNode::pump() {
     const std::uint32_t before = read_;
     reader_->read_here(*wanted);
     take_read_chunks();
-    forward_all();
+    downstream_.forward_all();
     if (read_ != before) {
       return std::chrono::milliseconds(0);  // and again, while the thread stays still
     }
@@ -433,17 +285,10 @@ std::optional<std::uint32_t> DataNode::chunk_wanted() const noexcept {
   if (read_ == ledger_.plan().count()) {
     return std::nullopt;
   }
-  bool any_child = false;
-  for (const auto& child : children_) {
-    if (!child->alive)
-      continue;
-    any_child = true;
-    const std::uint64_t index = child->resend.empty() ? child->next : child->resend.front();
-    if (child->in_flight < options_.window && index < read_limit_ && !ledger_.landed(index)) {
-      return static_cast<std::uint32_t>(index);
-    }
+  if (const auto awaited = downstream_.chunk_awaited(read_limit_)) {
+    return awaited;
   }
-  if (!any_child && !first_child_due()) {
+  if (downstream_.live_children() == 0 && !downstream_.first_child_due()) {
     return read_;  // nobody left to feed but our own copy
   }
   return std::nullopt;
@@ -465,64 +310,15 @@ void DataNode::take_read_chunks() {
   // root's own copy. A child's progress in image chunks is its completed writes times the trees
   // (it is sent every trees-th chunk). Before the first child has connected, only a few chunks:
   // reading the whole image then would take the CPU from the handshakes.
-  std::uint64_t fastest = 0;
-  bool any_child = false;
-  for (const auto& child : children_) {
-    if (child->alive) {
-      fastest = std::max(fastest, child->completed * ledger_.trees());
-      any_child = true;
-    }
-  }
-  const bool before_children = first_child_due();
+  const bool before_children = downstream_.first_child_due();
   const std::uint64_t ahead =
       before_children ? options_.read_ahead_before_children : read_ahead_chunks_;
-  const std::uint64_t limit = pace_reads_ && (any_child || before_children)
-                                  ? std::min<std::uint64_t>(fastest + ahead, ledger_.plan().count())
-                                  : ledger_.plan().count();
+  const std::uint64_t limit =
+      pace_reads_ && (downstream_.live_children() > 0 || before_children)
+          ? std::min<std::uint64_t>(downstream_.fastest_progress() + ahead, ledger_.count())
+          : ledger_.count();
   read_limit_ = static_cast<std::uint32_t>(limit);
   reader_->allow(read_limit_);
-}
-
-void DataNode::forward_all() {
-  for (auto& child : children_) {
-    forward(*child);
-  }
-}
-
-void DataNode::forward(Child& child) {
-  while (child.alive && child.in_flight < options_.window) {
-    // Chunks asked for again go first: the child's verified prefix waits on them. Otherwise the
-    // child's next chunk of its tree, as soon as it has landed here and been checked.
-    const bool again = !child.resend.empty();
-    const std::uint64_t index = again ? child.resend.front() : child.next;
-    if (index >= ledger_.count() || !ledger_.landed(index)) {
-      return;  // not here yet (or being sent again to us by a new parent)
-    }
-    const Chunk chunk = ledger_.plan().at(static_cast<std::uint32_t>(index));
-    tp::WriteRequest request;
-    request.source = region_.get();
-    request.source_offset = chunk.offset;
-    request.target = child.remote.get();
-    request.target_offset = chunk.offset;
-    request.length = chunk.length;
-    request.imm = chunk.index;
-    request.notice = ledger_.digest_of(chunk.index);
-    request.cookie = chunk.index | (again ? kResendBit : 0);
-    const tp::Status status = child.endpoint->post_write(request);
-    if (status.code() == tp::StatusCode::kBusy) {
-      return;
-    }
-    if (!status.is_ok()) {
-      drop_child(child, status.to_string());
-      return;
-    }
-    if (again) {
-      child.resend.erase(child.resend.begin());
-    } else {
-      child.next += ledger_.trees();
-    }
-    ++child.in_flight;
-  }
 }
 
 void DataNode::lose_parent(Parent& parent, std::string reason) {
@@ -534,28 +330,12 @@ void DataNode::lose_parent(Parent& parent, std::string reason) {
   parent.lost = std::move(reason);
 }
 
-void DataNode::drop_child(Child& child, const std::string& reason) {
-  if (child.alive) {
-    log().warn("rank {} stops serving child rank {}: {}", options_.rank, child.rank, reason);
-    child.alive = false;
-  }
-}
-
 DataNode::Parent* DataNode::find_parent(tp::Endpoint* endpoint) noexcept {
   for (auto& parent : parents_) {
     if (parent->endpoint.get() == endpoint && endpoint != nullptr)
       return parent.get();
   }
   return nullptr;
-}
-
-DataNode::Child* DataNode::find_child(tp::Endpoint* endpoint) noexcept {
-  const std::uint64_t tag = endpoint->user_tag();
-  if (tag == 0 || tag > children_.size()) {
-    return nullptr;
-  }
-  Child* child = children_[tag - 1].get();
-  return child->endpoint.get() == endpoint ? child : nullptr;
 }
 
 }  // namespace imgcast::replicator

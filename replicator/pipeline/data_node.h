@@ -35,6 +35,7 @@
 #include "replicator/image/staged_image.h"
 #include "replicator/pipeline/chunk_ledger.h"
 #include "replicator/pipeline/data_node_options.h"
+#include "replicator/pipeline/downstream.h"
 #include "replicator/plan/chunk_plan.h"
 #include "replicator/plan/topology.h"
 #include "replicator/protocol/admission.h"
@@ -65,7 +66,7 @@ class DataNode {
   // progress: the root's own copy must still finish).
   void stop_pacing() noexcept { pace_reads_ = false; }
   // Serve the node at `data_rank` in `tree` too (it lost its parent there; the root chose us).
-  void adopt(int data_rank, int tree);
+  void adopt(int data_rank, int tree) { downstream_.adopt(data_rank, tree); }
   // Give up on the parent of `tree` (it cannot be reached): the node is an orphan there.
   void abandon_parent(int tree, std::string reason);
   // Gives up on every parent that still owes chunks and has sent none for `timeout` (stopped,
@@ -80,7 +81,7 @@ class DataNode {
 
   // Serves a peer the data channel's Admission let in, if its introduction (Region) asks for a
   // tree in which it is our child; otherwise it is told why and refused.
-  void serve(AdmittedPeer peer);
+  void serve(AdmittedPeer peer) { downstream_.serve(std::move(peer)); }
   // Takes one completion of the data Context that names a parent or a child of this node
   // (arrivals, write completions, their messages and failures); false for any other.
   bool handle(transport::Completion& completion);
@@ -111,29 +112,17 @@ class DataNode {
 
  private:
   struct Parent;
-  struct Child;
 
   bool on_control(transport::Endpoint* from, std::span<const std::byte> bytes);
-  // Why a child's Region cannot be served ("" when it can).
-  std::string refusal(std::uint32_t rank, const Region& region,
-                      const std::optional<transport::RegionDescriptor>& descriptor) const;
   void on_parent_message(Parent& parent, const Message& message);
-  void on_child_message(Child& child, const Message& message);
   void on_arrived(const transport::WriteArrived& arrived);
-  void on_write_done(const transport::WriteDone& done);
   bool on_peer_failed(transport::Endpoint* peer, const transport::Status& status);
   void take_read_chunks();
   // The root: the next chunk a live child could be sent now but that is not read yet (or, with
   // no child left to feed, the next one of our own copy); nullopt when no one waits for one.
   std::optional<std::uint32_t> chunk_wanted() const noexcept;
-  void forward(Child& child);
-  void forward_all();
-  // The root expects children but none has connected yet.
-  bool first_child_due() const noexcept { return children_.empty() && !expected_children_.empty(); }
   void lose_parent(Parent& parent, std::string reason);
-  void drop_child(Child& child, const std::string& reason);
   Parent* find_parent(transport::Endpoint* endpoint) noexcept;
-  Child* find_child(transport::Endpoint* endpoint) noexcept;
 
   transport::Context& data_;
   DataNodeOptions options_;
@@ -141,14 +130,11 @@ class DataNode {
   // hash and the node's failure (the root's reader writes into it: declared before reader_).
   ChunkLedger ledger_;
   StagedImage& image_;
-  std::unique_ptr<transport::MemoryRegion> region_;
-  // (data rank, tree) of every child this node may serve.
-  std::vector<std::pair<int, int>> expected_children_;
-  std::vector<std::unique_ptr<Child>> children_;
-  // Authenticated peers this node refused, kept open until the node ends so they get the reason.
-  std::vector<std::unique_ptr<transport::Endpoint>> refused_;
+  std::unique_ptr<transport::MemoryRegion> region_;  // the staging mapping
+  // The children: what they are sent, from the ledger and region_.
+  Downstream downstream_;
 
-  // Agent side: one link per tree.
+  // Agent side: one link per tree. After the children, so the parents' links close first.
   std::vector<std::unique_ptr<Parent>> parents_;
 
   // Root side.
