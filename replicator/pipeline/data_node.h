@@ -36,6 +36,7 @@
 #include "replicator/pipeline/chunk_ledger.h"
 #include "replicator/pipeline/data_node_options.h"
 #include "replicator/pipeline/downstream.h"
+#include "replicator/pipeline/upstream.h"
 #include "replicator/plan/chunk_plan.h"
 #include "replicator/plan/topology.h"
 #include "replicator/protocol/admission.h"
@@ -68,16 +69,20 @@ class DataNode {
   // Serve the node at `data_rank` in `tree` too (it lost its parent there; the root chose us).
   void adopt(int data_rank, int tree) { downstream_.adopt(data_rank, tree); }
   // Give up on the parent of `tree` (it cannot be reached): the node is an orphan there.
-  void abandon_parent(int tree, std::string reason);
+  void abandon_parent(int tree, std::string reason) { upstream_.abandon(tree, std::move(reason)); }
   // Gives up on every parent that still owes chunks and has sent none for `timeout` (stopped,
   // or its link is cut: only a timeout tells).
   void abandon_silent_parents(std::chrono::steady_clock::time_point now,
-                              std::chrono::milliseconds timeout);
+                              std::chrono::milliseconds timeout) {
+    upstream_.abandon_silent(now, timeout);
+  }
   // Connect to a new parent for `tree` and resume from the first of its chunks not verified.
   // Throws transport::Error naming the parent when it cannot connect (the node stays an orphan
   // there). REQUIRES: orphaned(tree).
   void reparent(int tree, std::span<const std::byte> address, std::chrono::milliseconds timeout,
-                const std::string& parent_name);
+                const std::string& parent_name) {
+    upstream_.reparent(tree, address, timeout, parent_name);
+  }
 
   // Serves a peer the data channel's Admission let in, if its introduction (Region) asks for a
   // tree in which it is our child; otherwise it is told why and refused.
@@ -101,28 +106,22 @@ class DataNode {
   // error on the root).
   const std::optional<std::string>& failure() const noexcept { return ledger_.failure(); }
   // Set while the node has no working parent in `tree`: why it lost the last one.
-  const std::optional<std::string>& orphaned(int tree) const noexcept;
+  const std::optional<std::string>& orphaned(int tree) const noexcept {
+    return upstream_.orphaned(tree);
+  }
   std::uint64_t bytes_verified() const noexcept { return ledger_.bytes_verified(); }
   std::uint32_t chunks_verified() const noexcept { return ledger_.verified(); }
   // Chunks that arrived corrupt and were asked for again.
-  std::uint32_t refetched() const noexcept { return refetched_; }
+  std::uint32_t refetched() const noexcept { return upstream_.refetched(); }
 
   // A parent that sends more corrupt chunks than this is given up on (the node re-parents).
-  static constexpr std::uint32_t kMaxBadChunksPerParent = 3;
+  static constexpr std::uint32_t kMaxBadChunksPerParent = Upstream::kMaxBadChunksPerParent;
 
  private:
-  struct Parent;
-
-  bool on_control(transport::Endpoint* from, std::span<const std::byte> bytes);
-  void on_parent_message(Parent& parent, const Message& message);
-  void on_arrived(const transport::WriteArrived& arrived);
-  bool on_peer_failed(transport::Endpoint* peer, const transport::Status& status);
   void take_read_chunks();
   // The root: the next chunk a live child could be sent now but that is not read yet (or, with
   // no child left to feed, the next one of our own copy); nullopt when no one waits for one.
   std::optional<std::uint32_t> chunk_wanted() const noexcept;
-  void lose_parent(Parent& parent, std::string reason);
-  Parent* find_parent(transport::Endpoint* endpoint) noexcept;
 
   transport::Context& data_;
   DataNodeOptions options_;
@@ -134,8 +133,8 @@ class DataNode {
   // The children: what they are sent, from the ledger and region_.
   Downstream downstream_;
 
-  // Agent side: one link per tree. After the children, so the parents' links close first.
-  std::vector<std::unique_ptr<Parent>> parents_;
+  // The parents, one link per tree. After the children, so the parents' links close first.
+  Upstream upstream_;
 
   // Root side.
   bool pace_reads_ = true;  // read at most read_ahead_bytes ahead of the fastest child
@@ -143,7 +142,6 @@ class DataNode {
   std::uint32_t read_ = 0;               // root: chunks taken from the reader
   std::uint32_t read_limit_ = 0;         // root: the reader may read chunks [0, read_limit_)
   std::uint64_t read_ahead_chunks_ = 0;  // root: read_ahead_bytes (resolved) in chunks
-  std::uint32_t refetched_ = 0;          // corrupt chunks asked for again, in all
   // Root: reads the source on its own thread into the staging mapping and the ledger.
   // Last, so it stops before anything it writes goes away.
   std::unique_ptr<SourceReader> reader_;
