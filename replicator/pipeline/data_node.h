@@ -19,12 +19,20 @@
 //
 // Owned and driven by one thread: the owner feeds every completion of the data Context to
 // handle(), calls pump() after, and reads the state accessors.
+//
+// A façade over four parts, each with one job; data flows one way through them:
+//   ChunkLedger  what the node holds: per-chunk digests, landed and verified, the image hash
+//   Upstream     the parents: handshakes, checks each arriving chunk, lands it in the ledger
+//   Downstream   the children: admits them, forwards what the ledger holds within each window
+//   RootFeed     the root only: lands what the source reader read, paces it by the children
+// DataNode owns them, registers the staging mapping they share, and dispatches events.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +44,7 @@
 #include "replicator/pipeline/chunk_ledger.h"
 #include "replicator/pipeline/data_node_options.h"
 #include "replicator/pipeline/downstream.h"
+#include "replicator/pipeline/root_feed.h"
 #include "replicator/pipeline/upstream.h"
 #include "replicator/plan/chunk_plan.h"
 #include "replicator/plan/topology.h"
@@ -65,7 +74,7 @@ class DataNode {
   void use_source(const ImageSource& source);
   // The root: read the rest of the source at once, whatever the children do (none makes
   // progress: the root's own copy must still finish).
-  void stop_pacing() noexcept { pace_reads_ = false; }
+  void stop_pacing() noexcept;
   // Serve the node at `data_rank` in `tree` too (it lost its parent there; the root chose us).
   void adopt(int data_rank, int tree) { downstream_.adopt(data_rank, tree); }
   // Give up on the parent of `tree` (it cannot be reached): the node is an orphan there.
@@ -96,7 +105,7 @@ class DataNode {
   std::chrono::milliseconds pump();
   // The root: readable when the source reader has read the chunk the root waits for. -1
   // elsewhere.
-  int wake_fd() const noexcept { return reader_ ? reader_->wake_fd() : -1; }
+  int wake_fd() const noexcept { return feed_ ? feed_->wake_fd() : -1; }
 
   // Every chunk is present and verified, in order.
   bool complete() const noexcept { return ledger_.complete(); }
@@ -118,36 +127,17 @@ class DataNode {
   static constexpr std::uint32_t kMaxBadChunksPerParent = Upstream::kMaxBadChunksPerParent;
 
  private:
-  void take_read_chunks();
-  // The root: the next chunk a live child could be sent now but that is not read yet (or, with
-  // no child left to feed, the next one of our own copy); nullopt when no one waits for one.
-  std::optional<std::uint32_t> chunk_wanted() const noexcept;
-
-  transport::Context& data_;
+  // In creation order; the parts hold references to what is declared before them.
   DataNodeOptions options_;
-  // What the node holds of the image: per-chunk digests, landed, the verified prefix, the image
-  // hash and the node's failure (the root's reader writes into it: declared before reader_).
   ChunkLedger ledger_;
-  StagedImage& image_;
-  std::unique_ptr<transport::MemoryRegion> region_;  // the staging mapping
-  // The children: what they are sent, from the ledger and region_.
+  std::unique_ptr<transport::MemoryRegion> region_;  // the staging mapping, for the parts
   Downstream downstream_;
-
-  // The parents, one link per tree. After the children, so the parents' links close first.
+  // After the children, so the parents' links close first, as they always did.
   Upstream upstream_;
-
-  // Root side.
-  bool pace_reads_ = true;  // read at most read_ahead_bytes ahead of the fastest child
-
-  std::uint32_t read_ = 0;               // root: chunks taken from the reader
-  std::uint32_t read_limit_ = 0;         // root: the reader may read chunks [0, read_limit_)
-  std::uint64_t read_ahead_chunks_ = 0;  // root: read_ahead_bytes (resolved) in chunks
-  // Root: reads the source on its own thread into the staging mapping and the ledger.
-  // Last, so it stops before anything it writes goes away.
-  std::unique_ptr<SourceReader> reader_;
-  // When the reading thread was last seen to move (it read a chunk) while we waited for one.
-  std::uint32_t reader_seen_ = 0;
-  std::chrono::steady_clock::time_point reader_seen_at_{};
+  bool pace_reads_ = true;  // cleared by stop_pacing(), perhaps before use_source()
+  // The root only, after use_source(). Last: its reading thread stops before the ledger and the
+  // mapping it writes go away.
+  std::unique_ptr<RootFeed> feed_;
 };
 
 }  // namespace imgcast::replicator
