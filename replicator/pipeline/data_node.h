@@ -19,12 +19,20 @@
 //
 // Owned and driven by one thread: the owner feeds every completion of the data Context to
 // handle(), calls pump() after, and reads the state accessors.
+//
+// A façade over four parts, each with one job; data flows one way through them:
+//   ChunkLedger  what the node holds: per-chunk digests, landed and verified, the image hash
+//   Upstream     the parents: handshakes, checks each arriving chunk, lands it in the ledger
+//   Downstream   the children: admits them, forwards what the ledger holds within each window
+//   RootFeed     the root only: lands what the source reader read, paces it by the children
+// DataNode owns them, registers the staging mapping they share, and dispatches events.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +41,11 @@
 #include "replicator/image/integrity.h"
 #include "replicator/image/source_reader.h"
 #include "replicator/image/staged_image.h"
+#include "replicator/pipeline/chunk_ledger.h"
+#include "replicator/pipeline/data_node_options.h"
+#include "replicator/pipeline/downstream.h"
+#include "replicator/pipeline/root_feed.h"
+#include "replicator/pipeline/upstream.h"
 #include "replicator/plan/chunk_plan.h"
 #include "replicator/plan/topology.h"
 #include "replicator/protocol/admission.h"
@@ -40,21 +53,6 @@
 #include "transport/context.h"
 
 namespace imgcast::replicator {
-
-struct DataNodeOptions {
-  int rank = 0;
-  const Topology* topology = nullptr;
-  std::uint64_t image_bytes = 0;
-  std::uint32_t chunk_bytes = 0;
-  const JobKey* key = nullptr;
-  JobId job{};
-  std::size_t window = 8;  // writes in flight per child
-  // The root: how far its reading thread may run ahead of the fastest child's completions (0:
-  // an eighth of this machine's memory, so what is read ahead is still cached when it is sent),
-  // and how many chunks it reads before the first child has connected.
-  std::uint64_t read_ahead_bytes = 0;
-  std::uint64_t read_ahead_before_children = 16;
-};
 
 class DataNode {
  public:
@@ -66,7 +64,7 @@ class DataNode {
 
   // How many parents an agent has: one per tree of the topology (chunk k comes from tree
   // k % trees()'s parent).
-  int trees() const noexcept { return trees_; }
+  int trees() const noexcept { return ledger_.trees(); }
 
   // Agents: connect to the parent of `tree` and start the handshake. Throws transport::Error
   // naming the parent when it cannot connect.
@@ -76,24 +74,28 @@ class DataNode {
   void use_source(const ImageSource& source);
   // The root: read the rest of the source at once, whatever the children do (none makes
   // progress: the root's own copy must still finish).
-  void stop_pacing() noexcept { pace_reads_ = false; }
+  void stop_pacing() noexcept;
   // Serve the node at `data_rank` in `tree` too (it lost its parent there; the root chose us).
-  void adopt(int data_rank, int tree);
+  void adopt(int data_rank, int tree) { downstream_.adopt(data_rank, tree); }
   // Give up on the parent of `tree` (it cannot be reached): the node is an orphan there.
-  void abandon_parent(int tree, std::string reason);
+  void abandon_parent(int tree, std::string reason) { upstream_.abandon(tree, std::move(reason)); }
   // Gives up on every parent that still owes chunks and has sent none for `timeout` (stopped,
   // or its link is cut: only a timeout tells).
   void abandon_silent_parents(std::chrono::steady_clock::time_point now,
-                              std::chrono::milliseconds timeout);
+                              std::chrono::milliseconds timeout) {
+    upstream_.abandon_silent(now, timeout);
+  }
   // Connect to a new parent for `tree` and resume from the first of its chunks not verified.
   // Throws transport::Error naming the parent when it cannot connect (the node stays an orphan
   // there). REQUIRES: orphaned(tree).
   void reparent(int tree, std::span<const std::byte> address, std::chrono::milliseconds timeout,
-                const std::string& parent_name);
+                const std::string& parent_name) {
+    upstream_.reparent(tree, address, timeout, parent_name);
+  }
 
   // Serves a peer the data channel's Admission let in, if its introduction (Region) asks for a
   // tree in which it is our child; otherwise it is told why and refused.
-  void serve(AdmittedPeer peer);
+  void serve(AdmittedPeer peer) { downstream_.serve(std::move(peer)); }
   // Takes one completion of the data Context that names a parent or a child of this node
   // (arrivals, write completions, their messages and failures); false for any other.
   bool handle(transport::Completion& completion);
@@ -103,89 +105,39 @@ class DataNode {
   std::chrono::milliseconds pump();
   // The root: readable when the source reader has read the chunk the root waits for. -1
   // elsewhere.
-  int wake_fd() const noexcept { return reader_ ? reader_->wake_fd() : -1; }
+  int wake_fd() const noexcept { return feed_ ? feed_->wake_fd() : -1; }
 
   // Every chunk is present and verified, in order.
-  bool complete() const noexcept { return verified_ == plan_.count(); }
+  bool complete() const noexcept { return ledger_.complete(); }
   // The whole-image xxh3-128. REQUIRES: complete().
-  ImageDigest digest() const noexcept { return hasher_.digest(); }
+  ImageDigest digest() const noexcept { return ledger_.image_digest(); }
   // Set once; the node's own copy cannot complete (a parent that fails authentication, a read
   // error on the root).
-  const std::optional<std::string>& failure() const noexcept { return failure_; }
+  const std::optional<std::string>& failure() const noexcept { return ledger_.failure(); }
   // Set while the node has no working parent in `tree`: why it lost the last one.
-  const std::optional<std::string>& orphaned(int tree) const noexcept;
-  std::uint64_t bytes_verified() const noexcept;
-  std::uint32_t chunks_verified() const noexcept { return verified_; }
+  const std::optional<std::string>& orphaned(int tree) const noexcept {
+    return upstream_.orphaned(tree);
+  }
+  std::uint64_t bytes_verified() const noexcept { return ledger_.bytes_verified(); }
+  std::uint32_t chunks_verified() const noexcept { return ledger_.verified(); }
   // Chunks that arrived corrupt and were asked for again.
-  std::uint32_t refetched() const noexcept { return refetched_; }
+  std::uint32_t refetched() const noexcept { return upstream_.refetched(); }
 
   // A parent that sends more corrupt chunks than this is given up on (the node re-parents).
-  static constexpr std::uint32_t kMaxBadChunksPerParent = 3;
+  static constexpr std::uint32_t kMaxBadChunksPerParent = Upstream::kMaxBadChunksPerParent;
 
  private:
-  struct Parent;
-  struct Child;
-
-  bool on_control(transport::Endpoint* from, std::span<const std::byte> bytes);
-  // Why a child's Region cannot be served ("" when it can).
-  std::string refusal(std::uint32_t rank, const Region& region,
-                      const std::optional<transport::RegionDescriptor>& descriptor) const;
-  void on_parent_message(Parent& parent, const Message& message);
-  void on_child_message(Child& child, const Message& message);
-  void on_arrived(const transport::WriteArrived& arrived);
-  void on_write_done(const transport::WriteDone& done);
-  bool on_peer_failed(transport::Endpoint* peer, const transport::Status& status);
-  void mark_verified(std::uint32_t index);
-  void take_read_chunks();
-  // The root: the next chunk a live child could be sent now but that is not read yet (or, with
-  // no child left to feed, the next one of our own copy); nullopt when no one waits for one.
-  std::optional<std::uint32_t> chunk_wanted() const noexcept;
-  void forward(Child& child);
-  void forward_all();
-  // The root expects children but none has connected yet.
-  bool first_child_due() const noexcept { return children_.empty() && !expected_children_.empty(); }
-  void fail(std::string reason);
-  void lose_parent(Parent& parent, std::string reason);
-  void drop_child(Child& child, const std::string& reason);
-  // Chunks of `tree` not yet landed (a parent that owes none may go quiet).
-  bool tree_missing_chunks(int tree) const noexcept;
-  Parent* find_parent(transport::Endpoint* endpoint) noexcept;
-  Child* find_child(transport::Endpoint* endpoint) noexcept;
-  int tree_of(std::uint64_t chunk) const noexcept { return static_cast<int>(chunk % trees_); }
-
-  transport::Context& data_;
+  // In creation order; the parts hold references to what is declared before them.
   DataNodeOptions options_;
-  ChunkPlan plan_;
-  StagedImage& image_;
-  int trees_ = 1;
-  std::unique_ptr<transport::MemoryRegion> region_;
-  // (data rank, tree) of every child this node may serve.
-  std::vector<std::pair<int, int>> expected_children_;
-  std::vector<std::unique_ptr<Child>> children_;
-  // Authenticated peers this node refused, kept open until the node ends so they get the reason.
-  std::vector<std::unique_ptr<transport::Endpoint>> refused_;
-
-  // Agent side: one link per tree.
-  std::vector<std::unique_ptr<Parent>> parents_;
-
-  // Root side.
-  bool pace_reads_ = true;  // read at most read_ahead_bytes ahead of the fastest child
-
-  std::vector<std::uint64_t> digests_;   // per chunk: the xxh3-64 that came with it (or was read)
-  std::vector<std::uint8_t> landed_;     // per chunk: present and checked
-  std::uint32_t verified_ = 0;           // the verified prefix: chunks [0, verified_)
-  std::uint32_t read_ = 0;               // root: chunks taken from the reader
-  std::uint32_t read_limit_ = 0;         // root: the reader may read chunks [0, read_limit_)
-  std::uint64_t read_ahead_chunks_ = 0;  // root: read_ahead_bytes (resolved) in chunks
-  std::uint32_t refetched_ = 0;          // corrupt chunks asked for again, in all
-  ImageHasher hasher_;
-  std::optional<std::string> failure_;
-  // Root: reads the source on its own thread into the staging mapping, digests_ and hasher_.
-  // Last, so it stops before anything it writes goes away.
-  std::unique_ptr<SourceReader> reader_;
-  // When the reading thread was last seen to move (it read a chunk) while we waited for one.
-  std::uint32_t reader_seen_ = 0;
-  std::chrono::steady_clock::time_point reader_seen_at_{};
+  ChunkLedger ledger_;
+  std::unique_ptr<transport::MemoryRegion> region_;  // the staging mapping, for the parts
+  Downstream downstream_;
+  // After the children, so the parents' links close first, as they always did.
+  Upstream upstream_;
+  bool pace_reads_ = true;  // cleared by stop_pacing(), perhaps before use_source()
+  // The root only, after use_source(). Last: its reading thread stops before the ledger and the
+  // mapping it writes go away.
+  std::unique_ptr<RootFeed> feed_;
 };
 
 }  // namespace imgcast::replicator
