@@ -91,6 +91,7 @@ void attach_cache_record(int dir_fd, int file_fd, const std::string& name, Cache
   if (use_xattr && errno != ENOTSUP && errno != EOPNOTSUPP) {
     log().warn("cannot record the cache attribute on {}: {}", name, std::strerror(errno));
   }
+  // A stale attribute must not outlive this copy; most often there is none (ENODATA).
   (void)::fremovexattr(file_fd, kAttribute);
   UniqueFd out(::openat(dir_fd, sidecar.c_str(),
                         O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));

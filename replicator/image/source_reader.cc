@@ -64,6 +64,7 @@ void SourceReader::signal() noexcept {
 void SourceReader::read_here(std::uint32_t needed) {
   const std::unique_lock hold(lock_, std::try_to_lock);
   if (hold.owns_lock() && ready() <= needed) {
+    // Whether it read is seen in ready(); a failure is latched for failed().
     (void)read_next();
   }
 }
@@ -79,8 +80,13 @@ void SourceReader::run(std::stop_token stop) {
       const std::uint32_t resume_at = std::min(ready() + resume_batch_, count);
       resume_at_.store(resume_at);
       allowed = allowed_.load();
-      if (allowed < resume_at) {
-        allowed_.wait(allowed, std::memory_order_acquire);  // until allow() or the destructor
+      // Until allow() has reached resume_at, or the destructor: a wait may also return as soon as
+      // the limit moves at all (libstdc++ spins on the value before it sleeps), and reading one
+      // chunk then would move resume_at past what allow() compares with, and it would never
+      // wake us.
+      while (allowed < resume_at && !stop.stop_requested()) {
+        allowed_.wait(allowed, std::memory_order_acquire);
+        allowed = allowed_.load();
       }
       continue;
     }
