@@ -139,7 +139,8 @@ void RootSession::prepare_root() {
   node_options.key = &secret_.key;
   node_options.job = secret_.job;
   node_ = &data_channel_->start(node_options, *image_);
-  node_->use_source(*source_);
+  // Its children may connect from now on; it has nothing to send them until run_transfer()
+  // gives it the source, once every node is ready.
 }
 
 void RootSession::send_plans() {
