@@ -96,7 +96,6 @@ class RootSession final : public EventLoop::Session {
   // When the last node was done (verified and placed, or failed): the end of the transfer
   // phase. Saying goodbye and the agents' own exit (unmapping their copies) come after it.
   Clock::time_point data_end_{};
-  Phase phase_ = Phase::kJoining;
 
   JobSecret secret_;
   std::string job_tag_;

@@ -38,7 +38,6 @@ void RootSession::launch_agents() {
 }
 
 void RootSession::wait_for(Phase phase) {
-  phase_ = phase;
   const auto target = phase == Phase::kJoining   ? AgentRecord::State::kJoined
                       : phase == Phase::kProbing ? AgentRecord::State::kProbed
                                                  : AgentRecord::State::kReady;

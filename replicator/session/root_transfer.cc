@@ -14,7 +14,6 @@ namespace imgcast::replicator {
 using std::chrono::milliseconds;
 
 void RootSession::run_transfer() {
-  phase_ = Phase::kTransfer;
   data_start_ = Clock::now();
   node_->use_source(*source_);  // the first chunks are read and sent from the next turn on
   log().debug("all {} nodes ready after {:.3f}s; data flows", agents_.size(),
