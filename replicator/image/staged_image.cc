@@ -14,7 +14,7 @@
 
 #include "replicator/errors.h"
 #include "replicator/log.h"
-#include "replicator/session/stop_signal.h"
+#include "replicator/stop_signal.h"
 
 namespace imgcast::replicator {
 

@@ -6,7 +6,7 @@
 
 #include "replicator/log.h"
 #include "replicator/session/agent_session.h"
-#include "replicator/session/stop_signal.h"
+#include "replicator/stop_signal.h"
 #include "transport/error.h"
 
 namespace imgcast::replicator {

@@ -7,7 +7,7 @@
 #include <array>
 
 #include "replicator/errors.h"
-#include "replicator/session/stop_signal.h"
+#include "replicator/stop_signal.h"
 
 namespace imgcast::replicator {
 

@@ -1,7 +1,7 @@
 #include "replicator/session/replicate.h"
 
 #include "replicator/session/root_session.h"
-#include "replicator/session/stop_signal.h"
+#include "replicator/stop_signal.h"
 
 namespace imgcast::replicator {
 

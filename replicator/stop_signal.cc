@@ -1,4 +1,4 @@
-#include "replicator/session/stop_signal.h"
+#include "replicator/stop_signal.h"
 
 #include <fcntl.h>
 #include <signal.h>
