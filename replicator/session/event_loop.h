@@ -36,6 +36,9 @@ class EventLoop {
   // One turn: waits up to `timeout` (less when the node has work sooner), then dispatches.
   // Returns whether any completion came. Throws TransferError when a Context itself breaks.
   bool turn(std::chrono::milliseconds timeout, Session& session);
+  // The next turn does not wait: the session gave the node work outside a turn (the root's
+  // source at the start of the transfer), which only a pump can start.
+  void hurry() noexcept { may_sleep_ = std::chrono::milliseconds(0); }
 
  private:
   transport::Context& control_;

@@ -15,7 +15,8 @@ using std::chrono::milliseconds;
 
 void RootSession::run_transfer() {
   data_start_ = Clock::now();
-  node_->use_source(*source_);  // the first chunks are read and sent from the next turn on
+  node_->use_source(*source_);
+  loop_->hurry();  // its first pump lets the reader go; no sleeping before it
   log().debug("all {} nodes ready after {:.3f}s; data flows", agents_.size(),
               seconds_between(start_, data_start_));
   auto last_progress = data_start_;
