@@ -108,6 +108,26 @@ def gnuplot(script):
         return False
 
 
+def data_file(tmp, stem, lines):
+    """Writes gnuplot's data file `stem`.dat in `tmp`, one point a line; returns its path."""
+    path = os.path.join(tmp, f"{stem}.dat")
+    with open(path, "w") as f:
+        for line in lines:
+            f.write(f"{line}\n")
+    return path
+
+
+def plot_png(png, settings, plots):
+    """Draws `plots` into `png`: both plots share the page, the grid and the plot line, and
+    differ in title, axes and scales (`settings`, gnuplot lines)."""
+    return gnuplot(f"""set terminal pngcairo size 1000,650 noenhanced
+set output '{png}'
+{settings}
+set grid
+plot {', '.join(plots)}
+""")
+
+
 def plot_time_vs_nodes(rows, png):
     ok = [r for r in rows if r.get("verified", True) and r["system"] != "calibration"]
     if not ok:
@@ -123,23 +143,14 @@ def plot_time_vs_nodes(rows, png):
     with tempfile.TemporaryDirectory() as tmp:
         plots = []
         for i, (name, by_n) in enumerate(sorted(series.items())):
-            data = os.path.join(tmp, f"{i}.dat")
-            with open(data, "w") as f:
-                for n in sorted(by_n):
-                    f.write(f"{n} {statistics.median(by_n[n])} {min(by_n[n])} {max(by_n[n])}\n")
+            data = data_file(tmp, i, (
+                f"{n} {statistics.median(by_n[n])} {min(by_n[n])} {max(by_n[n])}"
+                for n in sorted(by_n)))
             plots.append(f"'{data}' using 1:2:3:4 with yerrorlines title '{name}'")
-        data = os.path.join(tmp, "ideal.dat")
-        with open(data, "w") as f:
-            for n in sorted(ideal):
-                f.write(f"{n} {ideal[n]}\n")
+        data = data_file(tmp, "ideal", (f"{n} {ideal[n]}" for n in sorted(ideal)))
         plots.append(f"'{data}' using 1:2 with lines dashtype 2 lw 2 title 'ideal S*8/RATE'")
-        return gnuplot(f"""set terminal pngcairo size 1000,650 noenhanced
-set output '{png}'
-set title 'Time to place {size} MiB on every node, {rate} Mbit/s links (median, min-max)'
-set xlabel 'nodes'; set ylabel 'seconds'; set logscale y; set key outside right
-set grid
-plot {', '.join(plots)}
-""")
+        return plot_png(png, f"""set title 'Time to place {size} MiB on every node, {rate} Mbit/s links (median, min-max)'
+set xlabel 'nodes'; set ylabel 'seconds'; set logscale y; set key outside right""", plots)
 
 
 def plot_throughput_vs_chunk(rows, png):
@@ -155,18 +166,12 @@ def plot_throughput_vs_chunk(rows, png):
     with tempfile.TemporaryDirectory() as tmp:
         plots = []
         for i, (name, by_chunk) in enumerate(sorted(series.items())):
-            data = os.path.join(tmp, f"{i}.dat")
-            with open(data, "w") as f:
-                for c in sorted(by_chunk):
-                    f.write(f"{c} {statistics.median(by_chunk[c])}\n")
+            data = data_file(tmp, i, (
+                f"{c} {statistics.median(by_chunk[c])}" for c in sorted(by_chunk)))
             plots.append(f"'{data}' using 1:2 with linespoints title '{name}'")
-        return gnuplot(f"""set terminal pngcairo size 1000,650 noenhanced
-set output '{png}'
-set title 'imgcast: per-node throughput vs chunk size (median)'
-set xlabel 'chunk KiB'; set ylabel 'Mbit/s (image bits / transfer seconds)'; set logscale x 2
-set grid
-plot {', '.join(plots)}
-""")
+        return plot_png(png, """set title 'imgcast: per-node throughput vs chunk size (median)'
+set xlabel 'chunk KiB'; set ylabel 'Mbit/s (image bits / transfer seconds)'; set logscale x 2""",
+                        plots)
 
 
 def main(paths):

@@ -7,8 +7,8 @@
 #include <unordered_set>
 
 #include "cli/launch/hostlist.h"
-#include "replicator/errors.h"
 #include "cli/parse.h"
+#include "replicator/errors.h"
 
 namespace imgcast::cli::launch {
 
@@ -33,6 +33,21 @@ std::vector<std::string> checked(const std::vector<std::string>& hosts, std::str
   } catch (const InputError& error) {
     throw InputError(fmt::format("{}: {}", origin, error.what()));
   }
+}
+
+// PBS and LSF name their hosts the same way: a variable holding the path of a slot file, and
+// an optional job id variable beside it.
+std::optional<Allocation> from_slot_file(const Environment& env, Scheduler scheduler,
+                                         const char* file_variable, const char* job_variable) {
+  const auto path = env(file_variable);
+  if (!path)
+    return std::nullopt;
+  Allocation a;
+  a.scheduler = scheduler;
+  a.job_id = env(job_variable).value_or("");
+  a.origin = file_variable;
+  a.hosts = read_slot_file(*path, a.origin);
+  return a;
 }
 
 }  // namespace
@@ -117,22 +132,10 @@ std::optional<Allocation> detect_allocation(const Environment& env, const PmixQu
     a.hosts = checked(fold_duplicates(expand_hostlist(*list, a.origin)), a.origin);
     return a;
   }
-  if (const auto nodefile = env("PBS_NODEFILE")) {
-    Allocation a;
-    a.scheduler = Scheduler::kPbs;
-    a.job_id = env("PBS_JOBID").value_or("");
-    a.origin = "PBS_NODEFILE";
-    a.hosts = read_slot_file(*nodefile, a.origin);
+  if (auto a = from_slot_file(env, Scheduler::kPbs, "PBS_NODEFILE", "PBS_JOBID"))
     return a;
-  }
-  if (const auto hostfile = env("LSB_DJOB_HOSTFILE")) {
-    Allocation a;
-    a.scheduler = Scheduler::kLsf;
-    a.job_id = env("LSB_JOBID").value_or("");
-    a.origin = "LSB_DJOB_HOSTFILE";
-    a.hosts = read_slot_file(*hostfile, a.origin);
+  if (auto a = from_slot_file(env, Scheduler::kLsf, "LSB_DJOB_HOSTFILE", "LSB_JOBID"))
     return a;
-  }
   if (const auto mcpu = env("LSB_MCPU_HOSTS")) {
     Allocation a;
     a.scheduler = Scheduler::kLsf;

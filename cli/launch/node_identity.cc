@@ -16,16 +16,29 @@ namespace {
 using replicator::InputError;
 constexpr long kMaxNodes = 1 << 20;
 
-std::optional<NodeIdentity> from_slurm(const Environment& env) {
-  const auto node = integer_variable(env, "SLURM_NODEID", kMaxNodes);
-  const auto job = env("SLURM_JOB_ID");
-  if (!node || !job)
+// Slurm and PMIx are recognised alike: both this node's index and the job's name are set. The
+// rest of the identity is each launcher's own.
+std::optional<NodeIdentity> started_by(const Environment& env, const char* launcher,
+                                       std::string_view index_variable, long index_limit,
+                                       std::string_view job_variable) {
+  const auto index = integer_variable(env, index_variable, index_limit);
+  const auto job = env(job_variable);
+  if (!index || !job)
     return std::nullopt;
   NodeIdentity id;
-  id.launcher = "slurm";
-  id.node = static_cast<int>(*node);
+  id.launcher = launcher;
+  id.node = static_cast<int>(*index);
   id.job = *job;
-  id.step = *job + "." + env("SLURM_STEP_ID").value_or("batch");
+  return id;
+}
+
+std::optional<NodeIdentity> from_slurm(const Environment& env) {
+  std::optional<NodeIdentity> found =
+      started_by(env, "slurm", "SLURM_NODEID", kMaxNodes, "SLURM_JOB_ID");
+  if (!found)
+    return std::nullopt;
+  NodeIdentity& id = *found;
+  id.step = id.job + "." + env("SLURM_STEP_ID").value_or("batch");
   std::optional<long> nodes = integer_variable(env, "SLURM_STEP_NUM_NODES", kMaxNodes + 1);
   std::optional<std::string> list = env("SLURM_STEP_NODELIST");
   if (!nodes) {
@@ -33,8 +46,9 @@ std::optional<NodeIdentity> from_slurm(const Environment& env) {
     list = env("SLURM_JOB_NODELIST");
   }
   if (!nodes) {
-    throw InputError("SLURM_NODEID is set but neither SLURM_STEP_NUM_NODES nor SLURM_NNODES is: "
-                     "pass --nodes N");
+    throw InputError(
+        "SLURM_NODEID is set but neither SLURM_STEP_NUM_NODES nor SLURM_NNODES is: "
+        "pass --nodes N");
   }
   id.nodes = static_cast<int>(*nodes);
   if (list) {
@@ -45,7 +59,7 @@ std::optional<NodeIdentity> from_slurm(const Environment& env) {
       id.hosts = std::move(hosts);
     }
   }
-  return id;
+  return found;
 }
 
 std::optional<NodeIdentity> from_open_mpi(const Environment& env) {
@@ -70,16 +84,13 @@ std::optional<NodeIdentity> from_open_mpi(const Environment& env) {
 }
 
 std::optional<NodeIdentity> from_pmix(const Environment& env, const PmixQuery* pmix) {
-  const auto rank = integer_variable(env, "PMIX_RANK", INT_MAX);
-  const auto space = env("PMIX_NAMESPACE");
-  if (!rank || !space)
+  std::optional<NodeIdentity> found =
+      started_by(env, "pmix", "PMIX_RANK", INT_MAX, "PMIX_NAMESPACE");
+  if (!found)
     return std::nullopt;
-  NodeIdentity id;
-  id.launcher = "pmix";
-  id.node = static_cast<int>(*rank);
+  NodeIdentity& id = *found;
   id.nodes = 0;  // PMIx keeps the job size in its server, not the environment: --nodes
-  id.job = *space;
-  id.step = *space;
+  id.step = id.job;
   if (pmix != nullptr && in_pmix_job(env)) {
     const PmixJob job = (*pmix)();
     std::vector<std::string> nodes = pmix_process_nodes(job);
@@ -94,7 +105,7 @@ std::optional<NodeIdentity> from_pmix(const Environment& env, const PmixQuery* p
     id.nodes = static_cast<int>(nodes.size());
     id.hosts = std::move(nodes);
   }
-  return id;
+  return found;
 }
 
 }  // namespace
@@ -139,19 +150,22 @@ NodeIdentity detect_node_identity(const Environment& env, const IdentityOverride
   if (overrides.step)
     id.step = *overrides.step;
   if (id.nodes < 1) {
-    throw InputError(fmt::format("the {} launcher does not say how many nodes take part: pass "
-                                 "--nodes N",
-                                 id.launcher));
+    throw InputError(
+        fmt::format("the {} launcher does not say how many nodes take part: pass "
+                    "--nodes N",
+                    id.launcher));
   }
   if (id.node < 0 || id.node >= id.nodes) {
-    throw InputError(fmt::format("this node's index {} is not below the node count {} (from {}): "
-                                 "check --rank and --nodes",
-                                 id.node, id.nodes, id.launcher));
+    throw InputError(
+        fmt::format("this node's index {} is not below the node count {} (from {}): "
+                    "check --rank and --nodes",
+                    id.node, id.nodes, id.launcher));
   }
   if (id.job.empty()) {
-    throw InputError(fmt::format("the {} launcher gives no job id: pass --job-id ID (the same on "
-                                 "every node)",
-                                 id.launcher));
+    throw InputError(
+        fmt::format("the {} launcher gives no job id: pass --job-id ID (the same on "
+                    "every node)",
+                    id.launcher));
   }
   return id;
 }

@@ -19,6 +19,13 @@ void expect_one_line_error(const ProcessResult& result, const std::string& what)
   EXPECT_NE(line.find(what), std::string::npos) << "error line: " << line;
 }
 
+// What this file's refusals share: exit code 1 (bad input, before anything runs) and the one
+// error line naming `what`.
+void expect_bad_input(const ProcessResult& result, const std::string& what) {
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  expect_one_line_error(result, what);
+}
+
 void expect_nothing_written(const LocalJob& job) {
   for (int rank = 0; rank < job.nodes; ++rank) {
     EXPECT_TRUE(list_dir(job.node_dir(rank)).empty()) << "rank " << rank;
@@ -28,14 +35,20 @@ void expect_nothing_written(const LocalJob& job) {
 class BadInput : public ::testing::Test {
  protected:
   void SetUp() override { write_random_file(source_, 200000); }
+  // A --hosts list refused as bad input naming `what`, before anything is written.
+  void expect_hosts_refused(const std::string& hosts, const std::string& what) {
+    job_.hosts = hosts;
+    const auto result = run(job_.command(source_));
+    expect_bad_input(result, what);
+    expect_nothing_written(job_);
+  }
   LocalJob job_{3};
   std::filesystem::path source_ = job_.dir / "source.sif";
 };
 
 TEST_F(BadInput, MissingSource) {
   const auto result = run(job_.command(job_.dir / "nope.sif"));
-  EXPECT_EQ(result.exit_code, 1);
-  expect_one_line_error(result, "nope.sif");
+  expect_bad_input(result, "nope.sif");
   expect_nothing_written(job_);
 }
 
@@ -49,15 +62,13 @@ TEST_F(BadInput, UnreadableSource) {
   if (result.exit_code == 127) {
     GTEST_SKIP() << "setpriv is not available here: " << result.err;
   }
-  EXPECT_EQ(result.exit_code, 1) << result.err;
-  expect_one_line_error(result, "not readable");
+  expect_bad_input(result, "not readable");
   expect_nothing_written(job_);
 }
 
 TEST_F(BadInput, SourceIsADirectory) {
   const auto result = run(job_.command(job_.dir.path()));
-  EXPECT_EQ(result.exit_code, 1);
-  expect_one_line_error(result, "is a directory");
+  expect_bad_input(result, "is a directory");
   expect_nothing_written(job_);
 }
 
@@ -66,8 +77,7 @@ TEST_F(BadInput, DestinationDirectoryMissing) {
       IMGCAST_BINARY, "replicate",  source_.string(), (job_.dir / "missing" / "image.sif").string(),
       "--hosts",      host_list(3), "--rsh",          "local"};
   const auto result = run(argv);
-  EXPECT_EQ(result.exit_code, 1);
-  expect_one_line_error(result, "missing");
+  expect_bad_input(result, "missing");
   expect_nothing_written(job_);
 }
 
@@ -104,8 +114,7 @@ TEST_F(BadInput, DestinationIsADirectory) {
       IMGCAST_BINARY, "replicate", source_.string(), job_.node_dir(0).string(),
       "--hosts",      "127.0.0.1", "--rsh",          "local"};
   const auto result = run(argv);
-  EXPECT_EQ(result.exit_code, 1);
-  expect_one_line_error(result, "is a directory");
+  expect_bad_input(result, "is a directory");
 }
 
 TEST_F(BadInput, DestinationDirectoryNotWritable) {
@@ -120,45 +129,32 @@ TEST_F(BadInput, DestinationDirectoryNotWritable) {
       "--hosts",      "127.0.0.1", "--rsh",          "local"};
   const auto result = run(argv);
   ::umount(readonly.c_str());
-  EXPECT_EQ(result.exit_code, 1);
-  expect_one_line_error(result, "not writable");
+  expect_bad_input(result, "not writable");
 }
 
-TEST_F(BadInput, EmptyHostList) {
-  job_.hosts = " ";
-  const auto result = run(job_.command(source_));
-  EXPECT_EQ(result.exit_code, 1);
-  expect_one_line_error(result, "host");
-  expect_nothing_written(job_);
-}
+TEST_F(BadInput, EmptyHostList) { expect_hosts_refused(" ", "host"); }
 
 TEST_F(BadInput, NoHostsAtAll) {
   const auto result = run({IMGCAST_BINARY, "replicate", source_.string(), job_.destination()});
-  EXPECT_EQ(result.exit_code, 1);
-  expect_one_line_error(result, "--hosts");
+  expect_bad_input(result, "--hosts");
 }
 
 TEST_F(BadInput, DuplicateHost) {
-  job_.hosts = "127.0.0.1,127.0.0.2,127.0.0.2";
-  const auto result = run(job_.command(source_));
-  EXPECT_EQ(result.exit_code, 1);
-  expect_one_line_error(result, "127.0.0.2");
-  expect_nothing_written(job_);
+  expect_hosts_refused("127.0.0.1,127.0.0.2,127.0.0.2", "127.0.0.2");
 }
 
 TEST_F(BadInput, ChunkSizeZeroOrAbsurd) {
   for (const char* size : {"0", "2G", "12Q", "-4M"}) {
+    SCOPED_TRACE(size);
     const auto result = run(job_.command(source_, {"--chunk-size", size}));
-    EXPECT_EQ(result.exit_code, 1) << size;
-    expect_one_line_error(result, "--chunk-size");
+    expect_bad_input(result, "--chunk-size");
   }
   expect_nothing_written(job_);
 }
 
 TEST_F(BadInput, UnknownOptionIsAUsageError) {
   const auto result = run(job_.command(source_, {"--no-such-option"}));
-  EXPECT_EQ(result.exit_code, 1);
-  expect_one_line_error(result, "no-such-option");
+  expect_bad_input(result, "no-such-option");
 }
 
 TEST_F(BadInput, UnreachableHostTimesOutNamingIt) {
@@ -176,8 +172,7 @@ TEST_F(BadInput, RunningAwayFromTheFirstHostIsRefusedAtOnce) {
   // is tried; no packet is sent.
   job_.hosts = "192.0.2.1,127.0.0.2";
   const auto result = run(job_.command(source_), std::chrono::seconds(30));
-  EXPECT_EQ(result.exit_code, 1) << result.err;
-  expect_one_line_error(result, "192.0.2.1");
+  expect_bad_input(result, "192.0.2.1");
   expect_nothing_written(job_);
 }
 

@@ -13,21 +13,42 @@
 namespace imgcast::test {
 namespace {
 
+// A run of `job` whose host `full` has a node-local directory too small for the image.
+struct FullHostRun {
+  std::string cannot_mount;  // why no small tmpfs could be mounted; empty when the run happened
+  ProcessResult result;
+  std::vector<std::string> left_on_full_host;  // what the full host kept under its directory
+};
+
+// Replicates a 4 MiB image (from `seed`) with host `full`'s node-local directory a 1 MiB tmpfs:
+// the image cannot be reserved there. The tmpfs is gone again when this returns, so what the
+// host left behind is listed while it is mounted.
+FullHostRun run_with_full_host(const LocalJob& job, const std::filesystem::path& source, int full,
+                               std::uint64_t seed) {
+  write_random_file(source, 4u << 20, seed);
+  FullHostRun outcome;
+  if (::mount("tmpfs", job.node_dir(full).c_str(), "tmpfs", 0, "size=1m") != 0) {
+    outcome.cannot_mount = std::strerror(errno);
+    return outcome;
+  }
+  outcome.result = run(job.command(source));
+  outcome.left_on_full_host = list_dir(job.node_dir(full));
+  ::umount(job.node_dir(full).c_str());
+  return outcome;
+}
+
 TEST(FullDisk, TheFullHostFailsAloneBeforeDataMoves) {
   LocalJob job(4);
   const auto source = job.dir / "source.sif";
-  write_random_file(source, 4u << 20, 61);
-  // Host 2's node-local directory is a 1 MiB tmpfs: the 4 MiB image cannot be reserved there.
-  if (::mount("tmpfs", job.node_dir(2).c_str(), "tmpfs", 0, "size=1m") != 0) {
-    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << std::strerror(errno);
+  const FullHostRun full = run_with_full_host(job, source, 2, 61);
+  if (!full.cannot_mount.empty()) {
+    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << full.cannot_mount;
   }
-  const ProcessResult result = run(job.command(source));
-  const auto left_on_full_host = list_dir(job.node_dir(2));
-  ::umount(job.node_dir(2).c_str());
-  EXPECT_EQ(result.exit_code, 3) << result.err;
-  EXPECT_NE(result.err.find("127.0.0.3"), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find("no space for 4194304 bytes"), std::string::npos) << result.err;
-  EXPECT_TRUE(left_on_full_host.empty());
+  EXPECT_EQ(full.result.exit_code, 3) << full.result.err;
+  EXPECT_NE(full.result.err.find("127.0.0.3"), std::string::npos) << full.result.err;
+  EXPECT_NE(full.result.err.find("no space for 4194304 bytes"), std::string::npos)
+      << full.result.err;
+  EXPECT_TRUE(full.left_on_full_host.empty());
   for (int rank : {0, 1, 3})
     EXPECT_TRUE(files_equal(source, job.copy(rank))) << "rank " << rank;
 }
@@ -37,17 +58,14 @@ TEST(FullDisk, AFullRootFailsTheJobAndEveryHostIsCleanedUp) {
   // job fails (the source's own copy is everyone's source), and the agents remove theirs.
   LocalJob job(3);
   const auto source = job.dir / "source.sif";
-  write_random_file(source, 4u << 20, 64);
-  if (::mount("tmpfs", job.node_dir(0).c_str(), "tmpfs", 0, "size=1m") != 0) {
-    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << std::strerror(errno);
+  const FullHostRun full = run_with_full_host(job, source, 0, 64);
+  if (!full.cannot_mount.empty()) {
+    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << full.cannot_mount;
   }
-  const ProcessResult result = run(job.command(source));
-  const auto left_on_root = list_dir(job.node_dir(0));
-  ::umount(job.node_dir(0).c_str());
-  EXPECT_EQ(result.exit_code, 2) << result.err;
-  EXPECT_NE(result.err.find("127.0.0.1 (root): no space for 4194304 bytes"), std::string::npos)
-      << result.err;
-  EXPECT_TRUE(left_on_root.empty());
+  EXPECT_EQ(full.result.exit_code, 2) << full.result.err;
+  EXPECT_NE(full.result.err.find("127.0.0.1 (root): no space for 4194304 bytes"), std::string::npos)
+      << full.result.err;
+  EXPECT_TRUE(full.left_on_full_host.empty());
   for (int rank : {1, 2})
     EXPECT_TRUE(list_dir(job.node_dir(rank)).empty()) << "rank " << rank;
 }

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <numeric>
-#include <random>
 
+#include "tests/transport/random_bytes.h"
 #include "transport/error.h"
 #include "transport/tcp/tcp_context.h"
 #if IMGCAST_HAVE_UCX
@@ -41,14 +41,6 @@ bool poll_both_until(Context& a, std::vector<Completion>& seen_a, Context& b,
 }
 
 namespace {
-
-std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed) {
-  std::vector<std::byte> out(n);
-  std::mt19937_64 random(seed);
-  for (auto& b : out)
-    b = static_cast<std::byte>(random());
-  return out;
-}
 
 // A connected pair: `sender` connects to a listener of `receiver`.
 class TransportTest : public ::testing::TestWithParam<Backend> {
@@ -109,26 +101,26 @@ class TransportTest : public ::testing::TestWithParam<Backend> {
 
 TEST_P(TransportTest, ControlMessagesArriveInOrderBothWays) {
   for (int i = 0; i < 50; ++i) {
-    const auto message = pattern(1 + i * 37, i);
+    const auto message = random_bytes(1 + i * 37, i);
     ASSERT_TRUE(sender_->send_control(message).is_ok());
   }
-  ASSERT_TRUE(receiver_->send_control(pattern(10, 99)).is_ok());
+  ASSERT_TRUE(receiver_->send_control(random_bytes(10, 99)).is_ok());
   ASSERT_TRUE(poll_both_until(*sender_ctx_, sender_seen_, *receiver_ctx_, receiver_seen_, [&] {
     return all_of<ControlArrived>(receiver_seen_).size() == 50 &&
            all_of<ControlArrived>(sender_seen_).size() == 1;
   }));
   const auto arrived = all_of<ControlArrived>(receiver_seen_);
   for (int i = 0; i < 50; ++i) {
-    EXPECT_EQ(arrived[i]->bytes, pattern(1 + i * 37, i)) << "message " << i;
+    EXPECT_EQ(arrived[i]->bytes, random_bytes(1 + i * 37, i)) << "message " << i;
     EXPECT_EQ(arrived[i]->from, receiver_.get());
   }
-  EXPECT_EQ(all_of<ControlArrived>(sender_seen_).front()->bytes, pattern(10, 99));
+  EXPECT_EQ(all_of<ControlArrived>(sender_seen_).front()->bytes, random_bytes(10, 99));
 }
 
 TEST_P(TransportTest, WritesLandAtTheirOffsetsWithImmNoticeAndOneCompletionEach) {
   constexpr std::size_t kChunk = 1 << 20;
   constexpr std::size_t kSize = 8 * kChunk + 123;  // the last chunk is partial
-  source_memory_ = pattern(kSize, 1);
+  source_memory_ = random_bytes(kSize, 1);
   source_ = sender_ctx_->register_memory(source_memory_, Access::kLocalRead);
   make_target(kSize);
   const std::uint32_t chunks = (kSize + kChunk - 1) / kChunk;
@@ -138,7 +130,7 @@ TEST_P(TransportTest, WritesLandAtTheirOffsetsWithImmNoticeAndOneCompletionEach)
     ASSERT_TRUE(write(offset, offset, length, i, 100 + i).is_ok());
   }
   // A control message posted after the writes arrives after all of them.
-  ASSERT_TRUE(sender_->send_control(pattern(5, 5)).is_ok());
+  ASSERT_TRUE(sender_->send_control(random_bytes(5, 5)).is_ok());
   ASSERT_TRUE(poll_both_until(*sender_ctx_, sender_seen_, *receiver_ctx_, receiver_seen_, [&] {
     return all_of<WriteDone>(sender_seen_).size() == chunks &&
            all_of<ControlArrived>(receiver_seen_).size() == 1;
@@ -171,7 +163,7 @@ TEST_P(TransportTest, WritesLandAtTheirOffsetsWithImmNoticeAndOneCompletionEach)
 // inside post_write (a send that left at once): otherwise a relay with nothing else to do sleeps
 // through its own progress.
 TEST_P(TransportTest, WaitFdWakesForCompletionsDueAfterPostWrite) {
-  source_memory_ = pattern(4096, 8);
+  source_memory_ = random_bytes(4096, 8);
   source_ = sender_ctx_->register_memory(source_memory_, Access::kLocalRead);
   make_target(4096);
   ASSERT_TRUE(poll_until(*sender_ctx_, sender_seen_, [] { return true; }));  // drain
@@ -188,11 +180,11 @@ TEST_P(TransportTest, WaitFdWakesForCompletionsDueAfterPostWrite) {
 // Nothing completes inline: post_write and send_control only queue. The completions come from
 // poll(), which hands out what is already due without sleeping through its timeout.
 TEST_P(TransportTest, CompletionsComeFromPollAndPollDoesNotSleepOnDueWork) {
-  source_memory_ = pattern(4096, 10);
+  source_memory_ = random_bytes(4096, 10);
   source_ = sender_ctx_->register_memory(source_memory_, Access::kLocalRead);
   make_target(4096);
   ASSERT_TRUE(write(0, 0, 4096, 0, 77).is_ok());
-  ASSERT_TRUE(sender_->send_control(pattern(3, 3)).is_ok());
+  ASSERT_TRUE(sender_->send_control(random_bytes(3, 3)).is_ok());
   EXPECT_TRUE(sender_seen_.empty());
   // One poll with a long timeout returns as soon as there is something, not after 5 s.
   const auto start = std::chrono::steady_clock::now();
@@ -211,13 +203,13 @@ TEST_P(TransportTest, CompletionsComeFromPollAndPollDoesNotSleepOnDueWork) {
 // An endpoint destroyed with completions not yet handed out takes them along: no later poll may
 // return a pointer to it.
 TEST_P(TransportTest, DestroyedEndpointLeavesNoCompletionsBehind) {
-  source_memory_ = pattern(1 << 20, 11);
+  source_memory_ = random_bytes(1 << 20, 11);
   source_ = sender_ctx_->register_memory(source_memory_, Access::kLocalRead);
   make_target(1 << 20);
   for (std::uint32_t i = 0; i < 4; ++i) {
     ASSERT_TRUE(write(i * (256 << 10), i * (256 << 10), 256 << 10, i, i).is_ok());
   }
-  ASSERT_TRUE(sender_->send_control(pattern(3, 3)).is_ok());
+  ASSERT_TRUE(sender_->send_control(random_bytes(3, 3)).is_ok());
   const Endpoint* gone = sender_.get();
   remote_.reset();
   sender_.reset();
@@ -234,7 +226,7 @@ TEST_P(TransportTest, DestroyedEndpointLeavesNoCompletionsBehind) {
 }
 
 TEST_P(TransportTest, PostWriteChecksBothRangesWithoutOverflow) {
-  source_memory_ = pattern(4096, 2);
+  source_memory_ = random_bytes(4096, 2);
   source_ = sender_ctx_->register_memory(source_memory_, Access::kLocalRead);
   make_target(8192);
   EXPECT_EQ(write(0, 8192, 1, 0, 0).code(), StatusCode::kOutOfRange);          // past the target
@@ -258,7 +250,7 @@ TEST_P(TransportTest, FullQueueAnswersBusyAndDrainsLater) {
   small.max_writes_in_flight = 2;
   make_pair(small);
   constexpr std::size_t kBig = 32 << 20;  // more than any socket buffer holds
-  source_memory_ = pattern(kBig, 3);
+  source_memory_ = random_bytes(kBig, 3);
   source_ = sender_ctx_->register_memory(source_memory_, Access::kLocalRead);
   make_target(kBig);
   ASSERT_TRUE(write(0, 0, kBig / 2, 0, 1).is_ok());
@@ -272,7 +264,7 @@ TEST_P(TransportTest, FullQueueAnswersBusyAndDrainsLater) {
 
 TEST_P(TransportTest, PeerGoneFailsEveryPendingWriteOnceAndReportsIt) {
   constexpr std::size_t kBig = 32 << 20;
-  source_memory_ = pattern(kBig, 4);
+  source_memory_ = random_bytes(kBig, 4);
   source_ = sender_ctx_->register_memory(source_memory_, Access::kLocalRead);
   make_target(kBig);
   constexpr int kWrites = 4;
@@ -297,7 +289,7 @@ TEST_P(TransportTest, PeerGoneFailsEveryPendingWriteOnceAndReportsIt) {
   EXPECT_EQ(all_of<PeerFailed>(sender_seen_).size(), 1u);
   // The failure is latched.
   EXPECT_FALSE(write(0, 0, 1, 0, 0).is_ok());
-  EXPECT_FALSE(sender_->send_control(pattern(1, 1)).is_ok());
+  EXPECT_FALSE(sender_->send_control(random_bytes(1, 1)).is_ok());
 }
 
 TEST_P(TransportTest, OffsetsBeyondFourGibibytes) {
@@ -308,7 +300,7 @@ TEST_P(TransportTest, OffsetsBeyondFourGibibytes) {
   auto* bytes = static_cast<std::byte*>(memory);
   target_ = receiver_ctx_->register_memory({bytes, kRegion}, Access::kRemoteWrite);
   remote_ = sender_->import_region(target_->descriptor());
-  source_memory_ = pattern(1 << 20, 6);
+  source_memory_ = random_bytes(1 << 20, 6);
   source_ = sender_ctx_->register_memory(source_memory_, Access::kLocalRead);
   const std::uint64_t offset = (4ULL << 30) + (512ULL << 20) + 3;
   ASSERT_TRUE(write(0, offset, 1 << 20, 0, 0).is_ok());
@@ -397,7 +389,7 @@ TEST_P(TransportTest, TwoProcessesMoveSixtyFourMebibytes) {
           ::_exit(4);
       }
     }
-    ::_exit(arrived == kSize / kChunk && memory == pattern(kSize, 7) ? 0 : 5);
+    ::_exit(arrived == kSize / kChunk && memory == random_bytes(kSize, 7) ? 0 : 5);
   }
   ::close(ready[1]);
   std::uint32_t length = 0;
@@ -412,7 +404,7 @@ TEST_P(TransportTest, TwoProcessesMoveSixtyFourMebibytes) {
 
   sender_ = sender_ctx_->connect(address, std::chrono::seconds(5));
   remote_ = sender_->import_region(*RegionDescriptor::decode(descriptor));
-  source_memory_ = pattern(kSize, 7);
+  source_memory_ = random_bytes(kSize, 7);
   source_ = sender_ctx_->register_memory(source_memory_, Access::kLocalRead);
   std::uint32_t posted = 0;
   std::size_t done = 0;

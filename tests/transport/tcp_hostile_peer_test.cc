@@ -38,12 +38,17 @@ class HostilePeer : public ::testing::Test {
   }
   void TearDown() override { ::close(socket_); }
 
+  // A header's wire bytes, for sending raw or splicing into a stream.
+  static std::array<std::byte, tcp::FrameHeader::kBytes> encoded(const tcp::FrameHeader& header) {
+    std::array<std::byte, tcp::FrameHeader::kBytes> bytes{};
+    header.encode(bytes);
+    return bytes;
+  }
+
   // Sends a header (and `payload` bytes of 0xAB), then returns the status the receiver failed
   // the connection with.
   Status send_and_get_failure(const tcp::FrameHeader& header, std::size_t payload = 0) {
-    std::array<std::byte, tcp::FrameHeader::kBytes> bytes{};
-    header.encode(bytes);
-    return send_raw_and_get_failure(bytes, payload);
+    return send_raw_and_get_failure(encoded(header), payload);
   }
   Status send_raw_and_get_failure(std::span<const std::byte> bytes, std::size_t payload) {
     EXPECT_EQ(::send(socket_, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
@@ -53,10 +58,7 @@ class HostilePeer : public ::testing::Test {
     std::vector<Completion> seen;
     std::unique_ptr<Endpoint> peer;
     EXPECT_TRUE(poll_until(*context_, seen, [&] {
-      for (auto* a : all_of<PeerAccepted>(seen)) {
-        if (a->endpoint)
-          peer = std::move(a->endpoint);
-      }
+      keep_accepted(seen, peer);
       return !all_of<PeerFailed>(seen).empty();
     }));
     EXPECT_TRUE(all_of<WriteArrived>(seen).empty());
@@ -70,6 +72,14 @@ class HostilePeer : public ::testing::Test {
           << failed.front()->status.message();
     }
     return failed.front()->status;
+  }
+  // Takes the endpoint each PeerAccepted hands over: held, the connection stays open, and the
+  // test can name the peer its refusal must name.
+  static void keep_accepted(std::vector<Completion>& seen, std::unique_ptr<Endpoint>& peer) {
+    for (auto* a : all_of<PeerAccepted>(seen)) {
+      if (a->endpoint)
+        peer = std::move(a->endpoint);
+    }
   }
   bool untouched() const {
     return std::all_of(memory_.begin(), memory_.end(),
@@ -149,9 +159,7 @@ TEST_F(HostilePeer, OversizedControlMessageIsRefusedBeforeAllocating) {
 }
 
 TEST_F(HostilePeer, HangingUpInsideAFrameIsClosedAndNamesThePeer) {
-  auto h = write_header();
-  std::array<std::byte, tcp::FrameHeader::kBytes> bytes{};
-  h.encode(bytes);
+  const auto bytes = encoded(write_header());
   ASSERT_EQ(::send(socket_, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
   std::vector<char> half(2048, static_cast<char>(0xAB));
   ASSERT_EQ(::send(socket_, half.data(), half.size(), 0), 2048);
@@ -159,10 +167,7 @@ TEST_F(HostilePeer, HangingUpInsideAFrameIsClosedAndNamesThePeer) {
   std::vector<Completion> seen;
   std::unique_ptr<Endpoint> peer;
   ASSERT_TRUE(poll_until(*context_, seen, [&] {
-    for (auto* a : all_of<PeerAccepted>(seen)) {
-      if (a->endpoint)
-        peer = std::move(a->endpoint);
-    }
+    keep_accepted(seen, peer);
     return !all_of<PeerFailed>(seen).empty();
   }));
   EXPECT_TRUE(all_of<WriteArrived>(seen).empty());  // half a chunk is no chunk
@@ -181,8 +186,7 @@ TEST_F(HostilePeer, FramesSplitAnywhereAreReassembled) {
     h.offset = i * 4096;
     h.imm = i;
     h.notice = 100 + i;
-    std::array<std::byte, tcp::FrameHeader::kBytes> bytes{};
-    h.encode(bytes);
+    const auto bytes = encoded(h);
     stream.insert(stream.end(), bytes.begin(), bytes.end());
     stream.insert(stream.end(), 4096, static_cast<std::byte>(0x10 + i));
   }
@@ -198,10 +202,7 @@ TEST_F(HostilePeer, FramesSplitAnywhereAreReassembled) {
     sent = cut;
     // Let the receiver consume this piece before the next one arrives.
     ASSERT_TRUE(context_->poll(seen, std::chrono::milliseconds(20)).is_ok());
-    for (auto* a : all_of<PeerAccepted>(seen)) {
-      if (a->endpoint)
-        peer = std::move(a->endpoint);
-    }
+    keep_accepted(seen, peer);
   }
   ASSERT_TRUE(poll_until(*context_, seen, [&] { return all_of<WriteArrived>(seen).size() == 3; }));
   EXPECT_TRUE(all_of<PeerFailed>(seen).empty());
@@ -218,19 +219,14 @@ TEST_F(HostilePeer, FramesSplitAnywhereAreReassembled) {
 
 TEST_F(HostilePeer, ValidWriteFromARawPeerLands) {
   // The same raw path, with the right key, lands: the refusals above are about the checks.
-  auto h = write_header();
-  std::array<std::byte, tcp::FrameHeader::kBytes> bytes{};
-  h.encode(bytes);
+  const auto bytes = encoded(write_header());
   ASSERT_EQ(::send(socket_, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
   std::vector<char> payload(4096, static_cast<char>(0xAB));
   ASSERT_EQ(::send(socket_, payload.data(), payload.size(), 0), 4096);
   std::vector<Completion> seen;
   std::unique_ptr<Endpoint> peer;
   ASSERT_TRUE(poll_until(*context_, seen, [&] {
-    for (auto* a : all_of<PeerAccepted>(seen)) {
-      if (a->endpoint)
-        peer = std::move(a->endpoint);
-    }
+    keep_accepted(seen, peer);
     return !all_of<WriteArrived>(seen).empty();
   }));
   EXPECT_EQ(memory_[0], std::byte{0xAB});
@@ -258,14 +254,12 @@ TEST_F(SmallReceiveBudget, ASmallFrameQueuedBehindTheBudgetStillWakesTheReceiver
   small.offset = kLarge;
   small.length = 3;
   small.imm = 2;
-  std::array<std::byte, tcp::FrameHeader::kBytes> bytes{};
-  std::vector<std::byte> first;
-  large.encode(bytes);
-  first.insert(first.end(), bytes.begin(), bytes.end());
+  const auto large_header = encoded(large);
+  std::vector<std::byte> first(large_header.begin(), large_header.end());
   first.insert(first.end(), kFirstPiece, std::byte{0x11});
   std::vector<std::byte> rest(kLarge - kFirstPiece, std::byte{0x11});
-  small.encode(bytes);
-  rest.insert(rest.end(), bytes.begin(), bytes.end());
+  const auto small_header = encoded(small);
+  rest.insert(rest.end(), small_header.begin(), small_header.end());
   rest.insert(rest.end(), 3, std::byte{0x22});
 
   // The header and a first piece of the large payload: the receiver takes them and, finding
@@ -275,10 +269,7 @@ TEST_F(SmallReceiveBudget, ASmallFrameQueuedBehindTheBudgetStillWakesTheReceiver
   std::unique_ptr<Endpoint> peer;
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(context_->poll(seen, std::chrono::milliseconds(20)).is_ok());
-    for (auto* a : all_of<PeerAccepted>(seen)) {
-      if (a->endpoint)
-        peer = std::move(a->endpoint);
-    }
+    keep_accepted(seen, peer);
   }
   ASSERT_NE(peer, nullptr);
   // The rest and the whole small frame at once: one wake-up reads the large frame's rest and

@@ -29,6 +29,18 @@ void on_control_sent(void* request, ucs_status_t /*status*/, void* user_data) {
   ucp_request_free(request);
 }
 
+// The request of an active message (a write's notice, a control message). Eager only: the
+// receiver's handler gets the whole message at once, never a rendezvous.
+ucp_request_param_t eager_am_param(ucp_send_nbx_callback_t on_sent, void* user_data) {
+  ucp_request_param_t param{};
+  param.op_attr_mask =
+      UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FIELD_FLAGS;
+  param.cb.send = on_sent;
+  param.user_data = user_data;
+  param.flags = UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER;
+  return param;
+}
+
 }  // namespace
 
 UcxEndpoint::UcxEndpoint(std::shared_ptr<UcxCore> core, std::string peer_name)
@@ -115,12 +127,7 @@ Status UcxEndpoint::do_post_write(const WriteRequest& request) {
     ucp_worker_fence(core_->worker.get());
     slot->notice = {std::uint64_t{request.imm} | (std::uint64_t{request.length} << 32),
                     request.notice};
-    ucp_request_param_t am{};
-    am.op_attr_mask =
-        UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FIELD_FLAGS;
-    am.cb.send = on_write_op_done;
-    am.user_data = slot;
-    am.flags = UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER;
+    const ucp_request_param_t am = eager_am_param(on_write_op_done, slot);
     // A notice that cannot start is latched in slot->status like a put that cannot: this write
     // is accepted, and its WriteDone carries the failure.
     (void)track(*slot,
@@ -167,13 +174,7 @@ void UcxEndpoint::finish(WriteSlot& slot) {
 Status UcxEndpoint::do_send_control(std::span<const std::byte> message) {
   IMGCAST_RETURN_IF_ERROR(failure_);  // latched: every later call returns it
   auto* pending = new PendingControl{{message.begin(), message.end()}};
-  ucp_request_param_t param{};
-  param.op_attr_mask =
-      UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FIELD_FLAGS;
-  param.cb.send = on_control_sent;
-  param.user_data = pending;
-  // Eager only: the receiver's handler gets the whole message at once, never a rendezvous.
-  param.flags = UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER;
+  const ucp_request_param_t param = eager_am_param(on_control_sent, pending);
   const ucs_status_ptr_t op = ucp_am_send_nbx(ep_, kControlMessage, nullptr, 0,
                                               pending->bytes.data(), pending->bytes.size(), &param);
   if (op == nullptr) {

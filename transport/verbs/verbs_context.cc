@@ -121,15 +121,10 @@ class VerbsContext final : public Context {
     auto endpoint = std::make_unique<VerbsEndpoint>(core_, std::move(id), name);
     endpoint->start_connecting(deadline);
     const auto mine = endpoint->local_params().encode();
-    rdma_conn_param param{};
-    param.private_data = mine.data();
-    param.private_data_len = static_cast<std::uint8_t>(mine.size());
-    param.responder_resources = 0;  // no RDMA READ either way
-    param.initiator_depth = 0;
-    param.retry_count = 7;  // transport retries before IBV_WC_RETRY_EXC_ERR
-    // Credits make RNR impossible; should one happen all the same (a peer off the protocol),
-    // fail with a clear status after a few retries rather than retry forever (7).
-    param.rnr_retry_count = 6;
+    rdma_conn_param param = connection_param(mine);
+    // Transport retries before IBV_WC_RETRY_EXC_ERR: the active side's alone (rdma_accept ignores
+    // it), so connection_param leaves it out.
+    param.retry_count = 7;
     if (rdma_connect(endpoint->id(), &param) != 0) {
       throw Error(StatusCode::kClosed, describe_errno("rdma_connect", errno) + " to " + name);
     }

@@ -110,6 +110,18 @@ std::unique_ptr<RemoteRegion> VerbsEndpoint::import_region(const RegionDescripto
   return std::make_unique<VerbsRemoteRegion>(descriptor);
 }
 
+rdma_conn_param connection_param(std::span<const std::byte> private_data) noexcept {
+  rdma_conn_param param{};
+  param.private_data = private_data.data();
+  param.private_data_len = static_cast<std::uint8_t>(private_data.size());
+  param.responder_resources = 0;  // no RDMA READ either way
+  param.initiator_depth = 0;
+  // Credits make RNR impossible; should one happen all the same (a peer off the protocol),
+  // fail with a clear status after a few retries rather than retry forever (7).
+  param.rnr_retry_count = 6;
+  return param;
+}
+
 ConnectParams VerbsEndpoint::local_params() const noexcept {
   return {receive_depth_, buffer_bytes_};
 }

@@ -100,4 +100,9 @@ class VerbsEndpoint final : public Endpoint, public CmHandler {
   std::vector<WrPiece> pieces_;     // scratch for plan_write
 };
 
+// What both sides pass to rdma_cm, the active one to rdma_connect and the passive one to
+// rdma_accept: `private_data` (our encoded ConnectParams) and the RC settings they share. It
+// points into `private_data`, which must outlive that call.
+rdma_conn_param connection_param(std::span<const std::byte> private_data) noexcept;
+
 }  // namespace imgcast::transport::verbs

@@ -84,14 +84,7 @@ void VerbsListener::accept(VerbsCore::ConnectRequest request) {
     return;
   }
   const auto mine = endpoint->local_params().encode();
-  rdma_conn_param param{};
-  param.private_data = mine.data();
-  param.private_data_len = static_cast<std::uint8_t>(mine.size());
-  param.responder_resources = 0;  // no RDMA READ either way
-  param.initiator_depth = 0;
-  // Credits make RNR impossible; should one happen all the same (a peer off the protocol),
-  // fail with a clear status after a few retries rather than retry forever (7).
-  param.rnr_retry_count = 6;
+  rdma_conn_param param = connection_param(mine);
   if (rdma_accept(endpoint->id(), &param) != 0) {
     log().warn("verbs listener {}: {} for {}", name_, describe_errno("rdma_accept", errno), peer);
     return;

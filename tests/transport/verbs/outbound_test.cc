@@ -7,12 +7,15 @@
 #include <deque>
 #include <random>
 
+#include "tests/transport/random_bytes.h"
 #include "transport/verbs/control_assembler.h"
 #include "transport/verbs/outbound_queue.h"
 #include "transport/verbs/rdma_wire.h"
 
 namespace imgcast::transport::verbs {
 namespace {
+
+using test::random_bytes;
 
 constexpr std::uint32_t kBufferBytes = 512;  // small: control messages need many fragments
 
@@ -107,18 +110,10 @@ void complete_one(Side& s) {
     s.writes_done.push_back(t.index);
 }
 
-std::vector<std::byte> message(std::size_t n, std::uint64_t seed) {
-  std::vector<std::byte> out(n);
-  std::mt19937_64 random(seed);
-  for (auto& b : out)
-    b = static_cast<std::byte>(random());
-  return out;
-}
-
 TEST(OutboundQueue, NothingLeavesBeforeStart) {
   std::vector<std::byte> buffers(16 * kBufferBytes);
   OutboundQueue out(16, 4, buffers, kBufferBytes);
-  out.add_control(message(10, 1));
+  out.add_control(random_bytes(10, 1));
   int posted = 0;
   out.pump([&](const PlannedWr&) { return ++posted, true; });
   EXPECT_EQ(posted, 0);
@@ -163,7 +158,7 @@ TEST(OutboundQueue, DataStopsAtTheReservesAndAFailureClearsEverything) {
   OutboundQueue out(8, 8, buffers, kBufferBytes);
   out.start(CreditLedger(100, 2, 8), kBufferBytes);
   for (int i = 0; i < 20; ++i)
-    out.add_control(message(1, i));
+    out.add_control(random_bytes(1, i));
   int posted = 0;
   out.pump([&](const PlannedWr&) { return ++posted, true; });
   EXPECT_EQ(posted, 7);  // one slot (and buffer) left for a credit return
@@ -202,7 +197,7 @@ TEST(OutboundQueue, RandomTrafficBothWaysArrivesInOrderAndDrains) {
           const std::size_t sizes[] = {0, 1, 503, 504, 505, 5000};
           auto& list = random() % 2 ? a_controls : b_controls;
           Side& s = &list == &a_controls ? a : b;
-          list.push_back(message(sizes[random() % 6], list.size()));
+          list.push_back(random_bytes(sizes[random() % 6], list.size()));
           s.out.add_control(list.back());
           s.pump(send_depth);
           break;

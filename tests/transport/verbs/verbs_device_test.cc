@@ -6,21 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-#include <random>
 
 #include "tests/transport/conformance.h"
+#include "tests/transport/random_bytes.h"
 #include "transport/error.h"
 
 namespace imgcast::transport::test {
 namespace {
-
-std::vector<std::byte> random_bytes(std::size_t n, std::uint64_t seed) {
-  std::vector<std::byte> out(n);
-  std::mt19937_64 random(seed);
-  for (auto& b : out)
-    b = static_cast<std::byte>(random());
-  return out;
-}
 
 TEST(VerbsWithoutDevice, IsReportedUnavailableWithTheReason) {
   const Availability availability = probe(Kind::kVerbs);
