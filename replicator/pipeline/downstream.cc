@@ -254,7 +254,16 @@ std::uint64_t Downstream::fastest_progress() const noexcept {
 
 void Downstream::drop(Child& child, const std::string& reason) {
   if (child.alive) {
-    log().warn("rank {} stops serving child rank {}: {}", options_.rank, child.rank, reason);
+    // A child that has every chunk of its tree and nothing in flight leaves at the end of every
+    // run (Bye): that is no news. Anything else is.
+    const bool served_in_full =
+        child.next >= ledger_.count() && child.in_flight == 0 && child.resend.empty();
+    if (served_in_full) {
+      log().debug("rank {} served child rank {} in full; it left: {}", options_.rank, child.rank,
+                  reason);
+    } else {
+      log().warn("rank {} stops serving child rank {}: {}", options_.rank, child.rank, reason);
+    }
     child.alive = false;
     --live_;
   }
