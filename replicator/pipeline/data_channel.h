@@ -19,9 +19,14 @@ namespace imgcast::replicator {
 
 class DataChannel {
  public:
-  // `handshake_deadline`: how long a connection may take to prove itself.
+  // Connections that may wait at once by default: a kary:1024 node's children all connecting
+  // in one burst (plans leave the root together), and some strays.
+  static constexpr std::size_t kMaxWaiting = 1024 + 64;
+
+  // `handshake_deadline`: how long a connection may take to prove itself; `max_waiting`: how
+  // many may wait at once (the root, which adopts orphans too, passes the job size + 64).
   DataChannel(transport::Context& data, const JobKey& key, const JobId& job,
-              std::chrono::milliseconds handshake_deadline);
+              std::chrono::milliseconds handshake_deadline, std::size_t max_waiting = kMaxWaiting);
 
   transport::Context& context() noexcept { return data_; }
 
@@ -41,6 +46,9 @@ class DataChannel {
   int wake_fd() const noexcept { return node_ ? node_->wake_fd() : -1; }
 
  private:
+  // Hands every admitted peer to the node, once there is one.
+  void serve_admitted();
+
   transport::Context& data_;
   Admission admission_;
   std::unique_ptr<DataNode> node_;  // after the plan

@@ -17,13 +17,14 @@
 // of that tree the node lacks. A chunk that fails its check is fetched again from the parent
 // (Refetch), a few times.
 //
-// Owned and driven by one thread: the owner feeds every completion of the data Context to
-// handle(), calls pump() after, and reads the state accessors.
+// Owned and driven by one thread: the owner (DataChannel) hands it every peer its Admission let
+// in (serve()) and every other completion of the data Context (handle()), calls pump() after
+// each batch, and the session reads the state accessors.
 //
 // A façade over four parts, each with one job; data flows one way through them:
 //   ChunkLedger  what the node holds: per-chunk digests, landed and verified, the image hash
 //   Upstream     the parents: handshakes, checks each arriving chunk, lands it in the ledger
-//   Downstream   the children: admits them, forwards what the ledger holds within each window
+//   Downstream   the children: serves them, forwards what the ledger holds within each window
 //   RootFeed     the root only: lands what the source reader read, paces it by the children
 // DataNode owns them, registers the staging mapping they share, and dispatches events.
 #pragma once

@@ -52,7 +52,8 @@ ReparentPlanner::Decision ReparentPlanner::orphaned(int place, int tree, Clock::
 }
 
 bool ReparentPlanner::adopted(int adopter, int orphan, int tree) {
-  if (orphan <= 0 || orphan >= static_cast<int>(nodes_.size()) || tree >= trees()) {
+  // adopter <= 0: a node outside the transfer (no place), or the root, which is never asked.
+  if (adopter <= 0 || orphan <= 0 || orphan >= static_cast<int>(nodes_.size()) || tree >= trees()) {
     return false;
   }
   Node& node = nodes_[orphan];

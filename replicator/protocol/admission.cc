@@ -110,7 +110,10 @@ void Admission::on_message(Waiting& waiting, std::span<const std::byte> bytes) {
     case Waiting::Step::kProof: {
       const auto* proof = std::get_if<Proof>(&*message);
       if (proof == nullptr || !waiting.handshake.verify(*proof)) {
-        return drop(endpoint, "failed authentication (wrong job key)");
+        // The two channels have always said it in their own words (logs and tests match them).
+        return drop(endpoint, options_.channel == Channel::kControl
+                                  ? "failed authentication (it does not hold this job's key)"
+                                  : "failed authentication (wrong job key)");
       }
       waiting.step = Waiting::Step::kIntroduction;
       return;

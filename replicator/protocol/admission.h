@@ -11,8 +11,10 @@
 // parent's plan) simply waits here, admitted.
 //
 // Bounded: a connection that has not proved itself within the deadline is dropped, and when
-// `max_waiting` connections wait at once the oldest one still proving itself makes room (a
-// real peer proves itself in a round trip; a port scanner holds its slot until it is evicted).
+// `max_waiting` connections wait at once the oldest one still proving itself makes room. The
+// owner sizes the cap for its largest honest burst (every agent at the root's control listener,
+// every child of a wide tree at once), so only a crowd beyond that, a port scanner holding
+// connections open, is evicted.
 // A connection that is refused or hangs up is closed only at the next expire(): events of the
 // current batch may still name it.
 //
@@ -71,6 +73,8 @@ class Admission {
   void expire(Clock::time_point now);
 
   // The peers admitted since the last call, oldest first; the caller owns them from now on.
+  // Call it right after handle() took an event, so the next event of the same batch from that
+  // peer already finds its owner.
   std::vector<AdmittedPeer> take();
   bool has_admitted() const noexcept { return admitted_ > 0; }
   // Refuses a peer the owner took and will not serve (it is logged like every refusal, and

@@ -14,6 +14,7 @@ namespace tp = transport;
 
 void RootSession::on_control_event(tp::Completion& event) {
   if (control_admission_->handle(event)) {
+    admit_agents();  // at once: a later event of this batch may come from the same agent
     return;
   }
   tp::Endpoint* from = nullptr;

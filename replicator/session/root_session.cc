@@ -122,7 +122,9 @@ void RootSession::open_channels() {
     return {};
   };
   control_admission_.emplace(std::move(control));
-  data_channel_.emplace(*data_ctx_, secret_.key, secret_.job, options_.connect_timeout);
+  // The root adopts orphans on top of its own children: any node may connect to it at once.
+  data_channel_.emplace(*data_ctx_, secret_.key, secret_.job, options_.connect_timeout,
+                        std::max(agents_.size() + 64, DataChannel::kMaxWaiting));
   loop_.emplace(*control_ctx_, *data_channel_);
 }
 
@@ -130,7 +132,6 @@ void RootSession::step(milliseconds timeout) {
   progressed_ = loop_->turn(timeout, *this);
   // Refused connections close here, and handshakes past their deadline are dropped.
   control_admission_->expire(Clock::now());
-  admit_agents();
   for (const auto& exit : launcher_.reap()) {
     // rank -1: the one launcher process that started every agent (srun, mpirun) ended.
     for (auto& agent : agents_) {
@@ -148,6 +149,10 @@ void RootSession::step(milliseconds timeout) {
 }
 
 void RootSession::on_stop(int signal) {
+  if (saying_goodbye_) {
+    stop_during_goodbye_ = true;  // the outcome is decided; the agents are stopped right after
+    return;
+  }
   abort_setup(ExitCode::kTransferFailed,
               fmt::format("interrupted by signal {}; every temporary file was removed", signal));
 }
@@ -165,8 +170,9 @@ void RootSession::abort_setup(ExitCode code, const std::string& reason) {
 void RootSession::say_goodbye() {
   tell_every_agent(Bye{});
   // Keep turning until the agents have gone, so the Bye messages actually leave.
+  saying_goodbye_ = true;
   const auto deadline = Clock::now() + milliseconds(5000);
-  while (launcher_.running() && Clock::now() < deadline) {
+  while (launcher_.running() && !stop_during_goodbye_ && Clock::now() < deadline) {
     step(milliseconds(20));
   }
   launcher_.finish(milliseconds(1000));

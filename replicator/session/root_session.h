@@ -123,6 +123,10 @@ class RootSession final : public EventLoop::Session {
   DataNode* node_ = nullptr;  // data_channel_'s, from prepare_root() on
   AgentLauncher launcher_;
   bool progressed_ = false;  // the last step saw any event
+  // Set while saying goodbye: every copy is placed, so a stop signal then only cuts the goodbye
+  // short (the report still stands).
+  bool saying_goodbye_ = false;
+  bool stop_during_goodbye_ = false;
 };
 
 }  // namespace imgcast::replicator

@@ -39,6 +39,7 @@ TEST(ReparentPlanner, TheNearestServingAncestorIsAskedAndAnswers) {
   EXPECT_EQ(decision.lost, 3);
   EXPECT_EQ(decision.adopter, 2);
   EXPECT_FALSE(planner.adopted(1, 4, 0)) << "only the adopter asked may answer";
+  EXPECT_FALSE(planner.adopted(-1, 3, 0)) << "a node outside the transfer adopts no one";
   EXPECT_TRUE(planner.adopted(2, 4, 0));
   EXPECT_FALSE(planner.adopted(2, 4, 0)) << "answered once";
 }
