@@ -32,7 +32,8 @@ class AdmissionTest : public ::testing::Test {
     return o;
   }
 
-  // A peer that connects and runs the initiator's side of the handshake with `key`, sending
+  // A peer that connects and runs the initiator's side of the handshake with `key` (which must
+  // outlive it: the handshake keeps a reference), sending
   // `introduction` right behind its proof (as agents and children do).
   struct Peer {
     std::unique_ptr<tp::Endpoint> endpoint;
@@ -116,7 +117,8 @@ TEST_F(AdmissionTest, AnHonestPeerIsHandedOverWithItsRankAndIntroduction) {
 
 TEST_F(AdmissionTest, APeerWithAnotherKeyNeverGetsIn) {
   Admission admission(options());
-  Peer peer = connect(JobKey::random(), 1);
+  const JobKey other = JobKey::random();  // outlives the handshake, which holds a reference
+  Peer peer = connect(other, 1);
   // The peer finds our challenge's MAC wrong and answers nothing, so it never proves itself.
   EXPECT_FALSE(run_until(
       admission, {&peer}, [&] { return admission.has_admitted(); }, Region{}, 300ms));
