@@ -3,7 +3,7 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
-#include "transport/unique_fd.h"
+#include "replicator/unique_fd.h"
 
 namespace imgcast::replicator {
 
@@ -16,8 +16,7 @@ bool is_this_machine(const std::string& host) {
   }
   bool local = false;
   for (const addrinfo* a = found; a != nullptr && !local; a = a->ai_next) {
-    transport::UniqueFd probe(
-        ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol));
+    UniqueFd probe(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol));
     local = probe.valid() && ::bind(probe.get(), a->ai_addr, a->ai_addrlen) == 0;
   }
   ::freeaddrinfo(found);
