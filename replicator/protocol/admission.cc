@@ -21,6 +21,7 @@ struct Admission::Waiting {
   Clock::time_point deadline;
   Step step = Step::kHello;
   std::optional<Message> introduction;
+  std::optional<MessageSeal> seal;  // from the proof on, on a sealed channel
 };
 
 Admission::Admission(Options options) : options_(std::move(options)) {}
@@ -81,6 +82,16 @@ void Admission::accept(std::unique_ptr<tp::Endpoint> endpoint) {
 
 void Admission::on_message(Waiting& waiting, std::span<const std::byte> bytes) {
   tp::Endpoint* endpoint = waiting.endpoint.get();
+  if (waiting.step == Waiting::Step::kIntroduction && waiting.seal) {
+    std::optional<Message> introduction = waiting.seal->open(bytes);
+    if (!introduction) {
+      return drop(endpoint, "its first message after the handshake failed its integrity check");
+    }
+    waiting.introduction = std::move(introduction);
+    waiting.step = Waiting::Step::kAdmitted;
+    ++admitted_;
+    return;
+  }
   const std::optional<Message> message = decode(bytes);
   if (!message) {
     return drop(endpoint, "malformed message");
@@ -114,6 +125,9 @@ void Admission::on_message(Waiting& waiting, std::span<const std::byte> bytes) {
         return drop(endpoint, options_.channel == Channel::kControl
                                   ? "failed authentication (it does not hold this job's key)"
                                   : "failed authentication (wrong job key)");
+      }
+      if (options_.sealed) {
+        waiting.seal.emplace(waiting.handshake.seal());
       }
       waiting.step = Waiting::Step::kIntroduction;
       return;
@@ -153,7 +167,7 @@ std::vector<AdmittedPeer> Admission::take() {
     if (waiting->step == Waiting::Step::kAdmitted) {
       by_endpoint_.erase(waiting->endpoint.get());
       out.push_back({std::move(waiting->endpoint), waiting->handshake.peer_rank(),
-                     std::move(*waiting->introduction)});
+                     std::move(*waiting->introduction), std::move(waiting->seal)});
     }
   }
   std::erase_if(waiting_, [](const auto& w) { return w->endpoint == nullptr; });

@@ -26,6 +26,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -42,6 +43,8 @@ struct AdmittedPeer {
   std::unique_ptr<transport::Endpoint> endpoint;
   std::uint32_t rank = 0;  // the rank its Hello claimed (and its proof covered)
   Message introduction;    // its first message after the proof
+  // The seal of every later message with it, on a sealed channel (Options::sealed).
+  std::optional<MessageSeal> seal;
 };
 
 class Admission {
@@ -57,6 +60,8 @@ class Admission {
     std::chrono::milliseconds deadline{30000};  // from accept to its introduction
     std::size_t max_waiting = 64;               // connections held at once, admitted or not
     RankFilter filter;                          // empty: any rank (the owner checks later)
+    // Every message after the proof, the introduction first, is sealed (message_seal.h).
+    bool sealed = false;
   };
 
   explicit Admission(Options options);

@@ -118,6 +118,11 @@ std::optional<Proof> InitiatorHandshake::answer(const Challenge& challenge) cons
                            challenge.nonce, hello_.nonce)};
 }
 
+MessageSeal InitiatorHandshake::seal(const Challenge& challenge) const {
+  return MessageSeal(key_, hello_.channel, hello_.rank, hello_.job_id, hello_.nonce,
+                     challenge.nonce, MessageSeal::Side::kInitiator);
+}
+
 ResponderHandshake::ResponderHandshake(const JobKey& key, const JobId& job, Channel channel)
     : key_(key), job_(job), channel_(channel) {}
 
@@ -151,6 +156,11 @@ bool ResponderHandshake::verify(const Proof& proof) const {
   const Mac expected = compute_mac(key_, kInitiatorRole, channel_, peer_rank_, job_,
                                    responder_nonce_, initiator_nonce_);
   return equal_in_constant_time(expected, proof.mac);
+}
+
+MessageSeal ResponderHandshake::seal() const {
+  return MessageSeal(key_, channel_, peer_rank_, job_, initiator_nonce_, responder_nonce_,
+                     MessageSeal::Side::kResponder);
 }
 
 }  // namespace imgcast::replicator

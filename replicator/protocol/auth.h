@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "replicator/protocol/message_seal.h"
 #include "replicator/protocol/messages.h"
 
 namespace imgcast::replicator {
@@ -50,6 +51,8 @@ class InitiatorHandshake {
   const Hello& hello() const noexcept { return hello_; }
   // nullopt when the responder's MAC is wrong: the peer does not hold the key.
   std::optional<Proof> answer(const Challenge& challenge) const;
+  // The seal of every later message on this channel. REQUIRES: answer(challenge) succeeded.
+  MessageSeal seal(const Challenge& challenge) const;
 
  private:
   const JobKey& key_;
@@ -64,6 +67,8 @@ class ResponderHandshake {
   std::optional<Challenge> challenge(const Hello& hello, std::string& why);
   // True when the initiator proved it holds the key. REQUIRES: challenge() succeeded.
   bool verify(const Proof& proof) const;
+  // The seal of every later message on this channel. REQUIRES: verify() succeeded.
+  MessageSeal seal() const;
   std::uint32_t peer_rank() const noexcept { return peer_rank_; }
 
  private:

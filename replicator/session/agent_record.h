@@ -10,6 +10,7 @@
 
 #include "replicator/errors.h"
 #include "replicator/image/integrity.h"
+#include "replicator/protocol/message_seal.h"
 #include "transport/endpoint.h"
 
 namespace imgcast::replicator {
@@ -22,6 +23,7 @@ struct AgentRecord {
   std::string destination;
   State state = State::kLaunched;
   std::unique_ptr<transport::Endpoint> control;  // after it proved it holds the job key
+  std::optional<MessageSeal> seal;               // every message with it, both ways
   std::vector<std::byte> data_address;           // from its Join
   std::string failure;
   ExitCode failure_code = ExitCode::kTransferFailed;

@@ -51,10 +51,17 @@ void AgentSession::on_control_event(tp::Completion& event) {
     return;  // decided: the rest of the batch changes nothing
   }
   if (auto* arrived = std::get_if<tp::ControlArrived>(&event)) {
-    const std::optional<Message> message = decode(arrived->bytes);
+    if (!seal_) {
+      on_unproven_message(arrived->bytes);
+      return;
+    }
+    const std::optional<Message> message = seal_->open(arrived->bytes);
     if (!message) {
-      log().error("rank {}: the root sent a malformed message; giving up", options_.rank);
-      exit_ = ExitCode::kTransferFailed;
+      // The root seals everything it sends: this was altered on the way, or is not the root's.
+      log().error("rank {}: a message on the control channel from {} failed its integrity "
+                  "check (altered or forged on the way); refusing it",
+                  options_.rank, options_.control_address);
+      exit_ = ExitCode::kSecurity;
       return;
     }
     on_root_message(*message);
@@ -71,23 +78,40 @@ void AgentSession::on_stop(int signal) {
   report_failure(ExitCode::kTransferFailed, fmt::format("agent interrupted by signal {}", signal));
 }
 
-void AgentSession::on_root_message(const Message& message) {
-  if (const auto* challenge = std::get_if<Challenge>(&message)) {
-    on_challenge(*challenge);
-    return;
+void AgentSession::on_unproven_message(std::span<const std::byte> bytes) {
+  // Until the root has proved it holds the job key, the one message we act on is its Challenge:
+  // whoever listens at the control address (a stale port taken over, a fake root) gets no
+  // further than that.
+  const std::optional<Message> message = decode(bytes);
+  if (message) {
+    if (const auto* challenge = std::get_if<Challenge>(&*message)) {
+      on_challenge(*challenge);
+      return;
+    }
   }
-  if (const auto* probe = std::get_if<Probe>(&message)) {
+  log().error("rank {}: {} sent {} before proving it holds the job key; refusing it",
+              options_.rank, options_.control_address,
+              message ? message_name(*message) : std::string("a malformed message"));
+  exit_ = ExitCode::kSecurity;
+}
+
+void AgentSession::on_root_message(const Message& message) {
+  // Every message here is the authenticated root's; each still acts only in its turn.
+  if (const auto* probe = std::get_if<Probe>(&message); probe != nullptr && phase_ == Phase::kJoined) {
+    phase_ = Phase::kProbed;
     on_probe(*probe);
     return;
   }
-  if (std::holds_alternative<Skip>(message) && cached_) {
+  if (std::holds_alternative<Skip>(message) && phase_ == Phase::kProbed && cached_) {
     // Our cached copy stands: done, without data.
+    phase_ = Phase::kSkipped;
     tell_root(Result{0});
     reported_ = true;
     skipped_ = true;
     return;
   }
-  if (const auto* plan = std::get_if<Plan>(&message)) {
+  if (const auto* plan = std::get_if<Plan>(&message); plan != nullptr && phase_ == Phase::kProbed) {
+    phase_ = Phase::kPlanned;
     on_plan(*plan);
     return;
   }
@@ -99,7 +123,8 @@ void AgentSession::on_root_message(const Message& message) {
     on_reparent(*reparent);
     return;
   }
-  if (const auto* finish = std::get_if<Finish>(&message)) {
+  if (const auto* finish = std::get_if<Finish>(&message);
+      finish != nullptr && phase_ == Phase::kPlanned && !expected_digest_) {
     expected_digest_ = finish->digest;
     return;
   }
@@ -125,12 +150,16 @@ void AgentSession::on_challenge(const Challenge& challenge) {
     exit_ = ExitCode::kSecurity;
     return;
   }
+  // The proof is the handshake's last unsealed message; everything after it is sealed.
+  (void)control_->send_control(encode(*proof));  // a failure comes back as PeerFailed
+  seal_.emplace(handshake_->seal(challenge));
+  phase_ = Phase::kJoined;
   const auto address = data_listener_->address();
-  tell_root(*proof);
   tell_root(Join{{address.begin(), address.end()}, options_.host});
 }
 
 void AgentSession::on_probe(const Probe& probe) {
+  probe_ = probe;
   source_key_ = probe.source_key;
   Probed answer;
   try {
@@ -162,7 +191,14 @@ void AgentSession::on_plan(const Plan& plan) {
   try {
     topology_ = make_topology(plan.topology, static_cast<int>(plan.job_size), 0);
     if (!image_) {
-      throw TransferError("got a plan before staging its file (no probe)");
+      throw TransferError("got a plan for a node whose copy was cached (no file staged)");
+    }
+    // The file was staged for what the probe said; a plan for anything else is not ours to
+    // follow (docs/security.md).
+    if (plan.image_bytes != probe_.image_bytes || plan.mode != probe_.mode ||
+        plan.destination != probe_.destination || plan.job_tag != probe_.job_tag) {
+      throw SecurityError("the plan does not agree with the probe (image size, mode, destination or "
+                       "job tag differ)");
     }
     if (plan.prefault != 0)
       image_->prefault();
@@ -296,9 +332,12 @@ void AgentSession::report_failure(ExitCode code, const std::string& reason) {
 }
 
 void AgentSession::tell_root(const Message& message) {
+  if (!seal_) {
+    return;  // the root never proved itself: it is told nothing
+  }
   // A send that fails leaves the endpoint's failure latched, and the transport reports it as
   // PeerFailed at the next poll: the agent then gives up (the root is gone).
-  (void)control_->send_control(encode(message));
+  (void)control_->send_control(seal_->seal(message));
 }
 
 }  // namespace imgcast::replicator

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,12 @@ class AgentSession final : public EventLoop::Session {
  private:
   using Clock = std::chrono::steady_clock;
 
+  // Phases of the control channel, in order; each root message acts only in its own.
+  enum class Phase { kHandshake, kJoined, kProbed, kSkipped, kPlanned };
+
+  // Before the root's proof: only its Challenge is taken; anything else refuses it.
+  void on_unproven_message(std::span<const std::byte> bytes);
+  // A message that opened under the seal: from the authenticated root.
   void on_root_message(const Message& message);
   void on_challenge(const Challenge& challenge);
   void on_probe(const Probe& probe);
@@ -54,6 +61,9 @@ class AgentSession final : public EventLoop::Session {
   std::unique_ptr<transport::Listener> data_listener_;
   std::unique_ptr<transport::Endpoint> control_;
   std::optional<InitiatorHandshake> handshake_;
+  std::optional<MessageSeal> seal_;  // once the root proved itself
+  Phase phase_ = Phase::kHandshake;
+  Probe probe_;  // what the file was staged for; the plan must agree
 
   std::unique_ptr<Topology> topology_;
   std::optional<StagedImage> image_;

@@ -29,9 +29,13 @@ void RootSession::on_control_event(tp::Completion& event) {
   }
   AgentRecord& agent = agents_[tag];
   if (auto* arrived = std::get_if<tp::ControlArrived>(&event)) {
-    const std::optional<Message> message = decode(arrived->bytes);
+    const std::optional<Message> message = agent.seal->open(arrived->bytes);
     if (!message) {
-      agent_failed(agent, ExitCode::kTransferFailed, "its agent sent a malformed message");
+      // Not the agent's own words (it seals everything it sends): altered on the way, or not
+      // from it at all. Nothing in it is acted on.
+      agent_failed(agent, ExitCode::kSecurity,
+                   "a message on its control channel failed its integrity check (altered or "
+                   "forged on the way)");
       return;
     }
     on_agent_message(agent, *message);
@@ -57,6 +61,7 @@ void RootSession::admit_agents() {
       continue;
     }
     agent.control = std::move(peer.endpoint);
+    agent.seal = std::move(peer.seal);
     agent.control->set_user_tag(static_cast<std::uint64_t>(agent.rank));
     on_agent_message(agent, peer.introduction);
   }
@@ -154,15 +159,13 @@ void RootSession::agent_failed(AgentRecord& agent, ExitCode code, std::string re
 void RootSession::tell(AgentRecord& agent, const Message& message) {
   // A send that fails leaves the endpoint's failure latched, and the transport reports it as
   // PeerFailed at the next poll: the agent is failed there, once, with the reason.
-  (void)agent.control->send_control(encode(message));
+  (void)agent.control->send_control(agent.seal->seal(message));
 }
 
 void RootSession::tell_every_agent(const Message& message) {
-  const std::vector<std::byte> bytes = encode(message);
   for (auto& agent : agents_) {
     if (agent.rank != 0 && agent.control) {
-      // As in tell(): a failed send comes back as PeerFailed.
-      (void)agent.control->send_control(bytes);
+      tell(agent, message);  // sealed for each: every agent has its own session key
     }
   }
 }

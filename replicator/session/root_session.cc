@@ -114,6 +114,7 @@ void RootSession::open_channels() {
   control.job = secret_.job;
   control.deadline = options_.connect_timeout;
   control.max_waiting = agents_.size() + 64;  // every agent may knock at once, and some strays
+  control.sealed = true;  // a Plan, Finish or Abort in flight is not the network path's to change
   control.filter = [this](std::uint32_t rank) -> std::string {
     if (rank == 0 || rank >= agents_.size() ||
         agents_[rank].state != AgentRecord::State::kLaunched) {
