@@ -38,6 +38,7 @@ class AdmissionTest : public ::testing::Test {
   struct Peer {
     std::unique_ptr<tp::Endpoint> endpoint;
     std::optional<InitiatorHandshake> handshake;
+    std::optional<MessageSeal> seal;  // on a sealed channel, from the challenge on
     bool failed = false;
   };
   Peer connect(const JobKey& key, std::uint32_t rank) {
@@ -48,9 +49,13 @@ class AdmissionTest : public ::testing::Test {
     return peer;
   }
 
+  // How the client sends its introduction: as is, sealed, or sealed and then altered in flight.
+  enum class Form { kPlain, kSealed, kSealedAltered };
+
   // Polls both sides until `done` or 3 s; the client answers challenges for `peers`.
   bool run_until(Admission& admission, std::vector<Peer*> peers, const std::function<bool()>& done,
-                 const Message& introduction = Region{}, std::chrono::milliseconds limit = 3s) {
+                 const Message& introduction = Region{}, std::chrono::milliseconds limit = 3s,
+                 Form form = Form::kPlain) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     std::vector<tp::Completion> events;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -65,7 +70,7 @@ class AdmissionTest : public ::testing::Test {
       for (auto& event : events) {
         for (Peer* peer : peers) {
           if (auto* arrived = std::get_if<tp::ControlArrived>(&event);
-              arrived && arrived->from == peer->endpoint.get()) {
+              arrived && arrived->from == peer->endpoint.get() && !peer->seal) {
             const auto message = decode(arrived->bytes);
             if (!message || !std::holds_alternative<Challenge>(*message)) {
               ADD_FAILURE() << "the responder sent something other than a Challenge";
@@ -73,7 +78,14 @@ class AdmissionTest : public ::testing::Test {
             }
             if (const auto proof = peer->handshake->answer(std::get<Challenge>(*message))) {
               EXPECT_TRUE(peer->endpoint->send_control(encode(*proof)).is_ok());
-              EXPECT_TRUE(peer->endpoint->send_control(encode(introduction)).is_ok());
+              std::vector<std::byte> bytes = encode(introduction);
+              if (form != Form::kPlain) {
+                peer->seal.emplace(peer->handshake->seal(std::get<Challenge>(*message)));
+                bytes = peer->seal->seal(introduction);
+                if (form == Form::kSealedAltered)
+                  bytes[1] ^= std::byte{1};
+              }
+              EXPECT_TRUE(peer->endpoint->send_control(bytes).is_ok());
             }
           }
           if (auto* failed = std::get_if<tp::PeerFailed>(&event);
@@ -113,6 +125,36 @@ TEST_F(AdmissionTest, AnHonestPeerIsHandedOverWithItsRankAndIntroduction) {
   // Handed over: its events are the owner's now.
   tp::Completion event = tp::ControlArrived{admitted[0].endpoint.get(), encode(Bye{})};
   EXPECT_FALSE(admission.handle(event));
+}
+
+TEST_F(AdmissionTest, OnASealedChannelThePeerComesWithTheSealOfEveryLaterMessage) {
+  Admission::Options sealed = options();
+  sealed.sealed = true;
+  Admission admission(sealed);
+  Peer peer = connect(key_, 3);
+  ASSERT_TRUE(run_until(
+      admission, {&peer}, [&] { return admission.has_admitted(); }, Region{{}, 5, 0}, 3s,
+      Form::kSealed));
+  std::vector<AdmittedPeer> admitted = admission.take();
+  ASSERT_EQ(admitted.size(), 1u);
+  EXPECT_EQ(std::get<Region>(admitted[0].introduction).resume_from, 5u);
+  ASSERT_TRUE(admitted[0].seal.has_value());
+  // Both ends hold the same session: each opens what the other sealed, in both directions.
+  const auto from_peer = admitted[0].seal->open(peer.seal->seal(Progress{42}));
+  ASSERT_TRUE(from_peer.has_value());
+  EXPECT_EQ(std::get<Progress>(*from_peer).bytes_verified, 42u);
+  EXPECT_TRUE(peer.seal->open(admitted[0].seal->seal(Bye{})).has_value());
+}
+
+TEST_F(AdmissionTest, OnASealedChannelAnAlteredIntroductionIsRefused) {
+  Admission::Options sealed = options();
+  sealed.sealed = true;
+  Admission admission(sealed);
+  Peer peer = connect(key_, 3);
+  EXPECT_TRUE(run_until(
+      admission, {&peer}, [&] { return peer.failed; }, Region{{}, 5, 0}, 3s,
+      Form::kSealedAltered));
+  EXPECT_FALSE(admission.has_admitted());
 }
 
 TEST_F(AdmissionTest, APeerWithAnotherKeyNeverGetsIn) {
