@@ -43,9 +43,10 @@ std::string distrust(const struct stat& st) {
 }
 
 [[noreturn]] void refuse(const std::filesystem::path& path, const std::string& why) {
-  throw SecurityError(fmt::format("refusing the node file {}: it {}; another user may have "
-                                  "planted it: remove it or choose another DST",
-                                  path.string(), why));
+  throw SecurityError(
+      fmt::format("refusing the node file {}: it {}; another user may have "
+                  "planted it: remove it or choose another DST",
+                  path.string(), why));
 }
 
 // An open that failed on a name someone else holds (EACCES on their 0600 file, ELOOP on a
@@ -77,9 +78,10 @@ NodeClaim::NodeClaim(const std::filesystem::path& destination, std::chrono::mill
     const int error = errno;
     if (dir_.valid())
       refuse_if_planted(dir_.get(), lock_name_, lock_file);
-    throw InputError(fmt::format("cannot create the node lock {}: {}; check that {} exists and is "
-                                 "writable",
-                                 lock_file.string(), std::strerror(error), dir.string()));
+    throw InputError(
+        fmt::format("cannot create the node lock {}: {}; check that {} exists and is "
+                    "writable",
+                    lock_file.string(), std::strerror(error), dir.string()));
   }
   struct stat st {};
   if (::fstat(lock_.get(), &st) != 0)
@@ -92,13 +94,13 @@ NodeClaim::NodeClaim(const std::filesystem::path& destination, std::chrono::mill
   std::chrono::milliseconds pause(5);
   while (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK && errno != EINTR) {
-      throw InputError(
-          fmt::format("cannot lock {}: {}", lock_file.string(), std::strerror(errno)));
+      throw InputError(fmt::format("cannot lock {}: {}", lock_file.string(), std::strerror(errno)));
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      throw TransferError(fmt::format("timed out after {} s waiting for another task on this node "
-                                      "to finish staging {}",
-                                      timeout.count() / 1000, destination.string()));
+      throw TransferError(
+          fmt::format("timed out after {} s waiting for another task on this node "
+                      "to finish staging {}",
+                      timeout.count() / 1000, destination.string()));
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(200));
@@ -153,8 +155,8 @@ void NodeClaim::record(const std::string& line) {
     const int error = errno;
     if (out.valid())
       ::unlinkat(dir_.get(), temporary.c_str(), 0);
-    throw TransferError(fmt::format("cannot record the node's state in {}: {}",
-                                    state_file.string(), std::strerror(error)));
+    throw TransferError(fmt::format("cannot record the node's state in {}: {}", state_file.string(),
+                                    std::strerror(error)));
   }
 }
 

@@ -61,8 +61,8 @@ bool is_hex(std::string_view text, std::size_t length) {
 }  // namespace
 
 std::string CacheRecord::encode() const {
-  return fmt::format("imgcast-cache 2 {} {} {} {} {} {}", source_key, image_bytes,
-                     digest.to_hex(), placed_mtime_ns, inode, device);
+  return fmt::format("imgcast-cache 2 {} {} {} {} {} {}", source_key, image_bytes, digest.to_hex(),
+                     placed_mtime_ns, inode, device);
 }
 
 std::optional<CacheRecord> CacheRecord::decode(std::string_view text) {
@@ -207,9 +207,10 @@ bool content_matches(const CachedCopy& copy, const std::filesystem::path& destin
     return false;
   }
   if (hasher.digest() != copy.record.digest) {
-    log().warn("the cached copy {} does not hold what its cache record says (re-hashed: {}, "
-               "recorded: {}); sending it again",
-               destination.string(), hasher.digest().to_hex(), copy.record.digest.to_hex());
+    log().warn(
+        "the cached copy {} does not hold what its cache record says (re-hashed: {}, "
+        "recorded: {}); sending it again",
+        destination.string(), hasher.digest().to_hex(), copy.record.digest.to_hex());
     return false;
   }
   log().debug("re-hashed the cached copy {} ({} bytes) in {:.3f} s", destination.string(),

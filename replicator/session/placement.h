@@ -18,9 +18,10 @@ namespace imgcast::replicator {
 
 // The record of a copy at `destination` that is this image already, or nullopt (`force`, no
 // source key, no record, one for another source or size, a copy or record someone else could
-// have written (file_trust.h), or a copy whose bytes do not re-hash to the record's digest). Throws SecurityError first when
-// the destination's directory is reached through a symlink and !follow_symlinks (checked even
-// with `force`, before anything is trusted or written there).
+// have written (file_trust.h), or a copy whose bytes do not re-hash to the record's digest).
+// Throws SecurityError first when the destination's directory is reached through a symlink and
+// !follow_symlinks (checked even with `force`, before anything is trusted or written there).
+// A hit costs one read of the whole copy (~0.3-0.5 s per GiB from the page cache).
 std::optional<CacheRecord> find_cached_copy(const std::string& destination,
                                             const std::string& source_key,
                                             std::uint64_t image_bytes, bool force,

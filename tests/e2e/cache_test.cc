@@ -7,14 +7,13 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
-#include <utime.h>
-
 #include <unistd.h>
+#include <utime.h>
 
 #include <algorithm>
 #include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "tests/e2e/harness.h"
 
@@ -66,7 +65,8 @@ class CacheTest : public ::testing::Test {
     fields.resize(std::max<std::size_t>(fields.size(), 8));
     return fields;
   }
-  static void set_record(const std::filesystem::path& copy, const std::vector<std::string>& fields) {
+  static void set_record(const std::filesystem::path& copy,
+                         const std::vector<std::string>& fields) {
     std::string text;
     for (const auto& field : fields) {
       if (!field.empty())

@@ -1,10 +1,9 @@
 // imgcast hook on loopback: N real processes per "job", each told its node index with --rank
 // (what srun / mpirun say through their variables; tests/launchers runs those for real), meeting
 // through the rendezvous file, several tasks per node, a command after staging, and failures.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-
-#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -168,9 +167,11 @@ struct StickyHook : HookJob {
   }
   // The command prints whether it saw the true bytes.
   ProcessResult run_hook() const {
-    return start(0, source, {"--", "sh", "-c", "cmp -s \"$IMGCAST_PATH\" \"$0\" && echo SAME || "
-                                               "echo OTHER",
-                             source.string()})
+    return start(0, source,
+                 {"--", "sh", "-c",
+                  "cmp -s \"$IMGCAST_PATH\" \"$0\" && echo SAME || "
+                  "echo OTHER",
+                  source.string()})
         ->wait(60s);
   }
   std::filesystem::path source = job.dir / "source.img";
