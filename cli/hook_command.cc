@@ -208,6 +208,8 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
       id.step = launch::file_name_safe(id.step);
       staged = replicator::expand_destination(args->destination, id.node, host);
       const auto timeout = parse_seconds(args->timeout, "--timeout");
+      // Refuses (exit 4) a lock or state file another user planted beside DST; "staged" counts
+      // only while DST is still our own copy with our own cache record.
       launch::NodeClaim claim(staged, timeout);
       switch (claim.state(id.job, id.step)) {
         case launch::NodeState::kStaged:
@@ -227,7 +229,13 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
         result = id.node == 0 ? stage_as_root(*args, global, id, host, rendezvous)
                               : stage_as_agent(*args, id, host, rendezvous);
       } catch (...) {
-        claim.record_failed(id.job, id.step);
+        // The staging error is the one to report; a state that cannot be written as well only
+        // costs the node's other tasks their --timeout.
+        try {
+          claim.record_failed(id.job, id.step);
+        } catch (const std::exception& also) {
+          spdlog::warn("{}", also.what());
+        }
         throw;
       }
       if (result == 0) {

@@ -12,11 +12,14 @@ std::optional<CacheRecord> find_cached_copy(const std::string& destination,
   if (force || source_key.empty()) {
     return std::nullopt;
   }
-  std::optional<CacheRecord> record = read_cache_record(destination);
-  if (!record || record->source_key != source_key || record->image_bytes != image_bytes) {
+  // The cheap checks first (ownership, identity, key, size); the re-hash only for a copy that
+  // would otherwise be taken.
+  std::optional<CachedCopy> copy = open_cached_copy(destination);
+  if (!copy || copy->record.source_key != source_key || copy->record.image_bytes != image_bytes ||
+      !content_matches(*copy, destination)) {
     return std::nullopt;
   }
-  return record;
+  return std::move(copy->record);
 }
 
 void place_copy(StagedImage& image, const std::string& source_key, const ImageDigest& digest) {

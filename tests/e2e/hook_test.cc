@@ -1,12 +1,19 @@
 // imgcast hook on loopback: N real processes per "job", each told its node index with --rank
 // (what srun / mpirun say through their variables; tests/launchers runs those for real), meeting
 // through the rendezvous file, several tasks per node, a command after staging, and failures.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <fstream>
+#include <iterator>
 #include <memory>
 
 #include "tests/e2e/harness.h"
+#include "transport/unique_fd.h"
 
 namespace imgcast::test {
 namespace {
@@ -138,6 +145,93 @@ TEST(Hook, ARendezvousOthersCouldReadIsRefused) {
   const ProcessResult agent = hook.start(1, source)->wait(30s);
   EXPECT_EQ(agent.exit_code, 4) << agent.err;
   EXPECT_NE(agent.err.find("refusing it"), std::string::npos) << agent.err;
+}
+
+// Files another user (uid 65534) made first in DST's directory, a 1777 one like /tmp: the
+// tests run as root, so they are created and then given away.
+constexpr uid_t kNobody = 65534;
+
+void plant(const std::filesystem::path& path, const std::string& text, mode_t mode = 0600) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+  ASSERT_EQ(::chown(path.c_str(), kNobody, kNobody), 0);
+  ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+}
+
+struct StickyHook : HookJob {
+  StickyHook() : HookJob(1) {
+    std::filesystem::permissions(job.node_dir(0), std::filesystem::perms(01777));
+    write_random_file(source, 1u << 20, 44);
+  }
+  std::filesystem::path beside(const char* suffix) const {
+    return job.node_dir(0) / (std::string(".image.sif") + suffix);
+  }
+  // The command prints whether it saw the true bytes.
+  ProcessResult run_hook() const {
+    return start(0, source,
+                 {"--", "sh", "-c",
+                  "cmp -s \"$IMGCAST_PATH\" \"$0\" && echo SAME || "
+                  "echo OTHER",
+                  source.string()})
+        ->wait(60s);
+  }
+  std::filesystem::path source = job.dir / "source.img";
+};
+
+TEST(Hook, AStateFileAnotherUserPlantedIsRefusedAndTheCommandNeverRuns) {
+  StickyHook hook;
+  plant(hook.job.copy(0), "attacker's image", 0644);
+  plant(hook.beside(".imgcast-state"), "staged " + hook.job_id + "\n");
+  const ProcessResult result = hook.run_hook();
+  EXPECT_EQ(result.exit_code, 4) << result.err;
+  EXPECT_NE(result.err.find("belongs to uid 65534"), std::string::npos) << result.err;
+  EXPECT_EQ(result.out.find("SAME"), std::string::npos);
+  EXPECT_EQ(result.out.find("OTHER"), std::string::npos) << "CMD ran on the planted file";
+}
+
+TEST(Hook, OurStagedStateCountsOnlyForOurOwnCopy) {
+  StickyHook hook;
+  // Our own state file says staged (a guessable job id), but DST is someone else's file: the
+  // node stages again and the command sees the true bytes.
+  std::ofstream(hook.beside(".imgcast-state")) << "staged " << hook.job_id << "\n";
+  std::filesystem::permissions(hook.beside(".imgcast-state"), std::filesystem::perms(0600));
+  plant(hook.job.copy(0), "attacker's image", 0644);
+  const ProcessResult result = hook.run_hook();
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("SAME"), std::string::npos) << result.out << result.err;
+  EXPECT_TRUE(files_equal(hook.source, hook.job.copy(0)));
+  // And a second call in the same job now finds our copy staged: no transfer, the same bytes.
+  const ProcessResult again = hook.run_hook();
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("SAME"), std::string::npos) << again.out << again.err;
+}
+
+TEST(Hook, AStateFileSymlinkIsRefusedAndItsTargetKeepsItsBytes) {
+  StickyHook hook;
+  const auto target = hook.job.dir / "precious";
+  std::ofstream(target) << "precious";
+  std::filesystem::create_symlink(target, hook.beside(".imgcast-state"));
+  ASSERT_EQ(::lchown(hook.beside(".imgcast-state").c_str(), kNobody, kNobody), 0);
+  const ProcessResult result = hook.run_hook();
+  EXPECT_EQ(result.exit_code, 4) << result.err;
+  EXPECT_NE(result.err.find("symbolic link"), std::string::npos) << result.err;
+  std::ifstream in(target);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "precious");
+}
+
+TEST(Hook, ALockAnotherUserHoldsFailsAtOnce) {
+  StickyHook hook;
+  plant(hook.beside(".imgcast-lock"), "");
+  // Held all along (as its owner could): we must not wait --timeout (20 s) for it.
+  const transport::UniqueFd held(::open(hook.beside(".imgcast-lock").c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(held.valid());
+  ASSERT_EQ(::flock(held.get(), LOCK_EX), 0);
+  const auto started = std::chrono::steady_clock::now();
+  const ProcessResult result = hook.run_hook();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  EXPECT_EQ(result.exit_code, 4) << result.err;
+  EXPECT_NE(result.err.find("refusing the node file"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("belongs to uid 65534"), std::string::npos) << result.err;
+  EXPECT_EQ(result.out.find("SAME"), std::string::npos);
 }
 
 }  // namespace
