@@ -41,7 +41,13 @@ void RootSession::wait_for(Phase phase) {
   const auto target = phase == Phase::kJoining   ? AgentRecord::State::kJoined
                       : phase == Phase::kProbing ? AgentRecord::State::kProbed
                                                  : AgentRecord::State::kReady;
-  const auto deadline = Clock::now() + options_.connect_timeout;
+  const auto start = Clock::now();
+  auto deadline = start + options_.connect_timeout;
+  if (phase == Phase::kProbing && !options_.force) {
+    // A node with a cached copy re-reads it whole to confirm it (placement.h) before it answers:
+    // give it time for that at a slow disk's 100 MB/s, so a large cached image is not a timeout.
+    deadline += std::chrono::milliseconds(source_->size() / 100'000);
+  }
   // While probing, a node whose destination fails (missing, unwritable, full) drops out alone:
   // no data has moved and the plan is not made yet. Elsewhere a failure stops the setup.
   const bool tolerate_failed = phase == Phase::kProbing;
@@ -59,7 +65,10 @@ void RootSession::wait_for(Phase phase) {
                                                     : AgentRecord::State::kProbed;
       abort_setup(ExitCode::kTransferFailed,
                   fmt::format("timed out after {} ms waiting for the agent on {} to {} ({})",
-                              options_.connect_timeout.count(), hosts_in(state),
+                              std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  deadline - start)
+                                  .count(),
+                              hosts_in(state),
                               phase == Phase::kJoining   ? "join"
                               : phase == Phase::kProbing ? "check its cached copy"
                                                          : "get ready",
