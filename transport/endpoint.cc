@@ -2,7 +2,16 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+
 namespace imgcast::transport {
+
+namespace {
+// Ids start at 1 so 0 never names an endpoint; 64 bits never wrap in a process's life.
+std::atomic<std::uint64_t> next_endpoint_id{1};
+}  // namespace
+
+Endpoint::Endpoint() : id_(next_endpoint_id.fetch_add(1, std::memory_order_relaxed)) {}
 
 Status Endpoint::send_control(std::span<const std::byte> message) {
   if (message.size() > kMaxControlBytes) {

@@ -4,6 +4,11 @@
 //
 // An endpoint's first failure is latched: every later call returns it, and every pending write
 // completes with it.
+//
+// An endpoint starts untrusted: until its owner calls trust() (after a handshake proved the
+// peer), a control message it receives may be at most kMaxUntrustedControlBytes (a longer one
+// fails the endpoint with kProtocolError) and the backend allocates nothing bigger than that for
+// it. Trust says nothing about writes: those need MemoryRegion::allow_writer.
 #pragma once
 
 #include <cstdint>
@@ -50,14 +55,26 @@ class Endpoint {
   // For logs and errors: the peer's "host:port" or backend-specific name.
   virtual const std::string& peer_name() const noexcept = 0;
 
+  // A process-wide unique, never reused id (what MemoryRegion::allow_writer records).
+  std::uint64_t id() const noexcept { return id_; }
+  // The peer proved itself: control messages up to kMaxControlBytes are taken from now on.
+  void trust() noexcept { trusted_ = true; }
+  bool trusted() const noexcept { return trusted_; }
+  // What a receiver takes in one control message: kMaxUntrustedControlBytes until trust().
+  std::size_t max_incoming_control_bytes() const noexcept {
+    return trusted_ ? kMaxControlBytes : kMaxUntrustedControlBytes;
+  }
+
   // Free for the owner: lets a poll loop map an Endpoint* back to its own record cheaply.
   void set_user_tag(std::uint64_t tag) noexcept { user_tag_ = tag; }
   std::uint64_t user_tag() const noexcept { return user_tag_; }
 
   static constexpr std::size_t kMaxControlBytes = 1u << 20;
+  // Hello, Challenge, Proof and an introduction (Join, Region) fit well within this.
+  static constexpr std::size_t kMaxUntrustedControlBytes = 16u << 10;
 
  protected:
-  Endpoint() = default;
+  Endpoint();
 
  private:
   // REQUIRES: the request passed post_write's range checks.
@@ -66,6 +83,8 @@ class Endpoint {
   virtual Status do_send_control(std::span<const std::byte> message) = 0;
 
   std::uint64_t user_tag_ = 0;
+  std::uint64_t id_;
+  bool trusted_ = false;
 };
 
 // A passive endpoint factory. Connections it accepts arrive as PeerAccepted completions.

@@ -2,14 +2,27 @@
 // staging file mapping) or so it may be the source of writes (any sender). Created by
 // Context::register_memory; deregisters on destruction. Owned by the caller, which must keep the
 // memory itself alive for the region's lifetime. Not thread-safe: use from the Context's thread.
+//
+// Write authority: knowing a region's descriptor (id and key) is not enough to write into it. A
+// region registered for kRemoteWrite accepts writes only from the endpoints its owner granted
+// with allow_writer(), named by Endpoint::id() (never reused in a process, unlike an address).
+// The TCP backend refuses a write frame from any other endpoint before a byte lands. UCX and
+// verbs cannot bind an rkey to one connection: the bytes of a write from an endpoint that was
+// not granted may land, but its notice (WriteArrived) is refused and that endpoint fails, so the
+// owner never counts it; the owner must re-check what it holds before using it (DataNode::seal).
+// Destroying the region deregisters it: its key is worthless from then on in every backend.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
+#include <vector>
 
 #include "transport/region_descriptor.h"
 
 namespace imgcast::transport {
+
+class Endpoint;
 
 enum class Access : unsigned {
   kLocalRead = 1u << 0,    // may be the source of writes
@@ -31,8 +44,19 @@ class MemoryRegion {
   virtual const RegionDescriptor& descriptor() const noexcept = 0;
   virtual Access access() const noexcept = 0;
 
+  // Lets `writer` write into this region (and have its writes reported). Granting twice is one
+  // grant. Only for a region registered with kRemoteWrite.
+  void allow_writer(const Endpoint& writer);
+  // Takes the grant back; later writes from `writer` are refused like a stranger's.
+  void revoke_writer(const Endpoint& writer) noexcept;
+  // Whether the endpoint with this id was granted (the backends' receive paths ask).
+  bool allows_writer(std::uint64_t endpoint_id) const noexcept;
+
  protected:
   MemoryRegion() = default;
+
+ private:
+  std::vector<std::uint64_t> writers_;  // granted Endpoint::id()s; one or two (a node's parents)
 };
 
 // A peer's region, imported on one endpoint from its descriptor (Endpoint::import_region).

@@ -6,17 +6,17 @@ namespace tp = transport;
 
 namespace {
 
-// The root only sends from its copy: no peer may write into it, and RDMA then pins it for
-// reading only.
+// Every node sends from its copy; an agent's parents write into it too, through a registration
+// of its own that seal() drops while the children are still being served. The root's copy is
+// never written by a peer: it has no write registration, and RDMA pins it for reading only.
 std::unique_ptr<tp::MemoryRegion> register_mapping(tp::Context& data,
                                                    const DataNodeOptions& options,
-                                                   StagedImage& image) {
-  if (image.bytes().empty()) {
+                                                   StagedImage& image, tp::Access access) {
+  const bool root = options.rank == options.topology->root();
+  if (image.bytes().empty() || (root && access == tp::Access::kRemoteWrite)) {
     return nullptr;
   }
-  const bool root = options.rank == options.topology->root();
-  return data.register_memory(image.bytes(),
-                              root ? tp::Access::kLocalRead : tp::Access::kReadWrite);
+  return data.register_memory(image.bytes(), access);
 }
 
 }  // namespace
@@ -25,9 +25,10 @@ DataNode::DataNode(tp::Context& data, const DataNodeOptions& options, StagedImag
     : options_(options),
       ledger_(ChunkPlan(options.image_bytes, options.chunk_bytes), options.topology->trees(), image,
               options.rank),
-      region_(register_mapping(data, options_, image)),
-      downstream_(options_, ledger_, region_.get()),
-      upstream_(data, options_, ledger_, region_.get()) {}
+      source_region_(register_mapping(data, options_, image, tp::Access::kLocalRead)),
+      write_region_(register_mapping(data, options_, image, tp::Access::kRemoteWrite)),
+      downstream_(options_, ledger_, source_region_.get()),
+      upstream_(data, options_, ledger_, write_region_.get()) {}
 
 DataNode::~DataNode() = default;
 
@@ -35,6 +36,18 @@ void DataNode::connect_to_parent(int tree, std::span<const std::byte> address,
                                  std::chrono::milliseconds timeout,
                                  const std::string& parent_name) {
   upstream_.connect(tree, address, timeout, parent_name);
+}
+
+ImageDigest DataNode::seal() {
+  if (!sealed_) {
+    upstream_.seal();
+    write_region_.reset();
+    // From here no peer can change the mapping: what it holds now is what gets placed.
+    ImageHasher again;
+    again.update(ledger_.bytes());
+    sealed_ = again.digest();
+  }
+  return *sealed_;
 }
 
 void DataNode::use_source(const ImageSource& source) {

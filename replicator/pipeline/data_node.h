@@ -110,8 +110,16 @@ class DataNode {
 
   // Every chunk is present and verified, in order.
   bool complete() const noexcept { return ledger_.complete(); }
-  // The whole-image xxh3-128. REQUIRES: complete().
+  // The whole-image xxh3-128 of the chunks as they were checked on arrival. REQUIRES: complete().
   ImageDigest digest() const noexcept { return ledger_.image_digest(); }
+  // Agents, once complete(): stops every write into the staging mapping (the parent links close
+  // and the write registration goes, so its key is worthless in every backend), then hashes the
+  // whole mapping again, as it lies, and returns that xxh3-128. What the caller must compare
+  // with the source's before placing the copy: bytes a stranger wrote with a sniffed key after a
+  // chunk was checked (possible on UCX/verbs, where an rkey cannot be bound to one connection)
+  // are caught here. The first call does the work; later ones return the same digest. Call it
+  // between two batches of completions. REQUIRES: complete().
+  ImageDigest seal();
   // Set once; the node's own copy cannot complete (a parent that fails authentication, a read
   // error on the root).
   const std::optional<std::string>& failure() const noexcept { return ledger_.failure(); }
@@ -131,11 +139,15 @@ class DataNode {
   // In creation order; the parts hold references to what is declared before them.
   DataNodeOptions options_;
   ChunkLedger ledger_;
-  std::unique_ptr<transport::MemoryRegion> region_;  // the staging mapping, for the parts
+  // The staging mapping, registered twice: as the source of writes to the children (for as long
+  // as the node serves), and, on an agent, as the target of its parents' writes (until seal()).
+  std::unique_ptr<transport::MemoryRegion> source_region_;
+  std::unique_ptr<transport::MemoryRegion> write_region_;
   Downstream downstream_;
   // After the children, so the parents' links close first, as they always did.
   Upstream upstream_;
   bool pace_reads_ = true;  // cleared by stop_pacing(), perhaps before use_source()
+  std::optional<ImageDigest> sealed_;  // seal()'s digest
   // The root only, after use_source(). Last: its reading thread stops before the ledger and the
   // mapping it writes go away.
   std::unique_ptr<RootFeed> feed_;

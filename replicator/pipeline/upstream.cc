@@ -30,7 +30,7 @@ struct Upstream::Parent {
 };
 
 Upstream::Upstream(tp::Context& data, const DataNodeOptions& options, ChunkLedger& ledger,
-                   const tp::MemoryRegion* own_region)
+                   tp::MemoryRegion* own_region)
     : data_(data), options_(options), ledger_(ledger), own_region_(own_region) {
   if (options_.rank != options_.topology->root()) {
     for (int tree = 0; tree < ledger_.trees(); ++tree) {
@@ -67,6 +67,9 @@ void Upstream::reparent(int tree, std::span<const std::byte> address,
                         std::chrono::milliseconds timeout, const std::string& parent_name) {
   Parent& parent = *parents_.at(tree);
   // Between two batches of completions (the owner's loop), so no event names the old endpoint.
+  // The old parent may write no more: only the new link is granted (once it proves itself).
+  if (own_region_ != nullptr && parent.endpoint)
+    own_region_->revoke_writer(*parent.endpoint);
   parent.endpoint.reset();
   parent.handshake.reset();
   parent.ready = false;
@@ -76,6 +79,18 @@ void Upstream::reparent(int tree, std::span<const std::byte> address,
   ledger_.forget_unverified(tree);
   connect(tree, address, timeout, parent_name);
   parent.lost.reset();
+}
+
+void Upstream::seal() {
+  for (auto& parent : parents_) {
+    if (own_region_ != nullptr && parent->endpoint)
+      own_region_->revoke_writer(*parent->endpoint);
+    // Called between two batches of completions, like reparent(): no event names the endpoint.
+    parent->endpoint.reset();
+    parent->handshake.reset();
+    parent->ready = false;
+  }
+  own_region_ = nullptr;
 }
 
 void Upstream::abandon(int tree, std::string reason) {
@@ -125,10 +140,13 @@ void Upstream::on_message(Parent& parent, const Message& message) {
         fmt::format("{} failed authentication: it does not hold this job's key", parent.name));
     return;
   }
-  // The region descriptor (our write key) goes out only after the parent proved itself.
+  // The parent proved it holds the job key: its link may carry big control messages, and it
+  // alone may write into our region. The region descriptor (our write key) goes out only now.
+  parent.endpoint->trust();
   tp::RegionDescriptor descriptor;
   descriptor.length = 0;
   if (own_region_ != nullptr) {
+    own_region_->allow_writer(*parent.endpoint);
     descriptor = own_region_->descriptor();
   }
   const Region region{descriptor.encode(), ledger_.verified(),
@@ -197,6 +215,9 @@ void Upstream::lose(Parent& parent, std::string reason) {
     return;
   }
   log().warn("rank {}: {}; asking for a new parent", options_.rank, reason);
+  // Given up on: whatever it writes from now on is refused, not just ignored.
+  if (own_region_ != nullptr && parent.endpoint)
+    own_region_->revoke_writer(*parent.endpoint);
   parent.ready = false;
   parent.lost = std::move(reason);
 }

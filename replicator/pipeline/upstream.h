@@ -6,6 +6,11 @@
 // parent), and gives up on a parent that dies, stalls, misbehaves or keeps corrupting: the node is
 // then an orphan in that tree until reparent().
 //
+// Write authority: our region accepts writes only from the link to a parent that proved itself
+// (allow_writer once its Challenge checks out, revoke_writer when it is replaced or given up on),
+// so a peer that read the key off the wire cannot write on a connection of its own. seal() ends
+// it all once every chunk is verified.
+//
 // Created and owned by DataNode, which hands it the events that name a parent; used only from
 // the thread that drives the DataNode.
 #pragma once
@@ -28,10 +33,11 @@ namespace imgcast::replicator {
 
 class Upstream {
  public:
-  // `own_region`: our staging mapping registered with `data` (its descriptor goes to each parent;
-  // null for an empty image). All of them must outlive the Upstream.
+  // `own_region`: our staging mapping registered with `data` for remote writes (its descriptor
+  // goes to each parent, which alone is granted to write; null for an empty image or the root).
+  // All of them must outlive the Upstream, or seal() must have been called.
   Upstream(transport::Context& data, const DataNodeOptions& options, ChunkLedger& ledger,
-           const transport::MemoryRegion* own_region);
+           transport::MemoryRegion* own_region);
   ~Upstream();
   Upstream(const Upstream&) = delete;
   Upstream& operator=(const Upstream&) = delete;
@@ -54,6 +60,10 @@ class Upstream {
   bool on_peer_failed(transport::Endpoint* peer, const transport::Status& status);
   // A write that did not come from a parent is ignored (only they hold our write key).
   void on_arrived(const transport::WriteArrived& arrived);
+
+  // Every chunk is verified: takes every grant back and closes every parent link. After it, the
+  // region may be deregistered and no parent event is taken. Idempotent.
+  void seal();
 
   // Set while the node has no working parent in `tree`: why it lost the last one.
   const std::optional<std::string>& orphaned(int tree) const noexcept;
@@ -78,7 +88,7 @@ class Upstream {
   transport::Context& data_;
   const DataNodeOptions& options_;
   ChunkLedger& ledger_;
-  const transport::MemoryRegion* own_region_;
+  transport::MemoryRegion* own_region_;  // null after seal()
   std::vector<std::unique_ptr<Parent>> parents_;  // by tree
   std::uint32_t refetched_ = 0;                   // corrupt chunks asked for again, in all
 };

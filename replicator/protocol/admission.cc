@@ -126,6 +126,7 @@ void Admission::on_message(Waiting& waiting, std::span<const std::byte> bytes) {
                                   ? "failed authentication (it does not hold this job's key)"
                                   : "failed authentication (wrong job key)");
       }
+      endpoint->trust();  // proven: its control messages may now be of any size the API allows
       if (options_.sealed) {
         waiting.seal.emplace(waiting.handshake.seal());
       }

@@ -150,6 +150,7 @@ void AgentSession::on_challenge(const Challenge& challenge) {
     exit_ = ExitCode::kSecurity;
     return;
   }
+  control_->trust();  // the root proved itself: its messages may be as large as a plan needs
   // The proof is the handshake's last unsealed message; everything after it is sealed.
   (void)control_->send_control(encode(*proof));  // a failure comes back as PeerFailed
   seal_.emplace(handshake_->seal(challenge));
@@ -297,14 +298,16 @@ void AgentSession::check_done() {
   if (!node_->complete() || !expected_digest_) {
     return;
   }
-  if (node_->digest() != *expected_digest_) {
+  // seal(): no more writes, then the whole mapping hashed again as it lies (data_node.h).
+  const ImageDigest sealed = node_->seal();
+  if (sealed != *expected_digest_) {
     report_failure(ExitCode::kTransferFailed,
                    fmt::format("whole-image xxh3-128 {} does not match the source's {}",
-                               node_->digest().to_hex(), expected_digest_->to_hex()));
+                               sealed.to_hex(), expected_digest_->to_hex()));
     return;
   }
   try {
-    place_copy(*image_, source_key_, node_->digest());
+    place_copy(*image_, source_key_, sealed);
   } catch (const ImgcastError& error) {
     report_failure(error.code(), error.what());
     return;

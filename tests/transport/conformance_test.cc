@@ -66,12 +66,16 @@ class TransportTest : public ::testing::TestWithParam<Backend> {
     sender_seen_.clear();
     receiver_ = std::move(all_of<PeerAccepted>(receiver_seen_).front()->endpoint);
     receiver_seen_.clear();
+    // The suite is about a proven pair: the handshake that would prove it is the replicator's.
+    sender_->trust();
+    receiver_->trust();
   }
 
   // Registers `size` bytes on the receiver for remote writes and imports it on the sender.
   void make_target(std::size_t size) {
     target_memory_.assign(size, std::byte{0});
     target_ = receiver_ctx_->register_memory(target_memory_, Access::kRemoteWrite);
+    target_->allow_writer(*receiver_);  // writes come only on granted connections
     const auto wire = target_->descriptor().encode();  // what a peer would get
     remote_ = sender_->import_region(*RegionDescriptor::decode(wire));
   }
@@ -299,6 +303,7 @@ TEST_P(TransportTest, OffsetsBeyondFourGibibytes) {
   ASSERT_NE(memory, MAP_FAILED);
   auto* bytes = static_cast<std::byte*>(memory);
   target_ = receiver_ctx_->register_memory({bytes, kRegion}, Access::kRemoteWrite);
+  target_->allow_writer(*receiver_);
   remote_ = sender_->import_region(target_->descriptor());
   source_memory_ = random_bytes(1 << 20, 6);
   source_ = sender_ctx_->register_memory(source_memory_, Access::kLocalRead);
@@ -381,8 +386,10 @@ TEST_P(TransportTest, TwoProcessesMoveSixtyFourMebibytes) {
       if (!context->poll(seen, std::chrono::milliseconds(100)).is_ok())
         ::_exit(3);
       for (auto& c : seen) {
-        if (auto* a = std::get_if<PeerAccepted>(&c))
+        if (auto* a = std::get_if<PeerAccepted>(&c)) {
           peer = std::move(a->endpoint);
+          region->allow_writer(*peer);  // before the next poll reads its first write
+        }
         if (std::holds_alternative<WriteArrived>(c))
           ++arrived;
         if (std::holds_alternative<PeerFailed>(c))

@@ -162,8 +162,10 @@ TEST(TcpListen, Ipv6LoopbackCarriesWrites) {
   std::unique_ptr<Endpoint> receiver;
   ASSERT_TRUE(poll_both_until(*sender_ctx, sender_seen, *receiver_ctx, receiver_seen, [&] {
     for (auto* a : all_of<PeerAccepted>(receiver_seen)) {
-      if (a->endpoint)
+      if (a->endpoint) {
         receiver = std::move(a->endpoint);
+        target->allow_writer(*receiver);  // before the next poll reads the write
+      }
     }
     return !all_of<WriteArrived>(receiver_seen).empty();
   }));

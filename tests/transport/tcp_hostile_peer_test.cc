@@ -35,6 +35,14 @@ class HostilePeer : public ::testing::Test {
     address.sin_port = htons(port);
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_EQ(::connect(socket_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    // The raw peer's connection is the one the region is granted to: the checks below are the
+    // ones a granted writer still faces (a stranger's connection: tcp_write_authority_test.cc).
+    std::vector<Completion> seen;
+    ASSERT_TRUE(poll_until(*context_, seen, [&] {
+      keep_accepted(seen, accepted_);
+      return accepted_ != nullptr;
+    }));
+    region_->allow_writer(*accepted_);
   }
   void TearDown() override { ::close(socket_); }
 
@@ -56,7 +64,7 @@ class HostilePeer : public ::testing::Test {
     if (payload > 0)
       (void)!::send(socket_, junk.data(), junk.size(), MSG_NOSIGNAL);
     std::vector<Completion> seen;
-    std::unique_ptr<Endpoint> peer;
+    std::unique_ptr<Endpoint>& peer = accepted_;
     EXPECT_TRUE(poll_until(*context_, seen, [&] {
       keep_accepted(seen, peer);
       return !all_of<PeerFailed>(seen).empty();
@@ -105,6 +113,7 @@ class HostilePeer : public ::testing::Test {
   std::unique_ptr<MemoryRegion> region_;
   std::uint64_t key_ = 0;
   int socket_ = -1;
+  std::unique_ptr<Endpoint> accepted_;  // the receiver's end of socket_
 };
 
 TEST_F(HostilePeer, WrongKeyIsRefused) {
@@ -152,10 +161,23 @@ TEST_F(HostilePeer, RegionNotOpenForRemoteWritesIsRefused) {
 }
 
 TEST_F(HostilePeer, OversizedControlMessageIsRefusedBeforeAllocating) {
+  accepted_->trust();  // even a proven peer stays within the API's bound
   tcp::FrameHeader h;
   h.type = tcp::FrameType::kControl;
   h.length = Endpoint::kMaxControlBytes + 1;
   EXPECT_EQ(send_and_get_failure(h).code(), StatusCode::kProtocolError);
+}
+
+// Before authentication, a 48-byte header announcing 1 MiB must not make the receiver allocate
+// it: anything over the small bound fails the connection at the header.
+TEST_F(HostilePeer, UntrustedPeerCannotAnnounceABigControlMessage) {
+  tcp::FrameHeader h;
+  h.type = tcp::FrameType::kControl;
+  h.length = Endpoint::kMaxControlBytes;
+  const Status status = send_and_get_failure(h);
+  EXPECT_EQ(status.code(), StatusCode::kProtocolError);
+  EXPECT_NE(status.message().find("before authentication"), std::string::npos)
+      << status.message();
 }
 
 TEST_F(HostilePeer, HangingUpInsideAFrameIsClosedAndNamesThePeer) {
@@ -165,7 +187,7 @@ TEST_F(HostilePeer, HangingUpInsideAFrameIsClosedAndNamesThePeer) {
   ASSERT_EQ(::send(socket_, half.data(), half.size(), 0), 2048);
   ::shutdown(socket_, SHUT_WR);
   std::vector<Completion> seen;
-  std::unique_ptr<Endpoint> peer;
+  std::unique_ptr<Endpoint>& peer = accepted_;
   ASSERT_TRUE(poll_until(*context_, seen, [&] {
     keep_accepted(seen, peer);
     return !all_of<PeerFailed>(seen).empty();
@@ -191,7 +213,7 @@ TEST_F(HostilePeer, FramesSplitAnywhereAreReassembled) {
     stream.insert(stream.end(), 4096, static_cast<std::byte>(0x10 + i));
   }
   std::vector<Completion> seen;
-  std::unique_ptr<Endpoint> peer;
+  std::unique_ptr<Endpoint>& peer = accepted_;
   std::size_t sent = 0;
   constexpr std::size_t kFrame = tcp::FrameHeader::kBytes + 4096;
   for (std::size_t cut : {std::size_t{7}, std::size_t{48}, std::size_t{1000}, kFrame + 20,
@@ -224,7 +246,7 @@ TEST_F(HostilePeer, ValidWriteFromARawPeerLands) {
   std::vector<char> payload(4096, static_cast<char>(0xAB));
   ASSERT_EQ(::send(socket_, payload.data(), payload.size(), 0), 4096);
   std::vector<Completion> seen;
-  std::unique_ptr<Endpoint> peer;
+  std::unique_ptr<Endpoint>& peer = accepted_;
   ASSERT_TRUE(poll_until(*context_, seen, [&] {
     keep_accepted(seen, peer);
     return !all_of<WriteArrived>(seen).empty();
@@ -266,7 +288,7 @@ TEST_F(SmallReceiveBudget, ASmallFrameQueuedBehindTheBudgetStillWakesTheReceiver
   // no more, asks the socket to wake it only once the rest of that payload is there.
   ASSERT_EQ(::send(socket_, first.data(), first.size(), 0), static_cast<ssize_t>(first.size()));
   std::vector<Completion> seen;
-  std::unique_ptr<Endpoint> peer;
+  std::unique_ptr<Endpoint>& peer = accepted_;
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(context_->poll(seen, std::chrono::milliseconds(20)).is_ok());
     keep_accepted(seen, peer);

@@ -28,6 +28,7 @@ struct RegisteredRegion {
   std::span<std::byte> bytes;
   std::uint64_t write_key;
   bool remote_write;
+  const MemoryRegion* owner;  // its grants (allow_writer); erased from here before it goes
 };
 
 struct TcpCore {

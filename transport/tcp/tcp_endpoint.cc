@@ -201,11 +201,18 @@ void TcpEndpoint::receive() {
     } else {
       if (step_ == ReceiveStep::kPayload) {
         // Look the region up again each time: it may have been deregistered meanwhile.
+        // And the grant: a writer whose grant was revoked mid-frame writes no further byte.
         const auto it = core_->regions.find(frame_.region_id);
         if (it == core_->regions.end()) {
           fail({StatusCode::kClosed,
                 fmt::format("region {} was deregistered while {} was writing into it",
                             frame_.region_id, peer_name_)});
+          return;
+        }
+        if (!it->second.owner->allows_writer(id())) {
+          fail({StatusCode::kPermissionDenied,
+                fmt::format("{} lost its right to write into region {} while writing",
+                            peer_name_, frame_.region_id)});
           return;
         }
         payload_target = it->second.bytes.data() + frame_.offset + payload_got_;
@@ -284,9 +291,15 @@ void TcpEndpoint::set_low_water(std::uint64_t want) {
 }
 
 bool TcpEndpoint::start_frame() {
-  const auto header = FrameHeader::decode(header_buf_, kMaxControlBytes);
+  // Before trust() a control message is held to the small bound: a 48-byte header must not make
+  // an unauthenticated peer's connection allocate a megabyte.
+  const auto limit = static_cast<std::uint32_t>(max_incoming_control_bytes());
+  const auto header = FrameHeader::decode(header_buf_, limit);
   if (!header) {
-    fail({StatusCode::kProtocolError, fmt::format("{} sent a malformed frame header", peer_name_)});
+    fail({StatusCode::kProtocolError,
+          fmt::format("{} sent a malformed frame header (or a control message over the {} bytes "
+                      "allowed {})",
+                      peer_name_, limit, trusted() ? "" : "before authentication")});
     return false;
   }
   frame_ = *header;
@@ -300,13 +313,20 @@ bool TcpEndpoint::start_frame() {
     }
     return true;
   }
-  // A write may land only in a region registered for remote writes, with its key, in range.
+  // A write may land only in a region registered for remote writes, with its key, from an
+  // endpoint its owner granted, in range. Checked before a payload byte is read.
   const auto it = core_->regions.find(frame_.region_id);
   if (it == core_->regions.end() || !it->second.remote_write ||
       it->second.write_key != frame_.write_key) {
     fail({StatusCode::kPermissionDenied,
           fmt::format("{} tried to write into region {} without its key", peer_name_,
                       frame_.region_id)});
+    return false;
+  }
+  if (!it->second.owner->allows_writer(id())) {
+    fail({StatusCode::kPermissionDenied,
+          fmt::format("{} tried to write into region {} on a connection it was not granted",
+                      peer_name_, frame_.region_id)});
     return false;
   }
   const std::uint64_t size = it->second.bytes.size();

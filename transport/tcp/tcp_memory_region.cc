@@ -15,7 +15,7 @@ TcpMemoryRegion::TcpMemoryRegion(std::shared_ptr<TcpCore> core, std::span<std::b
   descriptor_.key.resize(8);
   store_le64(descriptor_.key.data(), key);
   core_->regions[descriptor_.region_id] =
-      RegisteredRegion{memory, key, has(access, Access::kRemoteWrite)};
+      RegisteredRegion{memory, key, has(access, Access::kRemoteWrite), this};
 }
 
 TcpMemoryRegion::~TcpMemoryRegion() { core_->regions.erase(descriptor_.region_id); }

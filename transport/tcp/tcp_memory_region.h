@@ -1,6 +1,9 @@
 // TCP regions. A TcpMemoryRegion registers local memory in the context's registry under an id
 // and a random 64-bit write key; the key plays the part of an RDMA rkey: a write frame must
-// carry it, so a peer that was never sent the descriptor cannot write into the region.
+// carry it, so a peer that was never sent the descriptor cannot write into the region. The key
+// alone is not enough: the frame must also come on an endpoint the owner granted
+// (MemoryRegion::allow_writer), so a peer that sniffed the descriptor off the wire cannot write
+// on a connection of its own. The key is fresh from the CSPRNG for every registration.
 #pragma once
 
 #include <memory>

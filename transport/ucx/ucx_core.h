@@ -14,6 +14,7 @@
 #include "transport/context.h"
 #include "transport/ucx/handles.h"
 #include "transport/unique_fd.h"
+#include "transport/writable_regions.h"
 
 namespace imgcast::transport::ucx {
 
@@ -33,6 +34,7 @@ struct UcxCore {
   // progresses what was just posted. poll() drains it on every return.
   CompletionQueue queue;
   std::unordered_map<ucp_ep_h, UcxEndpoint*> endpoints;
+  WritableRegions writable;  // regions with kRemoteWrite: their grants decide whose notices count
 
   // Progresses the worker until it has nothing more to do right now.
   void progress_all();

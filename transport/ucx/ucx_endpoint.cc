@@ -206,11 +206,27 @@ void UcxEndpoint::on_notice(const void* header, std::size_t length) {
     return;
   }
   std::memcpy(notice.data(), header, sizeof notice);
+  // The rkey cannot be bound to this endpoint, so a peer that learned it may have put the bytes
+  // already; refusing its notice keeps the owner from counting them (memory_region.h).
+  if (!core_->writable.any_allows(Endpoint::id())) {
+    fail({StatusCode::kPermissionDenied,
+          fmt::format("{} announced a write on a connection no region granted", peer_name_)});
+    return;
+  }
   core_->queue.complete(WriteArrived{this, static_cast<std::uint32_t>(notice[0]),
                                      static_cast<std::uint32_t>(notice[0] >> 32), notice[1]});
 }
 
 void UcxEndpoint::on_control(const void* data, std::size_t length) {
+  // Eager only (ucx_context.cc), so UCX holds the bytes already; an untrusted peer's message is
+  // still refused past the small bound before we copy it (endpoint.h).
+  if (length > max_incoming_control_bytes()) {
+    fail({StatusCode::kProtocolError,
+          fmt::format("{} sent a {}-byte control message, over the {} allowed{}", peer_name_,
+                      length, max_incoming_control_bytes(),
+                      trusted() ? "" : " before authentication")});
+    return;
+  }
   const auto* bytes = static_cast<const std::byte*>(data);
   core_->queue.complete(ControlArrived{this, std::vector<std::byte>(bytes, bytes + length)});
 }

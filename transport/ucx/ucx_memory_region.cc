@@ -40,6 +40,11 @@ UcxMemoryRegion::UcxMemoryRegion(std::shared_ptr<UcxCore> core, std::span<std::b
   descriptor_.length = memory.size();
   const auto* bytes = static_cast<const std::byte*>(packed);
   descriptor_.key.assign(bytes, bytes + packed_size);
+  if (has(access, Access::kRemoteWrite))
+    core_->writable.add(this);
 }
+
+// ucp_mem_unmap (memh_) revokes the rkey: a put that comes later fails at the peer.
+UcxMemoryRegion::~UcxMemoryRegion() { core_->writable.remove(this); }
 
 }  // namespace imgcast::transport::ucx

@@ -15,6 +15,7 @@ class UcxMemoryRegion final : public MemoryRegion {
   // Throws Error when UCX cannot map the memory or pack its key.
   UcxMemoryRegion(std::shared_ptr<UcxCore> core, std::span<std::byte> memory, Access access,
                   std::uint32_t region_id);
+  ~UcxMemoryRegion() override;
 
   std::span<std::byte> bytes() const noexcept override { return memory_; }
   const RegionDescriptor& descriptor() const noexcept override { return descriptor_; }

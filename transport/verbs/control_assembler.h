@@ -22,6 +22,9 @@ class ControlAssembler {
   // assembler is then unusable (the endpoint fails).
   Result add(std::uint8_t flags, std::span<const std::byte> fragment);
   std::vector<std::byte> take();
+  // The bound for fragments added from now on (Endpoint::trust raises it); it grows as
+  // fragments come, so nothing past what arrived is allocated.
+  void set_max_message(std::size_t max_message) noexcept { max_message_ = max_message; }
 
  private:
   std::size_t max_message_;

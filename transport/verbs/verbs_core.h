@@ -18,6 +18,7 @@
 #include "transport/unique_fd.h"
 #include "transport/verbs/device_spec.h"
 #include "transport/verbs/handles.h"
+#include "transport/writable_regions.h"
 
 namespace imgcast::transport::verbs {
 
@@ -59,6 +60,7 @@ struct VerbsCore {
   // Its wake-up fd is in the epoll set; poll() drains it on every return.
   CompletionQueue queue;
   std::vector<VerbsEndpoint*> endpoints;  // every live endpoint: whose CQs poll() drains
+  WritableRegions writable;  // regions with kRemoteWrite: their grants decide whose notices count
   // Accepted connections not yet established: handed out as PeerAccepted at ESTABLISHED.
   struct Accepting {
     VerbsListener* listener;

@@ -42,7 +42,7 @@ VerbsEndpoint::VerbsEndpoint(std::shared_ptr<VerbsCore> core, CmIdHandle id, std
             std::size_t{send_depth_} * kBufferBytes},
            kBufferBytes),
       slots_(std::max<std::size_t>(1, core_->options.max_writes_in_flight)),
-      assembler_(kMaxControlBytes) {
+      assembler_(kMaxUntrustedControlBytes) {
   if (id_->verbs == nullptr) {
     throw Error(StatusCode::kUnavailable,
                 fmt::format("the route to {} goes over no RDMA device", peer_name_));

@@ -190,7 +190,9 @@ void VerbsEndpoint::on_receive(std::uint32_t buffer, std::uint32_t bytes) {
   if (message->type == MessageType::kNotice) {
     notices_.push_back(*message);
   } else if (message->type == MessageType::kControl) {
-    // The fragment is copied out here, before the buffer is posted again below.
+    // The fragment is copied out here, before the buffer is posted again below. Untrusted, the
+    // peer's message is held to the small bound (endpoint.h).
+    assembler_.set_max_message(max_incoming_control_bytes());
     const auto result = assembler_.add(message->flags, message->fragment);
     if (result == ControlAssembler::Result::kMalformed) {
       fail({StatusCode::kProtocolError,
@@ -213,6 +215,13 @@ void VerbsEndpoint::on_write_with_imm(std::uint32_t buffer, std::uint32_t imm) {
   }
   const WireMessage notice = notices_.front();
   notices_.pop_front();
+  // The rkey cannot be bound to this QP, so a peer that learned it may have written the bytes
+  // already; refusing its notice keeps the owner from counting them (memory_region.h).
+  if (!core_->writable.any_allows(Endpoint::id())) {
+    fail({StatusCode::kPermissionDenied,
+          fmt::format("{} wrote chunk {} on a connection no region granted", peer_name_, imm)});
+    return;
+  }
   core_->queue.complete(WriteArrived{this, imm, notice.length, notice.notice});
   if (post_receive(buffer))
     out_.credits().on_receive_reposted();

@@ -95,7 +95,12 @@ VerbsMemoryRegion::VerbsMemoryRegion(std::shared_ptr<VerbsCore> core, std::span<
   descriptor_.base = reinterpret_cast<std::uintptr_t>(memory.data());
   descriptor_.length = memory.size();
   descriptor_.key = key.encode();
+  if (has(access, Access::kRemoteWrite))
+    core_->writable.add(this);
 }
+
+// The MRs go with the members: their rkeys are invalid from then on (a late write faults).
+VerbsMemoryRegion::~VerbsMemoryRegion() { core_->writable.remove(this); }
 
 MrLayout VerbsMemoryRegion::layout() const noexcept {
   return {descriptor_.base, descriptor_.length, segment_bytes_, lkeys_};

@@ -25,6 +25,7 @@ class VerbsMemoryRegion final : public MemoryRegion {
   // Throws Error naming the size and the memory lock limit when registration fails.
   VerbsMemoryRegion(std::shared_ptr<VerbsCore> core, std::span<std::byte> memory, Access access,
                     std::uint32_t region_id);
+  ~VerbsMemoryRegion() override;
 
   std::span<std::byte> bytes() const noexcept override { return memory_; }
   const RegionDescriptor& descriptor() const noexcept override { return descriptor_; }
