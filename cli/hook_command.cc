@@ -47,6 +47,7 @@ struct HookArgs {
   double hop_latency_us = 50;
   std::string transport = "auto";
   std::string mode = "0644";
+  bool allow_setid = false;
   double timeout = 300;
   double stall_timeout = 60;
   bool force = false;
@@ -85,7 +86,7 @@ int stage_as_root(const HookArgs& args, const GlobalOptions& global,
   apply_plan_options(args.topology, args.chunk_size, args.link_mbit, args.hop_latency_us,
                      options);
   options.transport = transport::choose_kind(args.transport);
-  options.mode = parse_mode(args.mode);
+  options.mode = parse_mode(args.mode, args.allow_setid);
   options.force = args.force;
   options.allow_fail = args.allow_fail;
   options.follow_symlinks = args.follow_symlinks;
@@ -179,6 +180,8 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--transport", args->transport, "tcp, ucx, verbs or auto")->capture_default_str();
   cmd->add_option("--mode", args->mode, "File mode of every copy (octal)")->capture_default_str();
+  cmd->add_flag("--allow-setid", args->allow_setid,
+                "Let --mode set the setuid, setgid or sticky bit (refused otherwise)");
   cmd->add_flag("--force", args->force,
                 "Send the image even to nodes whose copy is already this image (cached)");
   cmd->add_flag("--follow-symlinks", args->follow_symlinks,

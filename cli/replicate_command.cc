@@ -33,6 +33,7 @@ struct ReplicateArgs {
   double hop_latency_us = 50;
   std::string transport = "auto";
   std::string mode = "0644";
+  bool allow_setid = false;
   std::string agent_path;
   double connect_timeout = 30;
   bool json = false;
@@ -142,6 +143,8 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--transport", args->transport, "tcp, ucx, verbs or auto")->capture_default_str();
   cmd->add_option("--mode", args->mode, "File mode of every copy (octal)")->capture_default_str();
+  cmd->add_flag("--allow-setid", args->allow_setid,
+                "Let --mode set the setuid, setgid or sticky bit (refused otherwise)");
   cmd->add_option("--connect-timeout", args->connect_timeout,
                   "Seconds for every agent to join and get ready")
       ->capture_default_str();
@@ -192,7 +195,7 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       apply_plan_options(args->topology, args->chunk_size, args->link_mbit, args->hop_latency_us,
                          options);
       options.transport = transport::choose_kind(args->transport);
-      options.mode = parse_mode(args->mode);
+      options.mode = parse_mode(args->mode, args->allow_setid);
       options.force = args->force;
       options.allow_fail = args->allow_fail;
       options.follow_symlinks = args->follow_symlinks;

@@ -119,7 +119,7 @@ void apply_plan_options(const std::string& topology, const std::string& chunk_si
   options.link.alpha_seconds = hop_latency_us * 1e-6;
 }
 
-mode_t parse_mode(const std::string& text) {
+mode_t parse_mode(const std::string& text, bool allow_setid) {
   std::size_t used = 0;
   unsigned long value = 0;
   try {
@@ -130,6 +130,13 @@ mode_t parse_mode(const std::string& text) {
   if (used != text.size() || text.empty() || value > 07777) {
     throw replicator::InputError(
         fmt::format("--mode '{}' is not an octal file mode: use e.g. 0644 or 0755", text));
+  }
+  // A setuid copy of an image nobody meant to be setuid is a privilege waiting to be taken: a
+  // typo (4755 for 0755) must not make one silently.
+  if ((value & 07000) != 0 && !allow_setid) {
+    throw replicator::InputError(fmt::format(
+        "--mode {} would make {} copies: pass --allow-setid if you mean it", text,
+        (value & 04000) ? "setuid" : (value & 02000) ? "setgid" : "sticky"));
   }
   return static_cast<mode_t>(value);
 }

@@ -31,7 +31,8 @@ std::string hostname();
 std::optional<replicator::JobKey> key_from_environment();
 
 // --mode: an octal file mode.
-mode_t parse_mode(const std::string& text);
+// Octal, at most 07777; setuid, setgid and sticky bits only with allow_setid (--allow-setid).
+mode_t parse_mode(const std::string& text, bool allow_setid);
 // A timeout option in seconds (0, 86400], named `what` in the error.
 std::chrono::milliseconds parse_seconds(double seconds, const char* what);
 

@@ -52,6 +52,17 @@ TEST_F(BadInput, MissingSource) {
   expect_nothing_written(job_);
 }
 
+TEST_F(BadInput, ASetuidModeIsRefusedUnlessAllowed) {
+  const auto result = run(job_.command(source_, {"--mode", "4755"}));
+  expect_bad_input(result, "--mode 4755 would make setuid copies: pass --allow-setid");
+  expect_nothing_written(job_);
+  const auto sticky = run(job_.command(source_, {"--mode", "1777"}));
+  expect_bad_input(sticky, "sticky");
+  const auto allowed = run(job_.command(source_, {"--mode", "2755", "--allow-setid"}));
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+  job_.expect_all_copies_of(source_);
+}
+
 TEST_F(BadInput, UnreadableSource) {
   // Root reads every file, so run imgcast as nobody (setpriv) against a mode-000 source.
   std::filesystem::permissions(source_, std::filesystem::perms::none);
