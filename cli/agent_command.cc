@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/context_factory.h"
+#include "cli/key_hygiene.h"
 #include "cli/launch/node_identity.h"
 #include "cli/logging.h"
 #include "cli/run_guard.h"
@@ -52,10 +53,8 @@ std::pair<std::string, std::uint16_t> parse_advertised(const std::string& text) 
 }
 
 std::string take_secret() {
-  if (const char* value = std::getenv(replicator::kSecretVariable)) {
-    std::string line = value;
-    ::unsetenv(replicator::kSecretVariable);  // nothing this process starts inherits it
-    return line;
+  if (std::optional<std::string> line = take_from_environment(replicator::kSecretVariable)) {
+    return *line;
   }
   std::string line;
   std::getline(std::cin, line);
@@ -144,6 +143,7 @@ Run add_agent_command(CLI::App& app, const GlobalOptions& global) {
     options.data_port = args->data_port;
     options.advertise_host = advertised.first;
     options.advertise_port = advertised.second;
+    options.bind_any = global.bind == "any";
     options.connect_timeout =
         std::chrono::milliseconds(static_cast<long long>(args->connect_timeout * 1000));
     return static_cast<int>(replicator::run_agent(options, context_factory()));

@@ -16,6 +16,7 @@ struct GlobalOptions {
   int verbose = 0;          // -v: info, -vv: debug (--log-level wins)
   bool quiet = false;       // -q: no progress line and no table; errors and --json only
   std::string rdma_device;  // --rdma-device DEV[:PORT] for the verbs backend; forwarded to agents
+  std::string bind = "auto";  // --bind auto|any: where listeners bind; forwarded to agents
 
   // The global options an agent started by this process gets, so it logs and picks its RDMA
   // device the same way.
@@ -23,6 +24,9 @@ struct GlobalOptions {
     std::vector<std::string> args = {"--log-level", level()};
     if (!rdma_device.empty()) {
       args.insert(args.end(), {"--rdma-device", rdma_device});
+    }
+    if (bind != "auto") {
+      args.insert(args.end(), {"--bind", bind});
     }
     return args;
   }

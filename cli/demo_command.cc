@@ -98,6 +98,7 @@ Run add_demo_command(CLI::App& app, const GlobalOptions& global) {
       options.rsh = "local";
       options.agent_program = self_path();
       options.agent_args = global.agent_args();
+      options.bind_any = global.bind == "any";
       // Loopback links: far faster than a NIC, so the model assumes 20 Gbit/s.
       apply_plan_options(args->topology, args->chunk_size, 20000, 50, options);
       const replicator::Report report = replicator::replicate(options, context_factory());

@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/context_factory.h"
+#include "cli/key_hygiene.h"
 #include "cli/launch/node_claim.h"
 #include "cli/launch/node_identity.h"
 #include "cli/launch/rendezvous.h"
@@ -92,6 +93,7 @@ int stage_as_root(const HookArgs& args, const GlobalOptions& global,
   options.follow_symlinks = args.follow_symlinks;
   options.key = key_from_environment();
   options.connect_timeout = parse_seconds(args.timeout, "--timeout");
+  options.bind_any = global.bind == "any";
   options.stall_timeout = parse_seconds(args.stall_timeout, "--stall-timeout");
   std::optional<replicator::Report> result;
   try {
@@ -114,7 +116,8 @@ int stage_as_root(const HookArgs& args, const GlobalOptions& global,
 }
 
 // Every other node: an agent of the root that node 0 published.
-int stage_as_agent(const HookArgs& args, const launch::NodeIdentity& id, const std::string& host,
+int stage_as_agent(const HookArgs& args, const GlobalOptions& global,
+                   const launch::NodeIdentity& id, const std::string& host,
                    const launch::Rendezvous& rendezvous) {
   const auto timeout = parse_seconds(args.timeout, "--timeout");
   const launch::Invitation invitation = rendezvous.wait(timeout);
@@ -124,6 +127,7 @@ int stage_as_agent(const HookArgs& args, const launch::NodeIdentity& id, const s
   options.host = host;
   options.secret_line = invitation.secret_line;
   options.connect_timeout = timeout;
+  options.bind_any = global.bind == "any";
   return static_cast<int>(replicator::run_agent(options, context_factory()));
 }
 
@@ -134,6 +138,7 @@ int run_command(const std::vector<std::string>& command, const std::string& stag
     argv.push_back(const_cast<char*>(word.c_str()));
   argv.push_back(nullptr);
   std::cout.flush();
+  restore_core_limit();
   ::execvp(argv[0], argv.data());
   std::cerr << fmt::format("imgcast: error: cannot run {}: {}: check the command after --\n",
                            command.front(), std::strerror(errno));
@@ -230,7 +235,7 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
       int result = 0;
       try {
         result = id.node == 0 ? stage_as_root(*args, global, id, host, rendezvous)
-                              : stage_as_agent(*args, id, host, rendezvous);
+                              : stage_as_agent(*args, global, id, host, rendezvous);
       } catch (...) {
         // The staging error is the one to report; a state that cannot be written as well only
         // costs the node's other tasks their --timeout.

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/key_hygiene.h"
 #include "replicator/errors.h"
 
 int main(int argc, char** argv) {
@@ -39,6 +40,12 @@ int main(int argc, char** argv) {
           },
           "DEV[:PORT]"));
 
+  app.add_option("--bind", global.bind,
+                 "Where this node's listeners bind: auto (the address of its name in the job's "
+                 "host list) or any (every address); agents get it too")
+      ->check(CLI::IsMember({"auto", "any"}))
+      ->capture_default_str();
+
   const auto replicate = imgcast::cli::add_replicate_command(app, global);
   const auto agent = imgcast::cli::add_agent_command(app, global);
   const auto demo = imgcast::cli::add_demo_command(app, global);
@@ -61,6 +68,8 @@ int main(int argc, char** argv) {
   if (!global.rdma_device.empty()) {
     ::setenv("IMGCAST_RDMA_DEVICE", global.rdma_device.c_str(), 1);
   }
+  // Every subcommand makes or receives a job key from here on.
+  imgcast::cli::keep_key_out_of_dumps();
   if (app.got_subcommand("replicate"))
     return replicate();
   if (app.got_subcommand("agent"))

@@ -201,6 +201,7 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       options.follow_symlinks = args->follow_symlinks;
       options.key = key_from_environment();
       options.connect_timeout = parse_seconds(args->connect_timeout, "--connect-timeout");
+      options.bind_any = global.bind == "any";
       options.stall_timeout = parse_seconds(args->stall_timeout, "--stall-timeout");
       const replicator::Report report = replicator::replicate(options, context_factory());
       if (progress) {

@@ -18,13 +18,17 @@
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h> /* setgroups */
 #include <limits.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <slurm/slurm.h>
 #include <slurm/spank.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -145,9 +149,93 @@ int slurm_spank_init(spank_t sp, int ac, char** av) {
   return 0;
 }
 
+/* Who the forked imgcast becomes: the job's user, whole. */
+struct job_user {
+  uid_t uid;
+  gid_t gid;
+  gid_t* groups; /* the job's supplementary groups, from Slurm */
+  int group_count;
+};
+
+/* True when the calling process holds no capability at all (permitted, effective, inheritable). */
+static int holds_no_capability(void) {
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capget, &header, data) != 0)
+    return 0;
+  for (int i = 0; i < 2; ++i) {
+    if (data[i].permitted != 0 || data[i].effective != 0 || data[i].inheritable != 0)
+      return 0;
+  }
+  return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_SETUID, 0, 0) <= 0;
+}
+
+/* In the forked child, before exec: become the job's user for real. slurmstepd calls user_init
+ * with only the effective ids dropped (seteuid/setegid): the real and saved uid stay 0, so an
+ * imgcast started from here, which parses network input, could seteuid(0) back and holds a full
+ * permitted capability set. Regain root for a moment, set every id and the groups, then check
+ * that nothing of root is left. Returns 0, or -1 with `why` filled. */
+static int become_job_user(const struct job_user* user, char* why, size_t why_size) {
+  uid_t ruid, euid, suid;
+  gid_t rgid, egid, sgid;
+  if (geteuid() != 0 && seteuid(0) != 0) {
+    /* Not started by root (a test slurmd, or a site running slurmd unprivileged): nothing to
+     * drop if the process already is the job's user through and through. */
+    if (getresuid(&ruid, &euid, &suid) == 0 && ruid == user->uid && euid == user->uid &&
+        suid == user->uid && user->uid != 0)
+      return 0;
+    snprintf(why, why_size, "cannot regain the privilege to drop to uid %u: %s",
+             (unsigned)user->uid, strerror(errno));
+    return -1;
+  }
+  if (setgroups((size_t)user->group_count, user->groups) != 0) {
+    snprintf(why, why_size, "setgroups for uid %u failed: %s", (unsigned)user->uid,
+             strerror(errno));
+    return -1;
+  }
+  if (setresgid(user->gid, user->gid, user->gid) != 0) {
+    snprintf(why, why_size, "setresgid(%u) failed: %s", (unsigned)user->gid, strerror(errno));
+    return -1;
+  }
+  /* Nothing of root's capabilities may outlive the uid change, whatever slurmstepd set. */
+  prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  if (setresuid(user->uid, user->uid, user->uid) != 0) {
+    snprintf(why, why_size, "setresuid(%u) failed: %s", (unsigned)user->uid, strerror(errno));
+    return -1;
+  }
+  if (getresuid(&ruid, &euid, &suid) != 0 || getresgid(&rgid, &egid, &sgid) != 0 ||
+      ruid != user->uid || euid != user->uid || suid != user->uid || rgid != user->gid ||
+      egid != user->gid || sgid != user->gid) {
+    snprintf(why, why_size, "the ids did not all change to uid %u gid %u", (unsigned)user->uid,
+             (unsigned)user->gid);
+    return -1;
+  }
+  if (user->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0 || !holds_no_capability())) {
+    snprintf(why, why_size, "root's privilege survived the drop to uid %u", (unsigned)user->uid);
+    return -1;
+  }
+  /* imgcast never needs to gain privilege: a setuid program it might run gains none either. */
+  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  return 0;
+}
+
+/* The child's standard input is /dev/null, its output the pipe, and no other descriptor of
+ * slurmstepd's (sockets to slurmd, the job's credential files) reaches imgcast. */
+static void keep_only_standard_fds(int output_fd) {
+  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd >= 0)
+    dup2(null_fd, STDIN_FILENO);
+  dup2(output_fd, STDOUT_FILENO);
+  dup2(output_fd, STDERR_FILENO);
+  close_range(3, ~0U, 0);
+}
+
 /* Runs imgcast hook and waits; its standard error comes back through a pipe so that a failure
  * reaches the user as slurm_error lines instead of vanishing in slurmstepd. */
-static int run_hook(spank_t sp, uint32_t job, uint32_t step, uint32_t node, uint32_t nodes) {
+static int run_hook(spank_t sp, const struct job_user* user, uint32_t job, uint32_t step,
+                    uint32_t node, uint32_t nodes) {
   char job_text[32], step_text[32], node_text[16], nodes_text[16];
   snprintf(job_text, sizeof job_text, "%u", job);
   snprintf(step_text, sizeof step_text, "%u.%u", job, step);
@@ -196,9 +284,14 @@ static int run_hook(spank_t sp, uint32_t job, uint32_t step, uint32_t node, uint
     return -1;
   }
   if (pid == 0) {
-    dup2(pipe_fds[1], STDERR_FILENO);
-    dup2(pipe_fds[1], STDOUT_FILENO);
+    keep_only_standard_fds(pipe_fds[1]);
     signal(SIGPIPE, SIG_DFL);
+    char why[256];
+    if (become_job_user(user, why, sizeof why) != 0) {
+      dprintf(STDERR_FILENO, "refusing to run %s as more than the job's user: %s\n",
+              imgcast_program, why);
+      _exit(4);
+    }
     execv(imgcast_program, (char* const*)argv);
     dprintf(STDERR_FILENO, "cannot run %s: %s (set imgcast= in plugstack.conf)\n",
             imgcast_program, strerror(errno));
@@ -247,11 +340,27 @@ int slurm_spank_user_init(spank_t sp, int ac, char** av) {
     slurm_error("imgcast: cannot read the step's job id, node id or node count from Slurm");
     return -1;
   }
+  struct job_user user = {0, 0, NULL, 0};
+  if (spank_get_item(sp, S_JOB_UID, &user.uid) != ESPANK_SUCCESS ||
+      spank_get_item(sp, S_JOB_GID, &user.gid) != ESPANK_SUCCESS ||
+      spank_get_item(sp, S_JOB_SUPPLEMENTARY_GIDS, &user.groups, &user.group_count) !=
+          ESPANK_SUCCESS) {
+    slurm_error("imgcast: cannot read the job's user and groups from Slurm");
+    return -1;
+  }
+  /* Slurm gave no list: keep the groups slurmstepd set for the user before calling us (read
+   * here, not in the child: slurmstepd has threads, and the child only calls what is safe). */
+  static gid_t current_groups[NGROUPS_MAX];
+  if (user.group_count <= 0) {
+    const int count = getgroups(NGROUPS_MAX, current_groups);
+    user.groups = current_groups;
+    user.group_count = count > 0 ? count : 0;
+  }
   /* The batch step runs on one node of many and the extern step starts no task: stage for the
    * steps that run the tasks. */
   if (step == SLURM_BATCH_SCRIPT || step == SLURM_EXTERN_CONT)
     return 0;
-  if (run_hook(sp, job, step, node, nodes) != 0 ||
+  if (run_hook(sp, &user, job, step, node, nodes) != 0 ||
       spank_setenv(sp, "IMGCAST_PATH", destination, 1) != ESPANK_SUCCESS) {
     /* Not failed here: Slurm 22.05 reports a user_init failure to srun as a launch failure and
      * srun then exits 0. Each task fails instead (task_init), so the step exits non-zero. */

@@ -21,6 +21,8 @@ struct AgentOptions {
   std::uint16_t data_port = 0;
   std::string advertise_host;
   std::uint16_t advertise_port = 0;
+  // Listen on every address (--bind any) instead of `host`'s (listen_address.h).
+  bool bind_any = false;
 };
 
 // Returns the process exit code (ExitCode). Throws nothing: every failure is reported to the

@@ -4,6 +4,7 @@
 
 #include "replicator/image/destination.h"
 #include "replicator/log.h"
+#include "replicator/session/listen_address.h"
 #include "replicator/session/placement.h"
 #include "transport/error.h"
 
@@ -23,7 +24,9 @@ ExitCode AgentSession::run() {
   listen.advertise_host = options_.advertise_host.empty() ? options_.host : options_.advertise_host;
   listen.port = options_.data_port;
   listen.advertise_port = options_.advertise_port;
-  data_listener_ = data_ctx_->listen(listen);
+  // Its own name's address, not the advertised one: that may be a proxy's.
+  listen.bind_host = bind_address_for(options_.host, options_.bind_any);
+  data_listener_ = listen_on(*data_ctx_, listen);
   data_channel_.emplace(*data_ctx_, secret_.key, secret_.job, options_.connect_timeout);
   loop_.emplace(*control_ctx_, *data_channel_);
   control_ = control_ctx_->connect(

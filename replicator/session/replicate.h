@@ -61,6 +61,8 @@ struct ReplicateOptions {
   std::optional<JobKey> key;
   std::chrono::milliseconds connect_timeout{30000};
   std::chrono::milliseconds stall_timeout{60000};
+  // Listen on every address (--bind any) instead of hosts[0]'s (listen_address.h).
+  bool bind_any = false;
   // Called about four times a second during the transfer (optional).
   std::function<void(const ProgressSnapshot&)> on_progress;
 };

@@ -4,6 +4,7 @@
 
 #include "replicator/image/destination.h"
 #include "replicator/log.h"
+#include "replicator/session/listen_address.h"
 #include "replicator/session/placement.h"
 #include "replicator/session/this_machine.h"
 
@@ -105,8 +106,9 @@ void RootSession::open_channels() {
   data_ctx_ = make_context_(options_.transport);
   tp::ListenOptions listen;
   listen.advertise_host = options_.hosts[0];
-  control_listener_ = control_ctx_->listen(listen);
-  data_listener_ = data_ctx_->listen(listen);
+  listen.bind_host = bind_address_for(options_.hosts[0], options_.bind_any);
+  control_listener_ = listen_on(*control_ctx_, listen);
+  data_listener_ = listen_on(*data_ctx_, listen);
 
   Admission::Options control;
   control.channel = Channel::kControl;

@@ -34,13 +34,13 @@ Phase phase_of(const std::string& log) {
   return Phase::kTransfer;  // planned; the first child is connecting
 }
 
-// One TCP connection to 127.0.0.1:port; -1 when nobody listens (any more).
-int connect_to(std::uint16_t port) {
+// One TCP connection to host:port; -1 when nobody listens (any more).
+int connect_to(const std::string& host, std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::inet_pton(AF_INET, host.c_str(), &address.sin_addr);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
     ::close(fd);
     return -1;
@@ -73,7 +73,7 @@ TEST(StrayConnections, EveryListeningPortKnockedInEveryPhaseAndTheRunStillVerifi
     for (int turn = 0; !stop; ++turn) {
       const Phase phase = phase_of(root.err_so_far());
       for (const ListeningPort& port : listening_ports_of_tree(root.pid())) {
-        const int fd = connect_to(port.port);
+        const int fd = connect_to(port.host, port.port);
         if (fd < 0)
           continue;
         ++knocks[{phase, port.pid == root.pid() ? 0 : 1}];

@@ -1,5 +1,6 @@
 #include "tests/support/listening_ports.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <unistd.h>
 
@@ -14,9 +15,10 @@ namespace imgcast::test {
 
 namespace {
 
-// socket inode -> port, for the sockets in LISTEN state (st 0A) of /proc/net/tcp{,6}.
-std::map<unsigned long, std::uint16_t> listening_inodes() {
-  std::map<unsigned long, std::uint16_t> out;
+// socket inode -> where it listens, for the sockets in LISTEN state (st 0A) of
+// /proc/net/tcp{,6}.
+std::map<unsigned long, ListeningPort> listening_inodes() {
+  std::map<unsigned long, ListeningPort> out;
   for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
     std::ifstream in(table);
     std::string line;
@@ -31,7 +33,15 @@ std::map<unsigned long, std::uint16_t> listening_inodes() {
         continue;
       }
       const auto colon = local.rfind(':');
-      out[inode] = static_cast<std::uint16_t>(std::stoul(local.substr(colon + 1), nullptr, 16));
+      ListeningPort& entry = out[inode];
+      entry.port = static_cast<std::uint16_t>(std::stoul(local.substr(colon + 1), nullptr, 16));
+      if (colon == 8) {  // IPv4: the address as the kernel's u32, in hex
+        in_addr address{};
+        address.s_addr = static_cast<in_addr_t>(std::stoul(local.substr(0, 8), nullptr, 16));
+        char text[INET_ADDRSTRLEN] = "";
+        if (address.s_addr != 0 && ::inet_ntop(AF_INET, &address, text, sizeof text) != nullptr)
+          entry.host = text;
+      }
     }
   }
   return out;
@@ -96,7 +106,9 @@ std::vector<ListeningPort> listening_ports_of_tree(pid_t root) {
       unsigned long inode = 0;
       if (n > 0 && std::sscanf(target, "socket:[%lu]", &inode) == 1) {
         if (const auto it = inodes.find(inode); it != inodes.end()) {
-          out.push_back({pid, it->second});
+          ListeningPort found = it->second;
+          found.pid = pid;
+          out.push_back(found);
         }
       }
     }

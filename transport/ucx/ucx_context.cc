@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 
 #include <array>
 #include <cerrno>
@@ -89,6 +90,11 @@ void apply_tcp_segment_default(ucp_config_t* config) {
 }
 
 std::shared_ptr<UcxCore> make_core(const ContextOptions& options) {
+  // imgcast keeps its processes non-dumpable while they hold the job key (cli/key_hygiene.h),
+  // but UCX's shared-memory transports reach a peer process through process_vm_writev (cma)
+  // and /proc/PID/fd (posix), which the kernel allows a same-uid peer only on a dumpable
+  // process. The core limit stays 0; docs/security.md says what this gives up.
+  (void)::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);  // fails only for an invalid argument
   auto core = std::make_shared<UcxCore>();
   core->options = options;
   ucp_config_t* raw_config = nullptr;
