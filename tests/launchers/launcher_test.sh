@@ -87,6 +87,24 @@ JOB
     [[ $(grep -c "/mnt/imgcast-node/spank.img $want" out.txt) == "$nodes" ]]
     verify spank.img "$nodes"
     ;;
+  spank_user)
+    # An ordinary user's job (nobody): slurmstepd drops only its effective ids before the
+    # plugin's user_init, and the imgcast the plugin starts must be that user through and
+    # through: the copy is the user's, made in the user's directory, and the step runs.
+    chmod 0755 "$work" && chmod 0644 source.img
+    mkdir user && chown nobody:nogroup user
+    for ((k = 0; k < nodes; k++)); do
+      install -d -o nobody -g nogroup "$node_root/h$k/user"
+    done
+    cd user  # the submit dir, where the hook's rendezvous lives, is the user's
+    timeout 120 "${on_ctl[@]}" setpriv --reuid=nobody --regid=nogroup --clear-groups \
+      srun -N "$nodes" --imgcast="$work/source.img:/mnt/imgcast-node/user/spank.img" \
+      sh -c 'echo "$(id -u) $(stat -c %U "$IMGCAST_PATH") $(md5sum < "$IMGCAST_PATH")"' > ../out.txt
+    cd ..
+    cat out.txt
+    [[ $(grep -c "^65534 nobody $want" out.txt) == "$nodes" ]]
+    verify user/spank.img "$nodes"
+    ;;
   spank_sbatch)
     # #SBATCH --imgcast: the batch step is skipped; the first srun stages, the second finds it.
     cat > job.sh <<JOB
