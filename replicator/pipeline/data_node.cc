@@ -7,7 +7,7 @@ namespace tp = transport;
 namespace {
 
 // Every node sends from its copy; an agent's parents write into it too, through a registration
-// of its own that seal() drops while the children are still being served. The root's copy is
+// of its own that freeze() drops while the children are still being served. The root's copy is
 // never written by a peer: it has no write registration, and RDMA pins it for reading only.
 std::unique_ptr<tp::MemoryRegion> register_mapping(tp::Context& data,
                                                    const DataNodeOptions& options,
@@ -38,16 +38,16 @@ void DataNode::connect_to_parent(int tree, std::span<const std::byte> address,
   upstream_.connect(tree, address, timeout, parent_name);
 }
 
-ImageDigest DataNode::seal() {
-  if (!sealed_) {
-    upstream_.seal();
+ImageDigest DataNode::freeze() {
+  if (!frozen_digest_) {
+    upstream_.freeze();
     write_region_.reset();
     // From here no peer can change the mapping: what it holds now is what gets placed.
     ImageHasher again;
     again.update(ledger_.bytes());
-    sealed_ = again.digest();
+    frozen_digest_ = again.digest();
   }
-  return *sealed_;
+  return *frozen_digest_;
 }
 
 void DataNode::use_source(const ImageSource& source) {

@@ -119,7 +119,7 @@ class DataNode {
   // chunk was checked (possible on UCX/verbs, where an rkey cannot be bound to one connection)
   // are caught here. The first call does the work; later ones return the same digest. Call it
   // between two batches of completions. REQUIRES: complete().
-  ImageDigest seal();
+  ImageDigest freeze();
   // Set once; the node's own copy cannot complete (a parent that fails authentication, a read
   // error on the root).
   const std::optional<std::string>& failure() const noexcept { return ledger_.failure(); }
@@ -140,14 +140,14 @@ class DataNode {
   DataNodeOptions options_;
   ChunkLedger ledger_;
   // The staging mapping, registered twice: as the source of writes to the children (for as long
-  // as the node serves), and, on an agent, as the target of its parents' writes (until seal()).
+  // as the node serves), and, on an agent, as the target of its parents' writes (until freeze()).
   std::unique_ptr<transport::MemoryRegion> source_region_;
   std::unique_ptr<transport::MemoryRegion> write_region_;
   Downstream downstream_;
   // After the children, so the parents' links close first, as they always did.
   Upstream upstream_;
   bool pace_reads_ = true;  // cleared by stop_pacing(), perhaps before use_source()
-  std::optional<ImageDigest> sealed_;  // seal()'s digest
+  std::optional<ImageDigest> frozen_digest_;  // freeze()'s digest
   // The root only, after use_source(). Last: its reading thread stops before the ledger and the
   // mapping it writes go away.
   std::unique_ptr<RootFeed> feed_;

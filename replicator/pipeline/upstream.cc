@@ -81,7 +81,7 @@ void Upstream::reparent(int tree, std::span<const std::byte> address,
   parent.lost.reset();
 }
 
-void Upstream::seal() {
+void Upstream::freeze() {
   for (auto& parent : parents_) {
     if (own_region_ != nullptr && parent->endpoint)
       own_region_->revoke_writer(*parent->endpoint);

@@ -8,7 +8,7 @@
 //
 // Write authority: our region accepts writes only from the link to a parent that proved itself
 // (allow_writer once its Challenge checks out, revoke_writer when it is replaced or given up on),
-// so a peer that read the key off the wire cannot write on a connection of its own. seal() ends
+// so a peer that read the key off the wire cannot write on a connection of its own. freeze() ends
 // it all once every chunk is verified.
 //
 // Created and owned by DataNode, which hands it the events that name a parent; used only from
@@ -35,7 +35,7 @@ class Upstream {
  public:
   // `own_region`: our staging mapping registered with `data` for remote writes (its descriptor
   // goes to each parent, which alone is granted to write; null for an empty image or the root).
-  // All of them must outlive the Upstream, or seal() must have been called.
+  // All of them must outlive the Upstream, or freeze() must have been called.
   Upstream(transport::Context& data, const DataNodeOptions& options, ChunkLedger& ledger,
            transport::MemoryRegion* own_region);
   ~Upstream();
@@ -63,7 +63,7 @@ class Upstream {
 
   // Every chunk is verified: takes every grant back and closes every parent link. After it, the
   // region may be deregistered and no parent event is taken. Idempotent.
-  void seal();
+  void freeze();
 
   // Set while the node has no working parent in `tree`: why it lost the last one.
   const std::optional<std::string>& orphaned(int tree) const noexcept;
@@ -88,7 +88,7 @@ class Upstream {
   transport::Context& data_;
   const DataNodeOptions& options_;
   ChunkLedger& ledger_;
-  transport::MemoryRegion* own_region_;  // null after seal()
+  transport::MemoryRegion* own_region_;  // null after freeze()
   std::vector<std::unique_ptr<Parent>> parents_;  // by tree
   std::uint32_t refetched_ = 0;                   // corrupt chunks asked for again, in all
 };

@@ -301,16 +301,16 @@ void AgentSession::check_done() {
   if (!node_->complete() || !expected_digest_) {
     return;
   }
-  // seal(): no more writes, then the whole mapping hashed again as it lies (data_node.h).
-  const ImageDigest sealed = node_->seal();
-  if (sealed != *expected_digest_) {
+  // freeze(): no more writes, then the whole mapping hashed again as it lies (data_node.h).
+  const ImageDigest frozen = node_->freeze();
+  if (frozen != *expected_digest_) {
     report_failure(ExitCode::kTransferFailed,
                    fmt::format("whole-image xxh3-128 {} does not match the source's {}",
-                               sealed.to_hex(), expected_digest_->to_hex()));
+                               frozen.to_hex(), expected_digest_->to_hex()));
     return;
   }
   try {
-    place_copy(*image_, source_key_, sealed);
+    place_copy(*image_, source_key_, frozen);
   } catch (const ImgcastError& error) {
     report_failure(error.code(), error.what());
     return;
