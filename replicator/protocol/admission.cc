@@ -88,8 +88,8 @@ void Admission::accept(std::unique_ptr<tp::Endpoint> endpoint) {
     });
     if (oldest != waiting_.end()) {
       drop((*oldest)->endpoint.get(),
-           fmt::format("had not proved itself when {} connections from {} were waiting",
-                       per_host, host));
+           fmt::format("had not proved itself when {} connections from {} were waiting", per_host,
+                       host));
     }
   }
   if (waiting_.size() >= options_.max_waiting) {
@@ -265,9 +265,10 @@ void Admission::report_held_back(std::size_t count) {
   if (count == 0) {
     return;
   }
-  log().warn("refused {} more {} connection(s) (logged at debug level: at most {} refusals per {} "
-             "s are at warn level)",
-             count, channel_name(), kRefusalsLogged, kRefusalLogWindow.count());
+  log().warn(
+      "refused {} more {} connection(s) (logged at debug level: at most {} refusals per {} "
+      "s are at warn level)",
+      count, channel_name(), kRefusalsLogged, kRefusalLogWindow.count());
 }
 
 }  // namespace imgcast::replicator

@@ -40,8 +40,7 @@ constexpr const char* kSwarmHost = "127.0.0.200";  // not a node of the job: ano
 // 'HOST:PORT'"); 0 until an agent was started.
 std::uint16_t control_port(const std::filesystem::path& saved) {
   std::ifstream in(saved);
-  const std::string command((std::istreambuf_iterator<char>(in)),
-                            std::istreambuf_iterator<char>());
+  const std::string command((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const auto at = command.find("--control '");
   const auto end = at == std::string::npos ? at : command.find('\'', at + 11);
   if (end == std::string::npos) {
@@ -107,9 +106,9 @@ ProcessResult run_with_swarm(std::vector<std::string> wrapper, std::chrono::seco
   const auto rsh = job.dir / "slow-rsh";
   {
     std::ofstream script(rsh);
-    script << "#!/bin/sh\nIFS= read -r secret\nprintf '%s\\n' \"$2\" > \"" << job.dir.path().string()
-           << "/agent-$1\"\n[ \"$1\" = 127.0.0.4 ] && sleep " << delay.count()
-           << "\nprintf '%s\\n' \"$secret\" | exec /bin/sh -c \"$2\"\n";
+    script << "#!/bin/sh\nIFS= read -r secret\nprintf '%s\\n' \"$2\" > \""
+           << job.dir.path().string() << "/agent-$1\"\n[ \"$1\" = 127.0.0.4 ] && sleep "
+           << delay.count() << "\nprintf '%s\\n' \"$secret\" | exec /bin/sh -c \"$2\"\n";
   }
   std::filesystem::permissions(rsh, std::filesystem::perms::owner_all);
   job.rsh = rsh.string();
@@ -217,8 +216,7 @@ TEST(Swarm, ARootOutOfDescriptorsPausesItsListenerInsteadOfSpinning) {
   // plus its own: accept4 fails with EMFILE for as long as the swarm stays.
   LocalJob job(4);
   Figures figures;
-  const ProcessResult result =
-      run_with_swarm({"prlimit", "--nofile=64", "--"}, 4s, figures, job);
+  const ProcessResult result = run_with_swarm({"prlimit", "--nofile=64", "--"}, 4s, figures, job);
   EXPECT_EQ(figures.fd_limit, 64);  // the kernel holds the root to it: nothing to check there
   EXPECT_LT(figures.cpu_share, 0.30) << "the root spun";
   const std::size_t pauses = count_of(result.err, "cannot accept connections");

@@ -118,9 +118,10 @@ void TcpListener::pause(int error) {
   ++deferred_;
   const auto now = LogRateLimit::Clock::now();
   if (pause_log_.allow(now)) {
-    log().warn("listener {}: cannot accept connections ({}): pausing them {} ms at a time; {} "
-               "accept(s) deferred since the last such line (at most one per {} s)",
-               name_, std::strerror(error), kPause.count(), deferred_, kPauseLogEvery.count());
+    log().warn(
+        "listener {}: cannot accept connections ({}): pausing them {} ms at a time; {} "
+        "accept(s) deferred since the last such line (at most one per {} s)",
+        name_, std::strerror(error), kPause.count(), deferred_, kPauseLogEvery.count());
     deferred_ = 0;
   }
   // The timer first: a listener out of the epoll set with no timer to bring it back would never

@@ -10,7 +10,6 @@
 #pragma once
 
 #include <chrono>
-
 #include <memory>
 #include <string>
 #include <vector>

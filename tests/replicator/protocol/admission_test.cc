@@ -309,9 +309,8 @@ TEST_F(AdmissionTest, ACrowdFromOneAddressEvictsOnlyItsOwnUnprovenConnections) {
   for (int i = 0; i < 6; ++i) {
     crowd.push_back(connect_from("127.0.0.2"));
   }
-  ASSERT_TRUE(run_until(admission, {}, [&] {
-    return closed(crowd[0]) && closed(crowd[1]) && closed(crowd[2]);
-  }));
+  ASSERT_TRUE(run_until(admission, {},
+                        [&] { return closed(crowd[0]) && closed(crowd[1]) && closed(crowd[2]); }));
   // Even with the total cap full, the crowd's newcomers made room among its own.
   EXPECT_FALSE(closed(other)) << "the oldest overall, but from another address";
   for (int i = 3; i < 6; ++i) {
