@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -212,6 +213,8 @@ TEST(Swarm, UnauthenticatedConnectionsCostTheRootLittleAndTheRunVerifies) {
 TEST(Swarm, ARootOutOfDescriptorsPausesItsListenerInsteadOfSpinning) {
   if (!raise_own_fd_limit())
     GTEST_SKIP() << "this process may not hold " << kSwarm << " connections";
+  if (std::system("command -v prlimit > /dev/null") != 0)
+    GTEST_SKIP() << "no prlimit (util-linux) to start the root under a descriptor limit";
   // Below what the root holds for the swarm (one host's share of unproven connections, 64)
   // plus its own: accept4 fails with EMFILE for as long as the swarm stays.
   LocalJob job(4);
