@@ -10,13 +10,33 @@ namespace imgcast::replicator {
 
 namespace tp = transport;
 
+namespace {
+
+// The address a peer connects from, without its port: "10.1.2.3" of "10.1.2.3:40000", "[::1]"
+// of "[::1]:40000". A name with no port of this form (another backend's) is its own address.
+std::string host_of(const std::string& peer) {
+  if (!peer.empty() && peer.front() == '[') {
+    return peer.substr(0, peer.find(']') + 1);  // npos + 1 == 0: no bracket, the whole name
+  }
+  const auto colon = peer.find(':');
+  if (colon == std::string::npos || peer.find(':', colon + 1) != std::string::npos) {
+    return peer;
+  }
+  return peer.substr(0, colon);
+}
+
+}  // namespace
+
 struct Admission::Waiting {
   enum class Step { kHello, kProof, kIntroduction, kAdmitted };
-  Waiting(std::unique_ptr<tp::Endpoint> e, const Options& options, Clock::time_point until)
+  Waiting(std::unique_ptr<tp::Endpoint> e, std::string from, const Options& options,
+          Clock::time_point until)
       : endpoint(std::move(e)),
+        host(std::move(from)),
         handshake(*options.key, options.job, options.channel),
         deadline(until) {}
   std::unique_ptr<tp::Endpoint> endpoint;
+  std::string host;  // host_of(its peer name)
   ResponderHandshake handshake;
   Clock::time_point deadline;
   Step step = Step::kHello;
@@ -26,7 +46,7 @@ struct Admission::Waiting {
 
 Admission::Admission(Options options) : options_(std::move(options)) {}
 
-Admission::~Admission() = default;
+Admission::~Admission() { report_held_back(refusal_log_.take_all()); }
 
 bool Admission::handle(tp::Completion& event) {
   if (auto* accepted = std::get_if<tp::PeerAccepted>(&event)) {
@@ -59,6 +79,19 @@ bool Admission::handle(tp::Completion& event) {
 }
 
 void Admission::accept(std::unique_ptr<tp::Endpoint> endpoint) {
+  std::string host = host_of(endpoint->peer_name());
+  const std::size_t per_host = std::max<std::size_t>(options_.max_waiting_per_address, 1);
+  if (unproven_from(host) >= per_host) {
+    // Its own oldest makes room, not someone else's (the count says there is one).
+    const auto oldest = std::find_if(waiting_.begin(), waiting_.end(), [&](const auto& w) {
+      return w->step != Waiting::Step::kAdmitted && w->host == host;
+    });
+    if (oldest != waiting_.end()) {
+      drop((*oldest)->endpoint.get(),
+           fmt::format("had not proved itself when {} connections from {} were waiting", per_host,
+                       host));
+    }
+  }
   if (waiting_.size() >= options_.max_waiting) {
     const auto oldest = std::find_if(waiting_.begin(), waiting_.end(), [](const auto& w) {
       return w->step != Waiting::Step::kAdmitted;
@@ -75,9 +108,25 @@ void Admission::accept(std::unique_ptr<tp::Endpoint> endpoint) {
          fmt::format("had not proved itself when {} connections were waiting", waiting_.size()));
   }
   tp::Endpoint* raw = endpoint.get();
-  waiting_.push_back(
-      std::make_unique<Waiting>(std::move(endpoint), options_, Clock::now() + options_.deadline));
+  ++unproven_by_host_[host];
+  waiting_.push_back(std::make_unique<Waiting>(std::move(endpoint), std::move(host), options_,
+                                               Clock::now() + options_.deadline));
   by_endpoint_[raw] = waiting_.back().get();
+}
+
+std::size_t Admission::unproven_from(const std::string& host) const {
+  const auto it = unproven_by_host_.find(host);
+  return it == unproven_by_host_.end() ? 0 : it->second;
+}
+
+void Admission::admit(Waiting& waiting) {
+  waiting.step = Waiting::Step::kAdmitted;
+  ++admitted_;
+  if (const auto it = unproven_by_host_.find(waiting.host); it != unproven_by_host_.end()) {
+    if (--it->second == 0) {
+      unproven_by_host_.erase(it);
+    }
+  }
 }
 
 void Admission::on_message(Waiting& waiting, std::span<const std::byte> bytes) {
@@ -88,8 +137,7 @@ void Admission::on_message(Waiting& waiting, std::span<const std::byte> bytes) {
       return drop(endpoint, "its first message after the handshake failed its integrity check");
     }
     waiting.introduction = std::move(introduction);
-    waiting.step = Waiting::Step::kAdmitted;
-    ++admitted_;
+    admit(waiting);
     return;
   }
   const std::optional<Message> message = decode(bytes);
@@ -135,8 +183,7 @@ void Admission::on_message(Waiting& waiting, std::span<const std::byte> bytes) {
     }
     case Waiting::Step::kIntroduction:
       waiting.introduction = *message;
-      waiting.step = Waiting::Step::kAdmitted;
-      ++admitted_;
+      admit(waiting);
       return;
     case Waiting::Step::kAdmitted:
       // Both channels' scripts have the initiator wait for its owner's answer after the
@@ -147,6 +194,7 @@ void Admission::on_message(Waiting& waiting, std::span<const std::byte> bytes) {
 
 void Admission::expire(Clock::time_point now) {
   retired_.clear();  // no event of the last batch names them any more
+  report_held_back(refusal_log_.take_suppressed(now));
   std::vector<tp::Endpoint*> late;
   for (const auto& waiting : waiting_) {
     // A proven peer is not timed out: it waits for its owner (a node's plan), bounded in number.
@@ -192,6 +240,9 @@ void Admission::drop(tp::Endpoint* endpoint, const std::string& why) {
   }
   if (waiting->step == Waiting::Step::kAdmitted) {
     --admitted_;
+  } else if (const auto host = unproven_by_host_.find(waiting->host);
+             host != unproven_by_host_.end() && --host->second == 0) {
+    unproven_by_host_.erase(host);
   }
   by_endpoint_.erase(it);
   retired_.push_back(std::move(waiting->endpoint));
@@ -202,9 +253,22 @@ const char* Admission::channel_name() const noexcept {
   return options_.channel == Channel::kControl ? "control" : "data";
 }
 
-void Admission::log_refusal(const tp::Endpoint& endpoint, const std::string& why) const {
-  log().warn("refused {} connection from {}: {}",
-             options_.channel == Channel::kControl ? "control" : "data", endpoint.peer_name(), why);
+void Admission::log_refusal(const tp::Endpoint& endpoint, const std::string& why) {
+  const auto now = Clock::now();
+  report_held_back(refusal_log_.take_suppressed(now));
+  // Past the limit every refusal is still there at debug level, for whoever asks for it.
+  const auto level = refusal_log_.allow(now) ? spdlog::level::warn : spdlog::level::debug;
+  log().log(level, "refused {} connection from {}: {}", channel_name(), endpoint.peer_name(), why);
+}
+
+void Admission::report_held_back(std::size_t count) {
+  if (count == 0) {
+    return;
+  }
+  log().warn(
+      "refused {} more {} connection(s) (logged at debug level: at most {} refusals per {} "
+      "s are at warn level)",
+      count, channel_name(), kRefusalsLogged, kRefusalLogWindow.count());
 }
 
 }  // namespace imgcast::replicator

@@ -14,7 +14,11 @@
 // `max_waiting` connections wait at once the oldest one still proving itself makes room. The
 // owner sizes the cap for its largest honest burst (every agent at the root's control listener,
 // every child of a wide tree at once), so only a crowd beyond that, a port scanner holding
-// connections open, is evicted.
+// connections open, is evicted. One address (a host, whatever its ports) holds at most
+// `max_waiting_per_address` unproven connections: its newcomer beyond that evicts its own oldest
+// unproven one, so a single host cannot fill the cap and evict everyone else's handshakes.
+// Refusals are logged at warn level at most kRefusalsLogged per kRefusalLogWindow, the rest at
+// debug level and counted in one summary line, so a swarm cannot flood the log.
 // A connection that is refused or hangs up is closed only at the next expire(): events of the
 // current batch may still name it.
 //
@@ -35,6 +39,7 @@
 #include "replicator/protocol/messages.h"
 #include "transport/completion.h"
 #include "transport/endpoint.h"
+#include "transport/log_rate_limit.h"
 
 namespace imgcast::replicator {
 
@@ -53,12 +58,21 @@ class Admission {
   // Whether a peer whose Hello claims `rank` may go on: empty to let it, else why not (logged).
   using RankFilter = std::function<std::string(std::uint32_t rank)>;
 
+  static constexpr std::size_t kRefusalsLogged = 20;
+  static constexpr std::chrono::seconds kRefusalLogWindow{10};
+
   struct Options {
     Channel channel = Channel::kControl;
     const JobKey* key = nullptr;  // REQUIRES: outlives the Admission
     JobId job{};
     std::chrono::milliseconds deadline{30000};  // from accept to its introduction
     std::size_t max_waiting = 64;               // connections held at once, admitted or not
+    // Unproven connections held at once from one address (>= 1). 64 covers the most honest
+    // peers one address sends at once: every agent of a job run on one machine (`imgcast demo`
+    // has at most 64 nodes; the e2e tests' agents on 127.0.0.2..N all connect from 127.0.0.1),
+    // or every child of a node there; on a cluster a host sends one control connection and one
+    // data connection per tree. Proven peers never count: they are never evicted.
+    std::size_t max_waiting_per_address = 64;
     RankFilter filter;                          // empty: any rank (the owner checks later)
     // Every message after the proof, the introduction first, is sealed (message_seal.h).
     bool sealed = false;
@@ -88,15 +102,21 @@ class Admission {
 
   // Connections held now (proving themselves or admitted, not yet taken).
   std::size_t waiting() const noexcept { return waiting_.size(); }
+  // Connections from `host` (an address without its port) still proving themselves.
+  std::size_t unproven_from(const std::string& host) const;
 
  private:
   struct Waiting;
 
   void accept(std::unique_ptr<transport::Endpoint> endpoint);
   void on_message(Waiting& waiting, std::span<const std::byte> bytes);
+  // Marks `waiting` proven: it no longer counts against its address.
+  void admit(Waiting& waiting);
   // Logs "refused <channel> connection from <peer>: <why>" and closes it at the next expire().
   void drop(transport::Endpoint* endpoint, const std::string& why);
-  void log_refusal(const transport::Endpoint& endpoint, const std::string& why) const;
+  void log_refusal(const transport::Endpoint& endpoint, const std::string& why);
+  // One line for the refusals the rate limit held back, once their window is over.
+  void report_held_back(std::size_t count);
   const char* channel_name() const noexcept;  // "control" or "data", for logs
 
   Options options_;
@@ -104,6 +124,8 @@ class Admission {
   std::deque<std::unique_ptr<Waiting>> waiting_;
   std::unordered_map<const transport::Endpoint*, Waiting*> by_endpoint_;
   std::size_t admitted_ = 0;  // entries of waiting_ that proved themselves
+  std::unordered_map<std::string, std::size_t> unproven_by_host_;  // no zero entries
+  transport::LogRateLimit refusal_log_{kRefusalsLogged, kRefusalLogWindow};
   std::vector<std::unique_ptr<transport::Endpoint>> retired_;
 };
 

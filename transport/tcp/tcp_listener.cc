@@ -5,6 +5,8 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -49,17 +51,31 @@ TcpListener::TcpListener(std::shared_ptr<TcpCore> core, const ListenOptions& opt
   const auto* text = reinterpret_cast<const std::byte*>(name_.data());
   address_.assign(text, text + name_.size());
 
+  timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   epoll_event event{};
   event.events = EPOLLIN;
   event.data.ptr = static_cast<EpollHandler*>(this);
+  epoll_event timer_event{};
+  timer_event.events = EPOLLIN;
+  timer_event.data.ptr = static_cast<EpollHandler*>(&resume_timer_);
+  if (!timer_.valid() ||
+      ::epoll_ctl(core_->epoll.get(), EPOLL_CTL_ADD, timer_.get(), &timer_event) != 0) {
+    throw Error(StatusCode::kIoError, fmt::format("cannot make the resume timer of listener {}: {}",
+                                                  name_, std::strerror(errno)));
+  }
   if (::epoll_ctl(core_->epoll.get(), EPOLL_CTL_ADD, socket_.get(), &event) != 0) {
+    const int error = errno;
+    ::epoll_ctl(core_->epoll.get(), EPOLL_CTL_DEL, timer_.get(), nullptr);
     throw Error(StatusCode::kIoError,
-                fmt::format("cannot watch listener {}: {}", name_, std::strerror(errno)));
+                fmt::format("cannot watch listener {}: {}", name_, std::strerror(error)));
   }
 }
 
 TcpListener::~TcpListener() {
-  ::epoll_ctl(core_->epoll.get(), EPOLL_CTL_DEL, socket_.get(), nullptr);
+  if (!paused_) {
+    ::epoll_ctl(core_->epoll.get(), EPOLL_CTL_DEL, socket_.get(), nullptr);
+  }
+  ::epoll_ctl(core_->epoll.get(), EPOLL_CTL_DEL, timer_.get(), nullptr);
 }
 
 void TcpListener::on_events(std::uint32_t /*events*/) {
@@ -68,6 +84,10 @@ void TcpListener::on_events(std::uint32_t /*events*/) {
     if (!accepted.valid()) {
       if (errno == EINTR || errno == ECONNABORTED)
         continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        pause(errno);
+        return;
+      }
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
         log().warn("listener {}: accept failed: {}", name_, std::strerror(errno));
       }
@@ -84,6 +104,55 @@ void TcpListener::on_events(std::uint32_t /*events*/) {
       // and keep listening.
       log().warn("listener {}: dropped the connection from {}: {}", name_, peer, error.what());
     }
+  }
+}
+
+bool TcpListener::arm_timer() const noexcept {
+  itimerspec when{};
+  when.it_value.tv_sec = kPause.count() / 1000;
+  when.it_value.tv_nsec = (kPause.count() % 1000) * 1000000;
+  return ::timerfd_settime(timer_.get(), 0, &when, nullptr) == 0;
+}
+
+void TcpListener::pause(int error) {
+  ++deferred_;
+  const auto now = LogRateLimit::Clock::now();
+  if (pause_log_.allow(now)) {
+    log().warn(
+        "listener {}: cannot accept connections ({}): pausing them {} ms at a time; {} "
+        "accept(s) deferred since the last such line (at most one per {} s)",
+        name_, std::strerror(error), kPause.count(), deferred_, kPauseLogEvery.count());
+    deferred_ = 0;
+  }
+  // The timer first: a listener out of the epoll set with no timer to bring it back would never
+  // accept again, while one left in only costs CPU until descriptors are free.
+  if (!arm_timer()) {
+    log().debug("listener {}: cannot arm its resume timer: {}", name_, std::strerror(errno));
+    return;
+  }
+  if (::epoll_ctl(core_->epoll.get(), EPOLL_CTL_DEL, socket_.get(), nullptr) == 0) {
+    paused_ = true;
+  }
+}
+
+void TcpListener::resume() {
+  // Drained, or level-triggered epoll would report the expired timer again and again.
+  std::uint64_t expirations = 0;
+  (void)!::read(timer_.get(), &expirations, sizeof expirations);
+  if (!paused_) {
+    return;
+  }
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.ptr = static_cast<EpollHandler*>(this);
+  if (::epoll_ctl(core_->epoll.get(), EPOLL_CTL_ADD, socket_.get(), &event) == 0) {
+    paused_ = false;  // connections still waiting in the backlog are reported by the next poll
+    return;
+  }
+  // Still short of memory (ENOMEM): try again after another pause.
+  if (!arm_timer()) {
+    log().error("listener {}: cannot watch its socket again, nor arm its resume timer: {}", name_,
+                std::strerror(errno));
   }
 }
 

@@ -1,12 +1,23 @@
 // The one admission path, over real TCP contexts in one process: an honest peer is handed over
 // with its rank and introduction; a wrong key, a refused rank, a message out of turn, a silent
-// connection and a crowd of them are each let go, and proven peers keep their places.
+// connection and a crowd of them are each let go, and proven peers keep their places; a crowd
+// from one address evicts only its own, and its refusals are logged in bounded number.
 #include "replicator/protocol/admission.h"
 
+#include <arpa/inet.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <functional>
+#include <sstream>
 
+#include "replicator/log.h"
+#include "transport/host_port.h"
 #include "transport/tcp/tcp_context.h"
 
 namespace imgcast::replicator {
@@ -99,6 +110,28 @@ class AdmissionTest : public ::testing::Test {
       }
     }
     return false;
+  }
+
+  // A plain TCP connection to the listener from `source` (any 127.x address is ours), which
+  // says nothing: a host of a swarm. The caller closes it.
+  int connect_from(const char* source) {
+    const auto target = tp::HostPort::parse(listener_->address());
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source, &from.sin_addr);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(target->port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+    return fd;
+  }
+  // Whether the other end closed `fd` (without reading anything it may have sent).
+  static bool closed(int fd) {
+    char byte;
+    return ::recv(fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK) == 0;
   }
 
   JobKey key_;
@@ -263,6 +296,86 @@ TEST_F(AdmissionTest, AProvenPeerThatTalksOutOfTurnIsLetGo) {
   ASSERT_TRUE(run_until(admission, {&peer}, [&] { return peer.failed; }));
   EXPECT_FALSE(admission.has_admitted());
   EXPECT_TRUE(admission.take().empty());
+}
+
+TEST_F(AdmissionTest, ACrowdFromOneAddressEvictsOnlyItsOwnUnprovenConnections) {
+  auto o = options();
+  o.max_waiting = 4;
+  o.max_waiting_per_address = 3;
+  Admission admission(std::move(o));
+  const int other = connect_from("127.0.0.1");  // someone else, mid-handshake, first in line
+  ASSERT_TRUE(run_until(admission, {}, [&] { return admission.waiting() == 1; }));
+  std::vector<int> crowd;
+  for (int i = 0; i < 6; ++i) {
+    crowd.push_back(connect_from("127.0.0.2"));
+  }
+  ASSERT_TRUE(run_until(admission, {},
+                        [&] { return closed(crowd[0]) && closed(crowd[1]) && closed(crowd[2]); }));
+  // Even with the total cap full, the crowd's newcomers made room among its own.
+  EXPECT_FALSE(closed(other)) << "the oldest overall, but from another address";
+  for (int i = 3; i < 6; ++i) {
+    EXPECT_FALSE(closed(crowd[i])) << i;
+  }
+  EXPECT_EQ(admission.waiting(), 4u);
+  EXPECT_EQ(admission.unproven_from("127.0.0.2"), 3u);
+  EXPECT_EQ(admission.unproven_from("127.0.0.1"), 1u);
+  for (int fd : crowd) {
+    ::close(fd);
+  }
+  ::close(other);
+}
+
+TEST_F(AdmissionTest, AnHonestPeerGetsInBesideACrowdAtItsAddressCap) {
+  auto o = options();
+  o.max_waiting_per_address = 2;
+  Admission admission(std::move(o));
+  std::vector<int> crowd;
+  for (int i = 0; i < 10; ++i) {
+    crowd.push_back(connect_from("127.0.0.2"));
+  }
+  Peer peer = connect(key_, 5);  // from 127.0.0.1
+  ASSERT_TRUE(run_until(admission, {&peer}, [&] { return admission.has_admitted(); }));
+  EXPECT_EQ(admission.take().at(0).rank, 5u);
+  EXPECT_EQ(admission.unproven_from("127.0.0.2"), 2u);
+  EXPECT_EQ(admission.unproven_from("127.0.0.1"), 0u) << "proven: it no longer counts";
+  for (int fd : crowd) {
+    ::close(fd);
+  }
+}
+
+TEST_F(AdmissionTest, RefusalsOfASwarmAreLoggedInBoundedNumberAndSummed) {
+  std::ostringstream text;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
+  sink->set_level(spdlog::level::warn);
+  log().sinks().push_back(sink);
+  constexpr std::size_t kSwarm = Admission::kRefusalsLogged + 15;
+  std::vector<int> swarm;
+  {
+    auto o = options();
+    o.max_waiting_per_address = 1;  // every newcomer refuses the one before it
+    Admission admission(std::move(o));
+    for (std::size_t i = 0; i < kSwarm; ++i) {
+      swarm.push_back(connect_from("127.0.0.3"));
+    }
+    EXPECT_TRUE(run_until(admission, {}, [&] {
+      return std::all_of(swarm.begin(), swarm.end() - 1, [](int fd) { return closed(fd); });
+    }));
+  }  // its end reports what the limit held back
+  log().sinks().pop_back();
+  for (int fd : swarm) {
+    ::close(fd);
+  }
+  const std::string lines = text.str();
+  std::size_t refusals = 0;
+  for (auto at = lines.find("refused data connection from 127.0.0.3:"); at != std::string::npos;
+       at = lines.find("refused data connection from 127.0.0.3:", at + 1)) {
+    ++refusals;
+  }
+  EXPECT_EQ(refusals, Admission::kRefusalsLogged) << lines;
+  EXPECT_NE(lines.find(fmt::format("refused {} more data connection(s)",
+                                   kSwarm - 1 - Admission::kRefusalsLogged)),
+            std::string::npos)
+      << lines;
 }
 
 }  // namespace

@@ -1,0 +1,21 @@
+// Test support: what the kernel says a running process costs, read from /proc/PID: resident
+// memory, open file descriptors and their limit, CPU time. For tests that check a node stays
+// bounded under hostile load (tests/e2e/swarm_test.cc).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+namespace imgcast::test {
+
+// VmRSS in KiB; -1 if the process is gone.
+long resident_kib(pid_t pid);
+// Entries of /proc/PID/fd; -1 if the process is gone.
+int open_fds(pid_t pid);
+// The soft "Max open files" of /proc/PID/limits; -1 if unknown or unlimited.
+long fd_limit(pid_t pid);
+// utime + stime of /proc/PID/stat, in seconds; -1 if the process is gone.
+double cpu_seconds(pid_t pid);
+
+}  // namespace imgcast::test
