@@ -141,5 +141,23 @@ TEST(DataNodeTransfer, ParentThatKeepsSendingCorruptChunksIsGivenUp) {
   EXPECT_FALSE(cluster.node(1).failure());  // an orphan, not a failed node
 }
 
+// A byte changed in the staging mapping after its chunk was checked (what a stranger holding a
+// sniffed UCX or verbs rkey could do: those cannot be bound to one connection) is caught by
+// freeze(), which hashes the mapping again as it lies; an untouched copy freezes to the source's
+// digest, and the digest of the chunks as they arrived cannot tell the two apart.
+TEST(DataNodeFreeze, AByteChangedAfterItsCheckIsCaughtByTheRehash) {
+  PipelineCluster cluster({.topology = "kary:2", .size = 3});
+  cluster.start_all();
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.all_complete(); }));
+  expect_copies(cluster, 3);
+  cluster.image(2).bytes()[cluster.chunk_offset(7) + 3] ^= std::byte{0x01};
+  EXPECT_EQ(cluster.node(2).digest(), cluster.source_digest());  // the arrival-time digest
+  EXPECT_NE(cluster.node(2).freeze(), cluster.source_digest());
+  EXPECT_EQ(cluster.node(1).freeze(), cluster.source_digest());
+  // Frozen once: the same answer again, however the bytes move on.
+  cluster.image(2).bytes()[cluster.chunk_offset(7) + 3] ^= std::byte{0x01};
+  EXPECT_NE(cluster.node(2).freeze(), cluster.source_digest());
+}
+
 }  // namespace
 }  // namespace imgcast::replicator::test
