@@ -154,6 +154,14 @@ std::vector<AgentLauncher::Exit> AgentLauncher::reap() {
   return exits;
 }
 
+void AgentLauncher::stop(int rank) {
+  for (const auto& child : children_) {
+    if (child.rank == rank && rank >= 0) {
+      ::kill(child.pid, SIGTERM);  // reaped, and reported, by reap()
+    }
+  }
+}
+
 bool AgentLauncher::running() const noexcept { return !children_.empty(); }
 
 void AgentLauncher::finish(std::chrono::milliseconds grace) {

@@ -35,6 +35,9 @@ class AgentLauncher {
   // Throws TransferError when it cannot be started.
   void launch_step(const std::vector<std::string>& argv, const std::string& secret_variable,
                    const std::string& secret_value);
+  // Asks the launcher process of one host's agent to end (SIGTERM; finish() is the backstop): a
+  // host given up before the plan, whose ssh may hang on a dead route. Not the step launcher.
+  void stop(int rank);
   // Agents that ended since the last call (non-blocking).
   std::vector<Exit> reap();
   // Waits up to `grace` for every agent to end, then sends SIGTERM, then SIGKILL.

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "replicator/image/destination.h"
 #include "replicator/log.h"
 #include "replicator/session/listen_address.h"
@@ -25,6 +27,7 @@ Report RootSession::run() {
   open_channels();
   launch_agents();
   wait_for(Phase::kJoining);
+  refuse_a_job_nobody_joined();
   send_probes();
   if (image_) {
     // While the agents stage their own copies: the two reservations overlap.
@@ -52,6 +55,20 @@ Report RootSession::run() {
   }
   say_goodbye();
   return make_report(transfer);
+}
+
+void RootSession::refuse_a_job_nobody_joined() {
+  const std::size_t agents = agents_.size() - 1;
+  const bool nobody = agents > 0 && std::all_of(agents_.begin() + 1, agents_.end(),
+                                                [](const AgentRecord& a) { return a.finished(); });
+  // Every host failing the same way (a launcher that does not exist, no network) is the
+  // command's failure, not a partial result: nothing is placed, exit 2. Unless the user allowed
+  // every agent to fail.
+  if (nobody && static_cast<std::size_t>(options_.allow_fail) < agents) {
+    abort_setup(ExitCode::kTransferFailed,
+                fmt::format("no agent joined; {} (rank 1): {}", agents_[1].host,
+                            agents_[1].failure));
+  }
 }
 
 void RootSession::check_inputs() {

@@ -50,6 +50,9 @@ class RootSession final : public EventLoop::Session {
   // One turn of the event loop, then the agents' admission and the launcher's exits.
   void step(std::chrono::milliseconds timeout);
   [[noreturn]] void abort_setup(ExitCode code, const std::string& reason);
+  // After the joins: when every agent failed (and --allow-fail does not cover them all), the
+  // setup stops here, exit 2, instead of a root that copies for itself alone.
+  void refuse_a_job_nobody_joined();
   void say_goodbye();
   Report make_report(bool transfer) const;
   // Every agent has reached `at_least` (a failed one counts when `failed_counts`).

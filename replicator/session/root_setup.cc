@@ -48,13 +48,15 @@ void RootSession::wait_for(Phase phase) {
     // give it time for that at a slow disk's 100 MB/s, so a large cached image is not a timeout.
     deadline += std::chrono::milliseconds(source_->size() / 100'000);
   }
-  // While probing, a node whose destination fails (missing, unwritable, full) drops out alone:
-  // no data has moved and the plan is not made yet. Elsewhere a failure stops the setup.
-  const bool tolerate_failed = phase == Phase::kProbing;
-  while (!all_agents(target, tolerate_failed)) {
+  // Before the plan, a node that fails (its agent could not be started or exited, its
+  // destination is missing, unwritable or full) or does not join or answer in time drops out
+  // alone: no data has moved, and the tree is planned over the others. Once planned, the tree
+  // counts on every node: a failure stops the setup.
+  const bool before_plan = phase == Phase::kJoining || phase == Phase::kProbing;
+  while (!all_agents(target, before_plan)) {
     step(std::chrono::milliseconds(200));
     for (const auto& agent : agents_) {
-      if (agent.state == AgentRecord::State::kFailed && !tolerate_failed && !agent.dropped) {
+      if (agent.state == AgentRecord::State::kFailed && !before_plan && !agent.dropped) {
         abort_setup(agent.failure_code,
                     fmt::format("{} (rank {}): {}", agent.host, agent.rank, agent.failure));
       }
@@ -63,19 +65,29 @@ void RootSession::wait_for(Phase phase) {
       const auto state = phase == Phase::kJoining   ? AgentRecord::State::kLaunched
                          : phase == Phase::kProbing ? AgentRecord::State::kJoined
                                                     : AgentRecord::State::kProbed;
-      abort_setup(ExitCode::kTransferFailed,
-                  fmt::format("timed out after {} ms waiting for the agent on {} to {} ({})",
-                              std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  deadline - start)
-                                  .count(),
-                              hosts_in(state),
-                              phase == Phase::kJoining   ? "join"
-                              : phase == Phase::kProbing ? "check its cached copy"
-                                                         : "get ready",
-                              options_.publish ? "did the launcher start imgcast hook on every "
-                                                 "node, and do they share the rendezvous directory?"
-                                               : "is the host reachable, and can the launcher "
-                                                 "start imgcast there?"));
+      const std::string why = fmt::format(
+          "timed out after {} ms waiting for {} to {} ({})",
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - start).count(),
+          before_plan ? "its agent" : fmt::format("the agent on {}", hosts_in(state)),
+          phase == Phase::kJoining   ? "join"
+          : phase == Phase::kProbing ? "check its cached copy"
+                                     : "get ready",
+          options_.publish ? "did the launcher start imgcast hook on every node, and do they "
+                             "share the rendezvous directory?"
+                           : "is the host reachable, and can the launcher start imgcast there?");
+      if (!before_plan) {
+        abort_setup(ExitCode::kTransferFailed, why);
+      }
+      for (auto& agent : agents_) {
+        if (agent.rank != 0 && agent.state == state) {
+          if (agent.control) {
+            tell(agent, Abort{why});  // it stops and removes what it staged
+          }
+          agent_failed(agent, ExitCode::kTransferFailed, why);
+          launcher_.stop(agent.rank);
+        }
+      }
+      return;
     }
   }
 }

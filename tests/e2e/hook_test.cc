@@ -40,13 +40,14 @@ struct HookJob {
                                      "--rendezvous",
                                      (job.dir / "rdv").string(),
                                      "--timeout",
-                                     "20"};
+                                     timeout};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return std::make_unique<Process>(argv);
   }
 
   LocalJob job;
   std::string job_id = "hook-test-1";
+  std::string timeout = "20";
 };
 
 TEST(Hook, EveryNodeGetsAVerifiedCopyAndTheRendezvousIsGone) {
@@ -68,6 +69,28 @@ TEST(Hook, EveryNodeGetsAVerifiedCopyAndTheRendezvousIsGone) {
                                         "image.sif"}));
   }
   EXPECT_TRUE(list_dir(hook.job.dir / "rdv").empty());
+}
+
+// A node whose hook never starts (its task failed to launch) fails alone: the root plans over
+// the others at the timeout, they finish, and the root's node exits 3.
+TEST(Hook, ANodeThatNeverStartsFailsAloneAtTheTimeout) {
+  HookJob hook(4);
+  hook.timeout = "3";
+  const auto source = hook.job.dir / "source.img";
+  write_random_file(source, (4u << 20) + 5, 43);
+  std::vector<std::unique_ptr<Process>> nodes;
+  for (int rank : {3, 1, 0})  // node 2 never starts
+    nodes.push_back(hook.start(rank, source));
+  const ProcessResult root = nodes.back()->wait(60s);
+  EXPECT_EQ(root.exit_code, 3) << root.err;
+  EXPECT_NE(root.err.find("rank 2"), std::string::npos) << root.err;
+  for (std::size_t i = 0; i + 1 < nodes.size(); ++i) {
+    const ProcessResult result = nodes[i]->wait(60s);
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+  }
+  for (int rank : {0, 1, 3})
+    EXPECT_TRUE(files_equal(source, hook.job.copy(rank))) << "rank " << rank;
+  EXPECT_FALSE(std::filesystem::exists(hook.job.copy(2)));
 }
 
 TEST(Hook, SeveralTasksPerNodeMakeOneTransferAndRunTheCommand) {

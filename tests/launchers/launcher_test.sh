@@ -61,6 +61,31 @@ JOB
     grep -q "total: $nodes/$nodes nodes verified" job.out
     verify app.img "$nodes"
     ;;
+  sbatch_one_node_fails)
+    # The srun step's task fails on one node (imgcast missing there, here a wrapper that exits):
+    # that host is named, the others verify, and the run exits 3.
+    cat > agent-wrapper <<WRAP
+#!/bin/sh
+[ "\$(hostname)" = h2 ] && { echo "no imgcast on h2" >&2; exit 1; }
+exec "$imgcast" "\$@"
+WRAP
+    chmod +x agent-wrapper
+    cat > job.sh <<JOB
+#!/bin/bash
+"$imgcast" replicate "$work/source.img" /mnt/imgcast-node/app.img --agent-path "$work/agent-wrapper" --connect-timeout 3
+echo "exit \$?"
+JOB
+    timeout 120 "${on_ctl[@]}" sbatch --wait -N "$nodes" -o job.out job.sh || true
+    cat job.out
+    grep -q "exit 3" job.out
+    grep -q "h2 (timed out after 3000 ms waiting for its agent to join" job.out
+    grep -q "total: $((nodes - 1))/$nodes nodes verified" job.out
+    for k in 0 1 3; do
+      [[ $(md5sum < "$node_root/h$k/app.img" | cut -d' ' -f1) == "$want" ]] || { echo "FAIL: h$k"; exit 1; }
+    done
+    [[ ! -e $node_root/h2/app.img ]]
+    echo "ok: h2 failed alone"
+    ;;
   srun_hook)
     # The hook under srun, two tasks per node (one transfer per node), then a command that sees
     # IMGCAST_PATH.
