@@ -1,7 +1,8 @@
 // A port scanner on the cluster network: plain TCP connections to every port the root and its
-// agents listen on (control and data), closed at once, sending garbage, or held open and silent,
-// before the plan, during the transfer and at the finish. None of them may crash or stall a
-// node: the run verifies on every node and exits 0, with no file left behind.
+// agents listen on (control and data), closed at once, sending garbage, frame headers that look
+// right with absurd lengths, half a handshake (a Hello for the right job, then silence), or held
+// open and silent, before the plan, during the transfer and at the finish. None of them may crash
+// or stall a node: the run verifies on every node and exits 0, with no file left behind.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -9,12 +10,17 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <thread>
 
+#include "replicator/protocol/auth.h"
+#include "replicator/protocol/job_secret.h"
+#include "replicator/protocol/messages.h"
 #include "tests/e2e/harness.h"
 #include "tests/support/listening_ports.h"
+#include "transport/tcp/frame_header.h"
 
 namespace imgcast::test {
 namespace {
@@ -48,6 +54,55 @@ int connect_to(const std::string& host, std::uint16_t port) {
   return fd;
 }
 
+namespace tcp = transport::tcp;
+
+void send_all(int fd, std::span<const std::byte> bytes) {
+  (void)!::write(fd, bytes.data(), bytes.size());  // a knocker does not care whether it lands
+}
+
+// Frame headers that look right and announce absurd lengths: a control frame of 1 GiB, a write
+// of 4 GiB - 1 at an offset past any image into a region nobody registered.
+void send_absurd_headers(int fd) {
+  std::array<std::byte, tcp::FrameHeader::kBytes> bytes;
+  tcp::FrameHeader control;
+  control.type = tcp::FrameType::kControl;
+  control.length = 1u << 30;
+  control.encode(bytes);
+  send_all(fd, bytes);
+  tcp::FrameHeader write;
+  write.type = tcp::FrameType::kWrite;
+  write.region_id = 7;
+  write.length = 0xffffffffu;
+  write.write_key = 0x1234567890abcdefull;
+  write.offset = 1ull << 62;
+  write.encode(bytes);
+  send_all(fd, bytes);
+}
+
+// A handshake that stops halfway: a well-formed Hello for the right job (read off the rsh's
+// stdin: an insider's knowledge, the worst case) claiming `rank`, and then never a Proof. On the
+// control port it claims the late agent's rank, which must not keep that agent out.
+void send_hello(int fd, const replicator::JobSecret& secret, replicator::Channel channel,
+                std::uint32_t rank) {
+  const replicator::JobKey wrong_key{};
+  const replicator::InitiatorHandshake handshake(wrong_key, secret.job, channel, rank);
+  const std::vector<std::byte> body = replicator::encode(handshake.hello());
+  tcp::FrameHeader header;
+  header.type = tcp::FrameType::kControl;
+  header.length = static_cast<std::uint32_t>(body.size());
+  std::array<std::byte, tcp::FrameHeader::kBytes> bytes;
+  header.encode(bytes);
+  send_all(fd, bytes);
+  send_all(fd, body);
+}
+
+std::optional<replicator::JobSecret> read_secret(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return replicator::JobSecret::parse(line);
+}
+
 TEST(StrayConnections, EveryListeningPortKnockedInEveryPhaseAndTheRunStillVerifies) {
   // A chain 0 -> 1 -> 2 -> 3; rank 3's agent starts 2 s late, so the root (and ranks 1 and 2,
   // joined and listening) wait before the plan while the scanner knocks.
@@ -56,7 +111,8 @@ TEST(StrayConnections, EveryListeningPortKnockedInEveryPhaseAndTheRunStillVerifi
   const auto rsh = job.dir / "slow-rsh";
   {
     std::ofstream script(rsh);
-    script << "#!/bin/sh\nIFS= read -r secret\n[ \"$1\" = 127.0.0.4 ] && sleep 2\n"
+    script << "#!/bin/sh\nIFS= read -r secret\nprintf '%s\\n' \"$secret\" > " +
+                  (job.dir / "secret").string() + "\n[ \"$1\" = 127.0.0.4 ] && sleep 2\n"
               "printf '%s\\n' \"$secret\" | exec /bin/sh -c \"$2\"\n";
   }
   std::filesystem::permissions(rsh, std::filesystem::perms::owner_all);
@@ -69,6 +125,7 @@ TEST(StrayConnections, EveryListeningPortKnockedInEveryPhaseAndTheRunStillVerifi
   std::map<std::pair<Phase, int>, int> knocks;
   std::vector<int> held;  // silent connections, kept open to the end (beyond any admission cap)
   std::atomic<bool> stop{false};
+  int halfway = 0;  // handshakes that stopped after a Hello for the right job
   std::thread scanner([&] {
     for (int turn = 0; !stop; ++turn) {
       const Phase phase = phase_of(root.err_so_far());
@@ -77,7 +134,8 @@ TEST(StrayConnections, EveryListeningPortKnockedInEveryPhaseAndTheRunStillVerifi
         if (fd < 0)
           continue;
         ++knocks[{phase, port.pid == root.pid() ? 0 : 1}];
-        switch (turn % 3) {
+        std::optional<replicator::JobSecret> secret;
+        switch (turn % 5) {
           case 0:  // connect and hang up
             ::close(fd);
             break;
@@ -87,6 +145,21 @@ TEST(StrayConnections, EveryListeningPortKnockedInEveryPhaseAndTheRunStillVerifi
             ::close(fd);
             break;
           }
+          case 3:  // valid-looking headers, absurd lengths
+            send_absurd_headers(fd);
+            ::close(fd);
+            break;
+          case 4:  // half a handshake, then silence
+            secret = read_secret(job.dir / "secret");
+            if (secret) {
+              ++halfway;
+              // The root's data port refuses a control Hello at once; its control port waits.
+              send_hello(fd, *secret,
+                         port.pid == root.pid() ? replicator::Channel::kControl
+                                                : replicator::Channel::kData,
+                         3);
+            }
+            [[fallthrough]];
           default:  // connect and say nothing
             if (held.size() < 200) {
               held.push_back(fd);
@@ -114,6 +187,11 @@ TEST(StrayConnections, EveryListeningPortKnockedInEveryPhaseAndTheRunStillVerifi
   EXPECT_GT((knocks[{Phase::kTransfer, 0}]), 0);
   EXPECT_GT((knocks[{Phase::kTransfer, 1}]), 0);
   EXPECT_GT((knocks[{Phase::kFinish, 0}] + knocks[{Phase::kFinish, 1}]), 0);
+  EXPECT_GT(halfway, 0);
+  int total = 0;
+  for (const auto& [where, count] : knocks)
+    total += count;
+  std::printf("knocks survived: %d (%d half handshakes)\n", total, halfway);
   // The data listeners' Admission met them (refused, or closed before they were served).
   EXPECT_NE(result.err.find("data connection from 127.0.0.1:"), std::string::npos);
   EXPECT_NE(result.err.find("control connection from 127.0.0.1:"), std::string::npos);
