@@ -10,6 +10,15 @@ namespace imgcast::cli {
 
 std::string progress_text(const replicator::ProgressSnapshot& s) {
   const std::size_t nodes = s.bytes_verified.size();
+  if (!s.setup_step.empty()) {
+    // Nothing moves yet: say what the setup waits for, so a slow launcher is not silence.
+    std::string text = fmt::format("[setup {:.1f}s] {}/{} agents {}", s.setup_seconds,
+                                   s.setup_reached, nodes > 0 ? nodes - 1 : 0, s.setup_step);
+    if (s.failed > 0) {
+      text += fmt::format(", {} failed", s.failed);
+    }
+    return text;
+  }
   std::uint64_t verified = 0;
   for (std::uint64_t b : s.bytes_verified)
     verified += b;

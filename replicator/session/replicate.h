@@ -28,6 +28,11 @@ struct ProgressSnapshot {
   std::vector<std::string> hosts;             // per rank
   int done = 0;                               // ranks with a placed copy
   int failed = 0;
+  // Before data moves (else empty): what the setup waits for the agents to do ("join", ...),
+  // how many of them have, and the seconds since the command started.
+  std::string setup_step;
+  int setup_reached = 0;
+  double setup_seconds = 0;
 };
 
 struct ReplicateOptions {

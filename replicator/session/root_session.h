@@ -53,6 +53,8 @@ class RootSession final : public EventLoop::Session {
   // After the joins: when every agent failed (and --allow-fail does not cover them all), the
   // setup stops here, exit 2, instead of a root that copies for itself alone.
   void refuse_a_job_nobody_joined();
+  // On a terminal, before data moves: how many agents have reached the step waited for.
+  void report_setup_progress(Phase phase, AgentRecord::State target);
   void say_goodbye();
   Report make_report(bool transfer) const;
   // Every agent has reached `at_least` (a failed one counts when `failed_counts`).

@@ -53,8 +53,13 @@ void RootSession::wait_for(Phase phase) {
   // alone: no data has moved, and the tree is planned over the others. Once planned, the tree
   // counts on every node: a failure stops the setup.
   const bool before_plan = phase == Phase::kJoining || phase == Phase::kProbing;
+  auto last_report = Clock::time_point{};
   while (!all_agents(target, before_plan)) {
     step(std::chrono::milliseconds(200));
+    if (options_.on_progress && Clock::now() - last_report >= std::chrono::milliseconds(250)) {
+      last_report = Clock::now();
+      report_setup_progress(phase, target);
+    }
     for (const auto& agent : agents_) {
       if (agent.state == AgentRecord::State::kFailed && !before_plan && !agent.dropped) {
         abort_setup(agent.failure_code,
@@ -90,6 +95,23 @@ void RootSession::wait_for(Phase phase) {
       return;
     }
   }
+}
+
+void RootSession::report_setup_progress(Phase phase, AgentRecord::State target) {
+  ProgressSnapshot snapshot;
+  snapshot.image_bytes = source_->size();
+  snapshot.setup_step = phase == Phase::kJoining   ? "joined"
+                        : phase == Phase::kProbing ? "checked and reserved their destination"
+                                                   : "got their plan";
+  snapshot.setup_seconds = seconds_between(start_, Clock::now());
+  for (const auto& agent : agents_) {
+    snapshot.bytes_verified.push_back(0);
+    snapshot.hosts.push_back(agent.host);
+    snapshot.failed += agent.state == AgentRecord::State::kFailed;
+    snapshot.setup_reached += agent.rank != 0 && agent.state != AgentRecord::State::kFailed &&
+                              agent.state >= target;
+  }
+  options_.on_progress(snapshot);
 }
 
 void RootSession::send_probes() {

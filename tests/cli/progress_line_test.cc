@@ -33,6 +33,15 @@ TEST(ProgressLine, UnknownEtaWhileAHostHasNothingYetAndFailuresShow) {
   EXPECT_NE(text.find("1 failed"), std::string::npos) << text;
 }
 
+TEST(ProgressLine, BeforeDataMovesItSaysWhatTheSetupWaitsFor) {
+  replicator::ProgressSnapshot s = snapshot();
+  s.setup_step = "joined";
+  s.setup_reached = 2;
+  s.setup_seconds = 1.25;
+  s.failed = 1;
+  EXPECT_EQ(progress_text(s), "[setup 1.2s] 2/3 agents joined, 1 failed");
+}
+
 TEST(ProgressLine, RedrawsInPlaceAndClears) {
   std::ostringstream out;
   {

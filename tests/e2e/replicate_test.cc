@@ -186,6 +186,9 @@ TEST(Replicate, ProgressLineOnATerminalOnly) {
   ASSERT_EQ(on_tty.exit_code, 0) << on_tty.out << on_tty.err;
   EXPECT_NE(on_tty.out.find("\r\033[K["), std::string::npos) << "no progress line on a tty";
   EXPECT_NE(on_tty.out.find("hosts done"), std::string::npos);
+  // And before data moves, from the start: not silence while the agents start.
+  EXPECT_NE(on_tty.out.find("\r\033[K[setup "), std::string::npos) << "no setup line";
+  EXPECT_NE(on_tty.out.find("agents joined"), std::string::npos);
   EXPECT_NE(on_tty.out.find("total: 3/3 nodes verified"), std::string::npos);
 
   for (int rank = 0; rank < 3; ++rank)
