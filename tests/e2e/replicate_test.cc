@@ -215,6 +215,7 @@ TEST(Replicate, DemoRunsAndChecksEveryCopy) {
   EXPECT_NE(result.out.find("total: 3/3 nodes verified"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("byte-for-byte check: 3/3 copies identical"), std::string::npos)
       << result.out;
+  EXPECT_NE(result.out.find("whole command: "), std::string::npos) << result.out;
   EXPECT_TRUE(list_dir(scratch.path()).empty()) << "the demo must clean up after itself";
 }
 
