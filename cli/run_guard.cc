@@ -13,6 +13,7 @@
 
 #include "replicator/plan/chunk_plan.h"
 #include "replicator/errors.h"
+#include "replicator/session/host_names.h"
 #include "cli/parse.h"
 #include "replicator/unique_fd.h"
 #include "transport/error.h"
@@ -46,10 +47,10 @@ int report_exit(const replicator::Report& report) {
   const ExitCode code = report.exit_code();
   const std::size_t failures = report.nodes.size() - report.verified_count();
   if (failures > 0) {
-    std::string failed;
+    std::vector<std::string> failed;
     for (const auto& node : report.nodes) {
       if (!node.verified) {
-        failed += fmt::format("{}{} ({})", failed.empty() ? "" : "; ", node.host, node.failure);
+        failed.push_back(fmt::format("{} ({})", node.host, node.failure));
       }
     }
     // Within --allow-fail the run succeeds, but the failed nodes are still named.
@@ -60,7 +61,7 @@ int report_exit(const replicator::Report& report) {
                                  ? fmt::format(" (allowed: --allow-fail {})",
                                                report.allowed_failures)
                                  : "",
-                             failed);
+                             replicator::name_at_most(failed, "; "));
   }
   return static_cast<int>(code);
 }

@@ -4,6 +4,8 @@
 
 #include "replicator/image/destination.h"
 #include "replicator/log.h"
+#include "replicator/session/descriptor_budget.h"
+#include "replicator/session/host_names.h"
 #include "replicator/session/listen_address.h"
 #include "replicator/session/placement.h"
 #include "replicator/session/this_machine.h"
@@ -78,6 +80,9 @@ void RootSession::check_inputs() {
     throw InputError(error.what());
   }
   log().info("plan: {}", schedule_.reason);
+  // Before any agent starts: past the descriptor limit, accept() fails mid-setup for everyone.
+  const bool per_host_launcher = !options_.publish && options_.agent_step.empty();
+  ensure_descriptors(descriptor_budget(*topology_, per_host_launcher), options_.hosts.size());
   secret_.job = random_job_id();
   secret_.key = options_.key ? *options_.key : JobKey::random();
   secret_.transport = options_.transport;
@@ -220,14 +225,13 @@ bool RootSession::all_agents(AgentRecord::State at_least, bool failed_counts) co
 }
 
 std::string RootSession::hosts_in(AgentRecord::State state) const {
-  std::string out;
+  std::vector<std::string> names;
   for (const auto& agent : agents_) {
     if (agent.rank != 0 && agent.state == state) {
-      out += (out.empty() ? "" : ", ") +
-             (agent.host.empty() ? fmt::format("rank {}", agent.rank) : agent.host);
+      names.push_back(agent.host.empty() ? fmt::format("rank {}", agent.rank) : agent.host);
     }
   }
-  return out;
+  return name_at_most(names);
 }
 
 }  // namespace imgcast::replicator
