@@ -1,20 +1,19 @@
 #include "cli/run_guard.h"
 
-#include <fmt/format.h>
-#include <unistd.h>
-
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 
-#include "replicator/plan/chunk_plan.h"
-#include "replicator/errors.h"
-#include "replicator/session/host_names.h"
 #include "cli/parse.h"
+#include "replicator/errors.h"
+#include "replicator/plan/chunk_plan.h"
+#include "replicator/session/host_names.h"
 #include "replicator/unique_fd.h"
 #include "transport/error.h"
 
@@ -54,14 +53,13 @@ int report_exit(const replicator::Report& report) {
       }
     }
     // Within --allow-fail the run succeeds, but the failed nodes are still named.
-    std::cerr << fmt::format("imgcast: {}: {} of {} nodes failed{}: {}\n",
-                             code == ExitCode::kSuccess ? "warning" : "error", failures,
-                             report.nodes.size(),
-                             code == ExitCode::kSuccess
-                                 ? fmt::format(" (allowed: --allow-fail {})",
-                                               report.allowed_failures)
-                                 : "",
-                             replicator::name_at_most(failed, "; "));
+    std::cerr << fmt::format(
+        "imgcast: {}: {} of {} nodes failed{}: {}\n",
+        code == ExitCode::kSuccess ? "warning" : "error", failures, report.nodes.size(),
+        code == ExitCode::kSuccess
+            ? fmt::format(" (allowed: --allow-fail {})", report.allowed_failures)
+            : "",
+        replicator::name_at_most(failed, "; "));
   }
   return static_cast<int>(code);
 }

@@ -109,7 +109,10 @@ void write(ByteWriter& out, const Region& m) {
   out.u8(m.tree);
 }
 void write(ByteWriter& out, const Orphaned& m) {
-  out.u8(static_cast<std::uint8_t>(Tag::kOrphaned)).u8(m.tree).u32(m.verified).str(reason_text(m.reason));
+  out.u8(static_cast<std::uint8_t>(Tag::kOrphaned))
+      .u8(m.tree)
+      .u32(m.verified)
+      .str(reason_text(m.reason));
 }
 void write(ByteWriter& out, const Adopt& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kAdopt)).u32(m.data_rank).u8(m.tree);

@@ -60,12 +60,13 @@ void ensure_descriptors(const DescriptorBudget& budget, std::size_t nodes) {
   const rlim_t wanted = limit.rlim_max;
   limit.rlim_cur = wanted;
   if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
-    throw InputError(fmt::format("a job of {} nodes needs about {} open files on the root, and "
-                                 "raising the soft limit to {} failed: {}",
-                                 nodes, needed, wanted, std::strerror(errno)));
+    throw InputError(
+        fmt::format("a job of {} nodes needs about {} open files on the root, and "
+                    "raising the soft limit to {} failed: {}",
+                    nodes, needed, wanted, std::strerror(errno)));
   }
-  log().info("raised the soft descriptor limit to {} for {} nodes (about {} needed)", wanted,
-             nodes, needed);
+  log().info("raised the soft descriptor limit to {} for {} nodes (about {} needed)", wanted, nodes,
+             needed);
 }
 
 }  // namespace imgcast::replicator

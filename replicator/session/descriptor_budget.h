@@ -10,11 +10,11 @@
 namespace imgcast::replicator {
 
 struct DescriptorBudget {
-  std::size_t base = 0;            // standard streams, listeners, epoll, source, staged copy
-  std::size_t control = 0;         // one control connection per agent
-  std::size_t launcher = 0;        // the launcher's pipe while a child starts (transient)
-  std::size_t data_children = 0;   // the root's own data connections, every tree
-  std::size_t adoption_margin = 0; // orphans the root may adopt, and strays being refused
+  std::size_t base = 0;             // standard streams, listeners, epoll, source, staged copy
+  std::size_t control = 0;          // one control connection per agent
+  std::size_t launcher = 0;         // the launcher's pipe while a child starts (transient)
+  std::size_t data_children = 0;    // the root's own data connections, every tree
+  std::size_t adoption_margin = 0;  // orphans the root may adopt, and strays being refused
   std::size_t total() const noexcept {
     return base + control + launcher + data_children + adoption_margin;
   }

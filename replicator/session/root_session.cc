@@ -125,9 +125,9 @@ void RootSession::open_channels() {
   control.max_waiting = agents_.size() + 64;  // every agent may knock at once, and some strays
   // Agents on loopback "hosts" (tests, demo) all connect from 127.0.0.1 at once: the per-address
   // cap on unproven connections counts them on top of its usual allowance.
-  control.max_waiting_per_address +=
-      static_cast<std::size_t>(std::count_if(options_.hosts.begin() + 1, options_.hosts.end(),
-                                             [](const std::string& h) { return is_loopback_literal(h); }));
+  control.max_waiting_per_address += static_cast<std::size_t>(
+      std::count_if(options_.hosts.begin() + 1, options_.hosts.end(),
+                    [](const std::string& h) { return is_loopback_literal(h); }));
   control.sealed = true;  // a Plan, Finish or Abort in flight is not the network path's to change
   control.filter = [this](std::uint32_t rank) -> std::string {
     if (rank == 0 || rank >= agents_.size() ||

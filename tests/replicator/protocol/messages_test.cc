@@ -65,8 +65,8 @@ TEST(Messages, AnOverlongReasonIsCutToWhatTheReaderTakes) {
   std::string reason;
   while (reason.size() < 3 * kMaxTextBytes)
     reason += "n\u00e9ud-0042, ";  // two-byte characters: the cut lands on a boundary
-  for (const Message& message : {Message{Abort{reason}}, Message{Failed{2, reason}},
-                                 Message{Orphaned{0, 7, reason}}}) {
+  for (const Message& message :
+       {Message{Abort{reason}}, Message{Failed{2, reason}}, Message{Orphaned{0, 7, reason}}}) {
     const std::optional<Message> decoded = decode(encode(message));
     ASSERT_TRUE(decoded) << message_name(message);
     const std::string got = std::visit(
