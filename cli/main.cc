@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/descriptor_limit.h"
 #include "cli/key_hygiene.h"
 #include "replicator/errors.h"
 
@@ -68,6 +69,8 @@ int main(int argc, char** argv) {
   if (!global.rdma_device.empty()) {
     ::setenv("IMGCAST_RDMA_DEVICE", global.rdma_device.c_str(), 1);
   }
+  // A root holds one descriptor per agent: the common soft limit of 1,024 is not enough.
+  imgcast::cli::raise_descriptor_limit();
   // Every subcommand makes or receives a job key from here on.
   imgcast::cli::keep_key_out_of_dumps();
   if (app.got_subcommand("replicate"))

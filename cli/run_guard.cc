@@ -1,19 +1,19 @@
 #include "cli/run_guard.h"
 
-#include <fmt/format.h>
-#include <unistd.h>
-
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 
-#include "replicator/plan/chunk_plan.h"
-#include "replicator/errors.h"
 #include "cli/parse.h"
+#include "replicator/errors.h"
+#include "replicator/plan/chunk_plan.h"
+#include "replicator/session/host_names.h"
 #include "replicator/unique_fd.h"
 #include "transport/error.h"
 
@@ -46,21 +46,20 @@ int report_exit(const replicator::Report& report) {
   const ExitCode code = report.exit_code();
   const std::size_t failures = report.nodes.size() - report.verified_count();
   if (failures > 0) {
-    std::string failed;
+    std::vector<std::string> failed;
     for (const auto& node : report.nodes) {
       if (!node.verified) {
-        failed += fmt::format("{}{} ({})", failed.empty() ? "" : "; ", node.host, node.failure);
+        failed.push_back(fmt::format("{} ({})", node.host, node.failure));
       }
     }
     // Within --allow-fail the run succeeds, but the failed nodes are still named.
-    std::cerr << fmt::format("imgcast: {}: {} of {} nodes failed{}: {}\n",
-                             code == ExitCode::kSuccess ? "warning" : "error", failures,
-                             report.nodes.size(),
-                             code == ExitCode::kSuccess
-                                 ? fmt::format(" (allowed: --allow-fail {})",
-                                               report.allowed_failures)
-                                 : "",
-                             failed);
+    std::cerr << fmt::format(
+        "imgcast: {}: {} of {} nodes failed{}: {}\n",
+        code == ExitCode::kSuccess ? "warning" : "error", failures, report.nodes.size(),
+        code == ExitCode::kSuccess
+            ? fmt::format(" (allowed: --allow-fail {})", report.allowed_failures)
+            : "",
+        replicator::name_at_most(failed, "; "));
   }
   return static_cast<int>(code);
 }

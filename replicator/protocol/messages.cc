@@ -33,6 +33,20 @@ enum class Tag : std::uint8_t {
   kRefetch = 21,
 };
 
+// A reason is free text built from whatever went wrong (at 2,000 nodes, a list of hosts): the
+// reader refuses any text over kMaxTextBytes, so a longer one would turn an Abort or a Failed
+// into a message the peer must reject as bad. It is cut here instead, on a UTF-8 boundary.
+std::string_view reason_text(std::string_view reason) {
+  if (reason.size() <= kMaxTextBytes) {
+    return reason;
+  }
+  std::size_t cut = kMaxTextBytes;
+  while (cut > 0 && (static_cast<unsigned char>(reason[cut]) & 0xC0) == 0x80) {
+    --cut;  // reason[cut] continues a character: cut before the character starts
+  }
+  return reason.substr(0, cut);
+}
+
 template <std::size_t N>
 void read_array(ByteReader& in, std::array<std::byte, N>& out) {
   const auto bytes = in.raw(N);
@@ -66,7 +80,7 @@ void write(ByteWriter& out, const Plan& m) {
 }
 void write(ByteWriter& out, const Ready&) { out.u8(static_cast<std::uint8_t>(Tag::kReady)); }
 void write(ByteWriter& out, const Failed& m) {
-  out.u8(static_cast<std::uint8_t>(Tag::kFailed)).u8(m.exit_code).str(m.reason);
+  out.u8(static_cast<std::uint8_t>(Tag::kFailed)).u8(m.exit_code).str(reason_text(m.reason));
 }
 void write(ByteWriter& out, const Finish& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kFinish)).u64(m.digest.high).u64(m.digest.low);
@@ -75,7 +89,7 @@ void write(ByteWriter& out, const Result& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kResult)).u64(m.busy_ns).u32(m.refetched);
 }
 void write(ByteWriter& out, const Abort& m) {
-  out.u8(static_cast<std::uint8_t>(Tag::kAbort)).str(m.reason);
+  out.u8(static_cast<std::uint8_t>(Tag::kAbort)).str(reason_text(m.reason));
 }
 void write(ByteWriter& out, const Bye&) { out.u8(static_cast<std::uint8_t>(Tag::kBye)); }
 void write(ByteWriter& out, const Progress& m) {
@@ -95,7 +109,10 @@ void write(ByteWriter& out, const Region& m) {
   out.u8(m.tree);
 }
 void write(ByteWriter& out, const Orphaned& m) {
-  out.u8(static_cast<std::uint8_t>(Tag::kOrphaned)).u8(m.tree).u32(m.verified).str(m.reason);
+  out.u8(static_cast<std::uint8_t>(Tag::kOrphaned))
+      .u8(m.tree)
+      .u32(m.verified)
+      .str(reason_text(m.reason));
 }
 void write(ByteWriter& out, const Adopt& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kAdopt)).u32(m.data_rank).u8(m.tree);

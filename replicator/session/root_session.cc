@@ -6,6 +6,8 @@
 
 #include "replicator/image/destination.h"
 #include "replicator/log.h"
+#include "replicator/session/descriptor_budget.h"
+#include "replicator/session/host_names.h"
 #include "replicator/session/listen_address.h"
 #include "replicator/session/placement.h"
 #include "replicator/session/this_machine.h"
@@ -95,6 +97,9 @@ void RootSession::check_inputs() {
     throw InputError(error.what());
   }
   log().info("plan: {}", schedule_.reason);
+  // Before any agent starts: past the descriptor limit, accept() fails mid-setup for everyone.
+  const bool per_host_launcher = !options_.publish && options_.agent_step.empty();
+  ensure_descriptors(descriptor_budget(*topology_, per_host_launcher), options_.hosts.size());
   secret_.job = random_job_id();
   secret_.key = options_.key ? *options_.key : JobKey::random();
   secret_.transport = options_.transport;
@@ -133,6 +138,11 @@ void RootSession::open_channels() {
   control.job = secret_.job;
   control.deadline = options_.connect_timeout;
   control.max_waiting = agents_.size() + 64;  // every agent may knock at once, and some strays
+  // Agents on loopback "hosts" (tests, demo) all connect from 127.0.0.1 at once: the per-address
+  // cap on unproven connections counts them on top of its usual allowance.
+  control.max_waiting_per_address += static_cast<std::size_t>(
+      std::count_if(options_.hosts.begin() + 1, options_.hosts.end(),
+                    [](const std::string& h) { return is_loopback_literal(h); }));
   control.sealed = true;  // a Plan, Finish or Abort in flight is not the network path's to change
   control.filter = [this](std::uint32_t rank) -> std::string {
     if (rank == 0 || rank >= agents_.size() ||
@@ -237,14 +247,13 @@ bool RootSession::all_agents(AgentRecord::State at_least, bool failed_counts) co
 }
 
 std::string RootSession::hosts_in(AgentRecord::State state) const {
-  std::string out;
+  std::vector<std::string> names;
   for (const auto& agent : agents_) {
     if (agent.rank != 0 && agent.state == state) {
-      out += (out.empty() ? "" : ", ") +
-             (agent.host.empty() ? fmt::format("rank {}", agent.rank) : agent.host);
+      names.push_back(agent.host.empty() ? fmt::format("rank {}", agent.rank) : agent.host);
     }
   }
-  return out;
+  return name_at_most(names);
 }
 
 }  // namespace imgcast::replicator

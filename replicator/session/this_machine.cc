@@ -1,5 +1,6 @@
 #include "replicator/session/this_machine.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
 
@@ -21,6 +22,15 @@ bool is_this_machine(const std::string& host) {
   }
   ::freeaddrinfo(found);
   return local;
+}
+
+bool is_loopback_literal(const std::string& host) {
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 }  // namespace imgcast::replicator

@@ -59,6 +59,29 @@ TEST(Messages, EveryMessageRoundTrips) {
   }
 }
 
+// An Abort naming every host of a 2,000-node job that failed to join: the peer must still read
+// it as an Abort (it once failed to decode there and was reported as a forged message).
+TEST(Messages, AnOverlongReasonIsCutToWhatTheReaderTakes) {
+  std::string reason;
+  while (reason.size() < 3 * kMaxTextBytes)
+    reason += "n\u00e9ud-0042, ";  // two-byte characters: the cut lands on a boundary
+  for (const Message& message :
+       {Message{Abort{reason}}, Message{Failed{2, reason}}, Message{Orphaned{0, 7, reason}}}) {
+    const std::optional<Message> decoded = decode(encode(message));
+    ASSERT_TRUE(decoded) << message_name(message);
+    const std::string got = std::visit(
+        [](const auto& m) -> std::string {
+          if constexpr (requires { m.reason; })
+            return m.reason;
+          return {};
+        },
+        *decoded);
+    EXPECT_LE(got.size(), kMaxTextBytes);
+    EXPECT_GT(got.size(), kMaxTextBytes - 4);
+    EXPECT_EQ(reason.compare(0, got.size(), got), 0) << "a prefix of the reason";
+  }
+}
+
 TEST(Messages, EveryTruncationAndExtensionIsRejected) {
   for (const Message& message : samples()) {
     const auto bytes = encode(message);
