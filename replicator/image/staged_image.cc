@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "replicator/errors.h"
+#include "replicator/image/staging_sweep.h"
 #include "replicator/log.h"
 #include "replicator/stop_signal.h"
 
@@ -97,7 +98,11 @@ StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
                     destination.string(), destination.string()));
   }
 
-  // A stale temporary file from a crashed run must not block this one: try other suffixes.
+  // Staging files of runs that died (SIGKILL, a crash) would fill the disk over time: their
+  // owner's lock is gone, so they go now (staging_sweep.h).
+  (void)sweep_stale_staging(image.dir_fd_.get(), dir.string());
+
+  // A temporary file another live run holds must not block this one: try other suffixes.
   const std::string base = "." + name + ".imgcast-" + sanitized(job_tag);
   std::mt19937 random(std::random_device{}());
   for (int attempt = 0; attempt < 16 && !image.file_fd_.valid(); ++attempt) {
@@ -105,6 +110,13 @@ StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
         attempt == 0 ? base + ".tmp" : fmt::format("{}-{:x}.tmp", base, random());
     image.file_fd_.reset(::openat(image.dir_fd_.get(), candidate.c_str(),
                                   O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (image.file_fd_.valid() &&
+        !claim_staging_file(image.dir_fd_.get(), candidate, image.file_fd_.get())) {
+      // A sweep removed it before our lock was on (it was unlocked for an instant): the name is
+      // not ours any more, so another is tried.
+      image.file_fd_.reset();
+      continue;
+    }
     if (image.file_fd_.valid()) {
       // Only a name we created becomes ours to remove: on any failure before this point the
       // destructor must not unlink someone else's file (another run's temporary, say).

@@ -8,6 +8,9 @@
 // symlink swapped into the path afterwards cannot redirect the write; the temporary file is
 // created O_EXCL|O_NOFOLLOW, and rename replaces a symlink at the destination instead of
 // following it.
+//
+// The file is flock()ed for its whole life, and create() first sweeps the directory's staging
+// files whose lock is free (their run died): staging_sweep.h.
 #pragma once
 
 #include <sys/types.h>
