@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <random>
@@ -185,16 +186,25 @@ void StagedImage::reserve() {
   }
 }
 
-void StagedImage::prefault() noexcept {
+bool StagedImage::prefault(const std::function<bool()>& stop) noexcept {
   // Map every page now, in one pass, instead of taking one page fault per 4 KiB while the
   // chunks stream in (on tmpfs that was a quarter of the transfer's CPU time). Advice only:
   // kernels before 5.14 do not know it, and the faults then happen on the way.
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
-  if (data_ != nullptr) {
-    (void)::madvise(data_, size_, MADV_POPULATE_WRITE);
+  constexpr std::size_t kStep = std::size_t{64} << 20;  // ~20 ms on tmpfs: the stop check's period
+  for (std::size_t offset = 0; data_ != nullptr && offset < size_; offset += kStep) {
+    try {
+      if (stop && stop()) {
+        return false;
+      }
+    } catch (...) {
+      return false;  // a check that cannot answer counts as a stop: the caller finds out why
+    }
+    (void)::madvise(data_ + offset, std::min(kStep, size_ - offset), MADV_POPULATE_WRITE);
   }
+  return true;
 }
 
 StagedImage::StagedImage(StagedImage&& other) noexcept

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 
@@ -59,8 +60,10 @@ class StagedImage {
   bool committed() const noexcept { return committed_; }
 
   // Maps every page of the file now (MADV_POPULATE_WRITE), so receiving costs no page faults.
-  // Takes about 0.3 s per GiB on tmpfs: call it where it overlaps other setup work.
-  void prefault() noexcept;
+  // Takes about 0.3 s per GiB on tmpfs: call it where it overlaps other setup work. Goes in
+  // steps of 64 MiB and asks `stop` between them (an agent whose root died must not finish
+  // first); returns false when `stop` said so.
+  bool prefault(const std::function<bool()>& stop = {}) noexcept;
   // Makes the file visible under the destination name, with `cache` attached (cache_record.h)
   // when given. Throws TransferError on failure (and the temporary file is still removed by the
   // destructor).
