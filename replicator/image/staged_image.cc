@@ -7,12 +7,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <random>
 #include <utility>
 
 #include "replicator/errors.h"
+#include "replicator/image/staging_sweep.h"
 #include "replicator/log.h"
 #include "replicator/stop_signal.h"
 
@@ -97,7 +99,11 @@ StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
                     destination.string(), destination.string()));
   }
 
-  // A stale temporary file from a crashed run must not block this one: try other suffixes.
+  // Staging files of runs that died (SIGKILL, a crash) would fill the disk over time: their
+  // owner's lock is gone, so they go now (staging_sweep.h).
+  (void)sweep_stale_staging(image.dir_fd_.get(), dir.string());
+
+  // A temporary file another live run holds must not block this one: try other suffixes.
   const std::string base = "." + name + ".imgcast-" + sanitized(job_tag);
   std::mt19937 random(std::random_device{}());
   for (int attempt = 0; attempt < 16 && !image.file_fd_.valid(); ++attempt) {
@@ -105,6 +111,13 @@ StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
         attempt == 0 ? base + ".tmp" : fmt::format("{}-{:x}.tmp", base, random());
     image.file_fd_.reset(::openat(image.dir_fd_.get(), candidate.c_str(),
                                   O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (image.file_fd_.valid() &&
+        !claim_staging_file(image.dir_fd_.get(), candidate, image.file_fd_.get())) {
+      // A sweep removed it before our lock was on (it was unlocked for an instant): the name is
+      // not ours any more, so another is tried.
+      image.file_fd_.reset();
+      continue;
+    }
     if (image.file_fd_.valid()) {
       // Only a name we created becomes ours to remove: on any failure before this point the
       // destructor must not unlink someone else's file (another run's temporary, say).
@@ -173,16 +186,25 @@ void StagedImage::reserve() {
   }
 }
 
-void StagedImage::prefault() noexcept {
+bool StagedImage::prefault(const std::function<bool()>& stop) noexcept {
   // Map every page now, in one pass, instead of taking one page fault per 4 KiB while the
   // chunks stream in (on tmpfs that was a quarter of the transfer's CPU time). Advice only:
   // kernels before 5.14 do not know it, and the faults then happen on the way.
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
-  if (data_ != nullptr) {
-    (void)::madvise(data_, size_, MADV_POPULATE_WRITE);
+  constexpr std::size_t kStep = std::size_t{64} << 20;  // ~20 ms on tmpfs: the stop check's period
+  for (std::size_t offset = 0; data_ != nullptr && offset < size_; offset += kStep) {
+    try {
+      if (stop && stop()) {
+        return false;
+      }
+    } catch (...) {
+      return false;  // a check that cannot answer counts as a stop: the caller finds out why
+    }
+    (void)::madvise(data_ + offset, std::min(kStep, size_ - offset), MADV_POPULATE_WRITE);
   }
+  return true;
 }
 
 StagedImage::StagedImage(StagedImage&& other) noexcept

@@ -8,6 +8,9 @@
 // symlink swapped into the path afterwards cannot redirect the write; the temporary file is
 // created O_EXCL|O_NOFOLLOW, and rename replaces a symlink at the destination instead of
 // following it.
+//
+// The file is flock()ed for its whole life, and create() first sweeps the directory's staging
+// files whose lock is free (their run died): staging_sweep.h.
 #pragma once
 
 #include <sys/types.h>
@@ -15,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 
@@ -56,8 +60,10 @@ class StagedImage {
   bool committed() const noexcept { return committed_; }
 
   // Maps every page of the file now (MADV_POPULATE_WRITE), so receiving costs no page faults.
-  // Takes about 0.3 s per GiB on tmpfs: call it where it overlaps other setup work.
-  void prefault() noexcept;
+  // Takes about 0.3 s per GiB on tmpfs: call it where it overlaps other setup work. Goes in
+  // steps of 64 MiB and asks `stop` between them (an agent whose root died must not finish
+  // first); returns false when `stop` said so.
+  bool prefault(const std::function<bool()>& stop = {}) noexcept;
   // Makes the file visible under the destination name, with `cache` attached (cache_record.h)
   // when given. Throws TransferError on failure (and the temporary file is still removed by the
   // destructor).

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/e2e/agent_processes.h"
 #include "tests/e2e/harness.h"
 
 namespace imgcast::test {
@@ -22,53 +23,6 @@ bool has_temporary(const std::filesystem::path& dir) {
       return true;
   }
   return false;
-}
-
-// The parent pid of a process, from /proc/PID/stat (0 when it is gone).
-pid_t parent_of(const std::filesystem::path& proc_entry) {
-  std::ifstream in(proc_entry / "stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
-  const auto close = stat.rfind(')');  // the command name may hold spaces and parentheses
-  if (close == std::string::npos)
-    return 0;
-  char state = 0;
-  int ppid = 0;
-  std::istringstream fields(stat.substr(close + 1));
-  fields >> state >> ppid;
-  return ppid;
-}
-
-// The pid of the agent process of `rank` that the root `root` started (through /proc: it runs on
-// this machine; `--rsh local` execs the agent in the root's child, so its parent is the root).
-// Only that root's: other tests may run jobs with the same ranks at the same time.
-pid_t find_agent(int rank, pid_t root) {
-  const std::string needle = fmt::format("--rank{}{}", '\0', rank);
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos)
-      continue;
-    if (parent_of(entry.path()) != root)
-      continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), {});
-    cmdline.push_back('\0');
-    if (cmdline.find("agent") != std::string::npos &&
-        cmdline.find(needle + std::string(1, '\0')) != std::string::npos &&
-        cmdline.find(IMGCAST_BINARY) != std::string::npos) {
-      return static_cast<pid_t>(std::stoi(name));
-    }
-  }
-  return -1;
-}
-
-// Waits until the root says data flows (its debug log), then a little into the transfer.
-void wait_until_data_flows(const Process& replicate) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline &&
-         replicate.err_so_far().find("data flows") == std::string::npos) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
 }
 
 // Starts `job` and SIGKILLs the agents of `victims` once the root says data flows (its debug

@@ -3,6 +3,8 @@
 #include "replicator/image/staged_image.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include <fstream>
 
 #include "replicator/errors.h"
+#include "replicator/unique_fd.h"
 #include "tests/support/process.h"
 
 namespace imgcast::replicator {
@@ -181,9 +184,12 @@ TEST(StagedImage, ASymlinkToADirectoryAtTheDestinationIsReplaced) {
   EXPECT_TRUE(list_dir(dir / "target").empty());
 }
 
-TEST(StagedImage, AStaleTemporaryFileDoesNotBlock) {
+TEST(StagedImage, ALiveRunsTemporaryFileDoesNotBlock) {
   TempDir dir;
   std::ofstream(dir / ".app.sif.imgcast-j.tmp") << "stale";
+  // Locked as a live run holds it: not swept (an unlocked one is: staging_sweep_test.cc).
+  const transport::UniqueFd held(::open((dir / ".app.sif.imgcast-j.tmp").c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_EQ(::flock(held.get(), LOCK_EX), 0);
   StagedImage image = StagedImage::create(dir / "app.sif", 10, "j");
   EXPECT_EQ(list_dir(dir.path()).size(), 2u);
   image.commit();
