@@ -17,14 +17,6 @@
 namespace imgcast::test {
 namespace {
 
-bool has_temporary(const std::filesystem::path& dir) {
-  for (const auto& name : list_dir(dir)) {
-    if (name.find(".imgcast-") != std::string::npos)
-      return true;
-  }
-  return false;
-}
-
 // Starts `job` and SIGKILLs the agents of `victims` once the root says data flows (its debug
 // log), a little into the transfer. Returns the finished run.
 ProcessResult run_and_kill(const LocalJob& job, const std::filesystem::path& source,
@@ -176,16 +168,16 @@ TEST(NodeFailure, InterruptedRootRemovesEveryTemporaryFile) {
   write_random_file(source, 512u << 20, 6);
   Process replicate(job.command(source, {"--topology", "chain", "--chunk-size", "256K"}));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline && !has_temporary(job.node_dir(2))) {
+  while (std::chrono::steady_clock::now() < deadline && !has_staging_file(job.node_dir(2))) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  ASSERT_TRUE(has_temporary(job.node_dir(2)));
+  ASSERT_TRUE(has_staging_file(job.node_dir(2)));
   // Like Ctrl-C in a terminal: the whole process group gets SIGINT.
   ::kill(-replicate.pid(), SIGINT);
   const ProcessResult result = replicate.wait(std::chrono::seconds(30));
   EXPECT_NE(result.exit_code, 0);
   for (int rank = 0; rank < job.nodes; ++rank) {
-    EXPECT_FALSE(has_temporary(job.node_dir(rank))) << "rank " << rank;
+    EXPECT_FALSE(has_staging_file(job.node_dir(rank))) << "rank " << rank;
   }
 }
 

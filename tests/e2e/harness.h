@@ -13,6 +13,15 @@
 
 namespace imgcast::test {
 
+// Whether `dir` holds an imgcast staging (temporary) file.
+inline bool has_staging_file(const std::filesystem::path& dir) {
+  for (const auto& name : list_dir(dir)) {
+    if (name.find(".imgcast-") != std::string::npos)
+      return true;
+  }
+  return false;
+}
+
 inline std::string host_list(int nodes) {
   std::string hosts;
   for (int rank = 0; rank < nodes; ++rank) {

@@ -11,14 +11,6 @@
 namespace imgcast::test {
 namespace {
 
-bool has_staging_file(const std::filesystem::path& dir) {
-  for (const auto& name : list_dir(dir)) {
-    if (name.find(".imgcast-") != std::string::npos)
-      return true;
-  }
-  return false;
-}
-
 // Waits until the root's log holds `words`; false after 20 s.
 bool wait_for_log(const Process& replicate, const std::string& words) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

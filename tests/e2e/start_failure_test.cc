@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <utility>
 
 #include "tests/e2e/harness.h"
 
@@ -31,6 +32,13 @@ std::string write_rsh(const LocalJob& job, const std::string& dead, const std::s
   return rsh.string();
 }
 
+// The command's result and its wall seconds.
+std::pair<ProcessResult, double> timed_run(const std::vector<std::string>& argv) {
+  const auto start = std::chrono::steady_clock::now();
+  ProcessResult result = run(argv, 60s);
+  return {result, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
+}
+
 void expect_copies_but(const LocalJob& job, const std::filesystem::path& source, int dead) {
   for (int rank = 0; rank < job.nodes; ++rank) {
     SCOPED_TRACE("rank " + std::to_string(rank));
@@ -49,9 +57,7 @@ TEST(StartFailure, AHostThatNeverJoinsFailsAloneAndTheOthersFinish) {
   job.connect_timeout = "2";
   const auto source = job.dir / "source.sif";
   write_random_file(source, 8u << 20, 31);
-  const auto start = std::chrono::steady_clock::now();
-  const ProcessResult result = run(job.command(source), 60s);
-  const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start);
+  const auto [result, seconds] = timed_run(job.command(source));
   EXPECT_EQ(result.exit_code, 3) << result.err;
   EXPECT_NE(result.err.find("127.0.0.3 (timed out after 2000 ms waiting for its agent to join"),
             std::string::npos)
@@ -59,7 +65,7 @@ TEST(StartFailure, AHostThatNeverJoinsFailsAloneAndTheOthersFinish) {
   EXPECT_NE(result.out.find("total: 3/4 nodes verified"), std::string::npos) << result.out;
   expect_copies_but(job, source, 2);
   // The timeout, then the transfer: not the timeout plus a wait for the hung launcher.
-  EXPECT_LT(seconds.count(), 8.0);
+  EXPECT_LT(seconds, 8.0);
 }
 
 TEST(StartFailure, AnAgentThatExitsBeforeJoiningIsGivenUpAtOnceAndAllowFailCoversIt) {
@@ -68,16 +74,14 @@ TEST(StartFailure, AnAgentThatExitsBeforeJoiningIsGivenUpAtOnceAndAllowFailCover
   job.connect_timeout = "30";
   const auto source = job.dir / "source.sif";
   write_random_file(source, 8u << 20, 32);
-  const auto start = std::chrono::steady_clock::now();
-  const ProcessResult result = run(job.command(source, {"--allow-fail", "1"}), 60s);
-  const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start);
+  const auto [result, seconds] = timed_run(job.command(source, {"--allow-fail", "1"}));
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.err.find("127.0.0.2 (rank 1) failed: its agent exited with status 255"),
             std::string::npos)
       << result.err;
   EXPECT_NE(result.err.find("Connection refused"), std::string::npos) << result.err;
   expect_copies_but(job, source, 1);
-  EXPECT_LT(seconds.count(), 10.0) << "waited for the 30 s join timeout";
+  EXPECT_LT(seconds, 10.0) << "waited for the 30 s join timeout";
 }
 
 }  // namespace
