@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -154,57 +157,62 @@ StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
 }
 
 void StagedImage::reserve() {
-  if (reserve_bytes_ > 0 && data_ == nullptr) {
-    const std::string dir_name = directory_of(destination_).string();
-    // Reserve every byte now, so a full disk fails before any data moves.
-    if (::fallocate(file_fd_.get(), 0, 0, static_cast<off_t>(reserve_bytes_)) != 0) {
-      const int error = errno;
-      if (error == EOPNOTSUPP || error == ENOSYS) {
-        log().warn("{} cannot preallocate (fallocate unsupported); a full disk will show late",
-                   dir_name);
-        if (::ftruncate(file_fd_.get(), static_cast<off_t>(reserve_bytes_)) != 0) {
-          throw TransferError(fmt::format("cannot size the temporary file in {}: {}", dir_name,
-                                          describe_errno(errno)));
-        }
-      } else if (error == ENOSPC || error == EDQUOT) {
-        throw TransferError(
-            fmt::format("no space for {} bytes in {}: free space or pick another destination",
-                        reserve_bytes_, dir_name));
-      } else {
-        throw TransferError(fmt::format("cannot reserve {} bytes in {}: {}", reserve_bytes_,
-                                        dir_name, describe_errno(error)));
-      }
-    }
-    void* data =
-        ::mmap(nullptr, reserve_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, file_fd_.get(), 0);
-    if (data == MAP_FAILED) {
-      throw TransferError(
-          fmt::format("cannot map the temporary file in {}: {}", dir_name, describe_errno(errno)));
-    }
-    data_ = static_cast<std::byte*>(data);
-    size_ = reserve_bytes_;
+  if (reserve_bytes_ == 0 || data_ != nullptr) {
+    return;
   }
+  const std::string dir_name = directory_of(destination_).string();
+  struct statfs fs {};
+  if (::fstatfs(file_fd_.get(), &fs) == 0) {
+    in_memory_ = fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
+    if (fs.f_type == TMPFS_MAGIC) {
+      space_ = Space::kChecked;
+    }
+  }
+  if (space_ == Space::kChecked) {
+    // fallocate on tmpfs allocates and zeroes every page (~0.4 s per GiB per copy): setup would
+    // grow with the image. The free space is checked now instead, so a too-small tmpfs still
+    // fails before data moves, and PageRunner allocates the pages a step ahead of the data.
+    struct statvfs free {};
+    if (::fstatvfs(file_fd_.get(), &free) == 0 &&
+        static_cast<std::uint64_t>(free.f_bavail) * free.f_frsize < reserve_bytes_) {
+      throw TransferError(fmt::format(
+          "no space for {} bytes in {} ({} bytes free): free space or pick another destination",
+          reserve_bytes_, dir_name, static_cast<std::uint64_t>(free.f_bavail) * free.f_frsize));
+    }
+    size_file(dir_name);
+  } else if (::fallocate(file_fd_.get(), 0, 0, static_cast<off_t>(reserve_bytes_)) != 0) {
+    // On extent filesystems (ext4, xfs, btrfs) this reserves every block in milliseconds, and
+    // a full disk fails here, before any data moves.
+    const int error = errno;
+    if (error == EOPNOTSUPP || error == ENOSYS) {
+      log().warn("{} cannot preallocate (fallocate unsupported); a full disk will show late",
+                 dir_name);
+      space_ = Space::kUnchecked;
+      size_file(dir_name);
+    } else if (error == ENOSPC || error == EDQUOT) {
+      throw TransferError(
+          fmt::format("no space for {} bytes in {}: free space or pick another destination",
+                      reserve_bytes_, dir_name));
+    } else {
+      throw TransferError(fmt::format("cannot reserve {} bytes in {}: {}", reserve_bytes_,
+                                      dir_name, describe_errno(error)));
+    }
+  }
+  void* data =
+      ::mmap(nullptr, reserve_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, file_fd_.get(), 0);
+  if (data == MAP_FAILED) {
+    throw TransferError(
+        fmt::format("cannot map the temporary file in {}: {}", dir_name, describe_errno(errno)));
+  }
+  data_ = static_cast<std::byte*>(data);
+  size_ = reserve_bytes_;
 }
 
-bool StagedImage::prefault(const std::function<bool()>& stop) noexcept {
-  // Map every page now, in one pass, instead of taking one page fault per 4 KiB while the
-  // chunks stream in (on tmpfs that was a quarter of the transfer's CPU time). Advice only:
-  // kernels before 5.14 do not know it, and the faults then happen on the way.
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-  constexpr std::size_t kStep = std::size_t{64} << 20;  // ~20 ms on tmpfs: the stop check's period
-  for (std::size_t offset = 0; data_ != nullptr && offset < size_; offset += kStep) {
-    try {
-      if (stop && stop()) {
-        return false;
-      }
-    } catch (...) {
-      return false;  // a check that cannot answer counts as a stop: the caller finds out why
-    }
-    (void)::madvise(data_ + offset, std::min(kStep, size_ - offset), MADV_POPULATE_WRITE);
+void StagedImage::size_file(const std::string& dir_name) {
+  if (::ftruncate(file_fd_.get(), static_cast<off_t>(reserve_bytes_)) != 0) {
+    throw TransferError(fmt::format("cannot size the temporary file in {}: {}", dir_name,
+                                    describe_errno(errno)));
   }
-  return true;
 }
 
 StagedImage::StagedImage(StagedImage&& other) noexcept
@@ -216,6 +224,8 @@ StagedImage::StagedImage(StagedImage&& other) noexcept
       data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
       reserve_bytes_(other.reserve_bytes_),
+      space_(other.space_),
+      in_memory_(other.in_memory_),
       mode_(other.mode_),
       committed_(other.committed_),
       removed_(std::exchange(other.removed_, true)),

@@ -18,7 +18,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <span>
 #include <string>
 
@@ -38,14 +37,15 @@ class StagedImage {
   // size and the directory). `job_tag` goes into the temporary name ([A-Za-z0-9_-] only).
   // SecurityError when the destination's directory resolves through a symlink (unless
   // `follow_symlinks`).
-  // With Reserve::kLater the space is reserved (and the file mapped) by reserve(), so the slow
-  // part (fallocate zeroes every page on tmpfs) can overlap other setup work.
+  // With Reserve::kLater the space is reserved (and the file mapped) by reserve(), once the
+  // caller knows the copy is needed.
   enum class Reserve { kNow, kLater };
   static StagedImage create(const std::filesystem::path& destination, std::uint64_t size,
                             const std::string& job_tag, mode_t mode = 0644,
                             bool follow_symlinks = false, Reserve reserve = Reserve::kNow);
-  // Reserves every byte (fallocate: a full disk fails here, before any data moves) and maps the
-  // file. Throws TransferError naming the size and the directory. Idempotent.
+  // Makes sure the image fits (see space(): a full disk or a too-small tmpfs fails here, before
+  // any data moves) and maps the file. Throws TransferError naming the size and the directory.
+  // Idempotent. Costs milliseconds whatever the image's size.
   void reserve();
 
   StagedImage(StagedImage&& other) noexcept;
@@ -59,11 +59,16 @@ class StagedImage {
   const std::filesystem::path& destination() const noexcept { return destination_; }
   bool committed() const noexcept { return committed_; }
 
-  // Maps every page of the file now (MADV_POPULATE_WRITE), so receiving costs no page faults.
-  // Takes about 0.3 s per GiB on tmpfs: call it where it overlaps other setup work. Goes in
-  // steps of 64 MiB and asks `stop` between them (an agent whose root died must not finish
-  // first); returns false when `stop` said so.
-  bool prefault(const std::function<bool()>& stop = {}) noexcept;
+  // How reserve() made sure the image fits. kReserved: every block is ours (fallocate, cheap on
+  // ext4, xfs, btrfs). kChecked: tmpfs, where fallocate would zero every page before data moves;
+  // the free space was checked and PageRunner allocates the pages just ahead of the data.
+  // kUnchecked: the filesystem cannot preallocate (warned; a full disk shows late).
+  enum class Space { kReserved, kChecked, kUnchecked };
+  Space space() const noexcept { return space_; }
+  // tmpfs or ramfs: the copy lives in memory, so there is nothing to write back.
+  bool in_memory() const noexcept { return in_memory_; }
+  // The temporary file (for PageRunner's fallocate and sync_file_range).
+  int file_descriptor() const noexcept { return file_fd_.get(); }
   // Makes the file visible under the destination name, with `cache` attached (cache_record.h)
   // when given. Throws TransferError on failure (and the temporary file is still removed by the
   // destructor).
@@ -73,6 +78,7 @@ class StagedImage {
 
  private:
   StagedImage() = default;
+  void size_file(const std::string& dir_name);  // ftruncate to the image's size
 
   std::filesystem::path destination_;
   std::string final_name_;
@@ -82,6 +88,8 @@ class StagedImage {
   std::byte* data_ = nullptr;
   std::size_t size_ = 0;
   std::uint64_t reserve_bytes_ = 0;  // the image's size, reserved by reserve()
+  Space space_ = Space::kReserved;
+  bool in_memory_ = false;
   mode_t mode_ = 0644;
   bool committed_ = false;
   bool removed_ = false;

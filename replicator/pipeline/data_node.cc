@@ -25,6 +25,7 @@ DataNode::DataNode(tp::Context& data, const DataNodeOptions& options, StagedImag
     : options_(options),
       ledger_(ChunkPlan(options.image_bytes, options.chunk_bytes), options.topology->trees(), image,
               options.rank),
+      pages_(image.bytes().empty() ? nullptr : std::make_unique<PageRunner>(image)),
       source_region_(register_mapping(data, options_, image, tp::Access::kLocalRead)),
       write_region_(register_mapping(data, options_, image, tp::Access::kRemoteWrite)),
       downstream_(options_, ledger_, source_region_.get()),
@@ -87,6 +88,17 @@ bool DataNode::handle(tp::Completion& completion) {
       completion);
 }
 
+void DataNode::follow_pages() {
+  if (!pages_) {
+    return;
+  }
+  pages_->advance(ledger_.bytes_verified());
+  if (auto failure = pages_->failure()) {
+    ledger_.fail(std::move(*failure));
+    pages_.reset();
+  }
+}
+
 std::chrono::milliseconds DataNode::pump() {
   // Nothing to do until an event comes: the owner's own upper bound applies.
   constexpr std::chrono::milliseconds kIdle = std::chrono::milliseconds::max();
@@ -94,6 +106,7 @@ std::chrono::milliseconds DataNode::pump() {
     feed_->take();
   }
   downstream_.forward_all();
+  follow_pages();
   const std::optional<std::uint32_t> wanted =
       feed_ && !ledger_.failure() ? feed_->chunk_wanted() : std::nullopt;
   if (!wanted) {

@@ -40,6 +40,7 @@
 
 #include "replicator/image/image_source.h"
 #include "replicator/image/integrity.h"
+#include "replicator/image/page_runner.h"
 #include "replicator/image/source_reader.h"
 #include "replicator/image/staged_image.h"
 #include "replicator/pipeline/chunk_ledger.h"
@@ -136,9 +137,16 @@ class DataNode {
   static constexpr std::uint32_t kMaxBadChunksPerParent = Upstream::kMaxBadChunksPerParent;
 
  private:
+  // Tells the page runner where the data is; fails the node if it ran out of space.
+  void follow_pages();
+
   // In creation order; the parts hold references to what is declared before them.
   DataNodeOptions options_;
   ChunkLedger ledger_;
+  // Keeps the staging file's pages allocated and mapped just ahead of the verified prefix, and
+  // its write-back just behind it (null for an empty image). Before the regions: it may touch
+  // pages while they are registered, never after the mapping goes.
+  std::unique_ptr<PageRunner> pages_;
   // The staging mapping, registered twice: as the source of writes to the children (for as long
   // as the node serves), and, on an agent, as the target of its parents' writes (until freeze()).
   std::unique_ptr<transport::MemoryRegion> source_region_;

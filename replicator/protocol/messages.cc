@@ -71,7 +71,6 @@ void write(ByteWriter& out, const Join& m) {
 void write(ByteWriter& out, const Plan& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kPlan)).u64(m.image_bytes).u32(m.chunk_bytes);
   out.u32(m.job_size).u32(m.mode).u32(m.data_rank).u32(m.stall_timeout_ms);
-  out.u8(m.prefault);
   out.str(m.topology).str(m.destination).str(m.job_tag);
   out.u8(static_cast<std::uint8_t>(m.parents.size()));
   for (const auto& parent : m.parents) {
@@ -169,7 +168,6 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
       m.mode = in.u32();
       m.data_rank = in.u32();
       m.stall_timeout_ms = in.u32();
-      m.prefault = in.u8();
       m.topology = in.str(kMaxTextBytes);
       m.destination = in.str(kMaxTextBytes);
       m.job_tag = in.str(kMaxTextBytes);

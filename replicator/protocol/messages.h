@@ -33,7 +33,7 @@
 
 namespace imgcast::replicator {
 
-inline constexpr std::uint16_t kProtocolVersion = 1;
+inline constexpr std::uint16_t kProtocolVersion = 2;
 
 using JobId = std::array<std::byte, 16>;
 using Nonce = std::array<std::byte, 32>;
@@ -89,7 +89,6 @@ struct Plan {
   std::uint32_t mode = 0644;
   std::uint32_t data_rank = 0;  // this node's place in the transfer's tree (0: the root)
   std::uint32_t stall_timeout_ms = 0;
-  std::uint8_t prefault = 1;  // map every page before data comes (worth it on fast links only)
   std::string topology;
   std::string destination;  // may hold %r / %h, expanded by each node
   std::string job_tag;

@@ -41,15 +41,6 @@ ExitCode AgentSession::run() {
     return ExitCode::kTransferFailed;
   }
   while (!exit_) {
-    // What root_gone() took off the control channel comes first, in its order.
-    std::vector<tp::Completion> pending = std::move(pending_control_);
-    pending_control_.clear();
-    for (auto& event : pending) {
-      on_control_event(event);
-    }
-    if (exit_) {
-      break;
-    }
     loop_->turn(std::chrono::milliseconds(200), *this);
     if (node_ && !exit_) {
       check_done();
@@ -216,14 +207,6 @@ void AgentSession::on_plan(const Plan& plan) {
       throw SecurityError("the plan does not agree with the probe (image size, mode, destination or "
                        "job tag differ)");
     }
-    // Prefaulting a large image takes seconds: the root's death must not wait for its end.
-    if (plan.prefault != 0 && !image_->prefault([this] { return root_gone(); })) {
-      log().error("rank {}: lost the root at {} while preparing the copy; removing it",
-                  options_.rank, options_.control_address);
-      image_->discard();
-      exit_ = ExitCode::kTransferFailed;
-      return;
-    }
     DataNodeOptions node_options;
     node_options.rank = static_cast<int>(plan.data_rank);
     node_options.topology = topology_.get();
@@ -353,19 +336,6 @@ void AgentSession::report_failure(ExitCode code, const std::string& reason) {
   reported_ = true;
   // A failed node leaves at once: its children see the connection drop and report too.
   exit_ = code;
-}
-
-bool AgentSession::root_gone() {
-  const std::size_t seen = pending_control_.size();
-  if (!control_ctx_->poll(pending_control_, std::chrono::milliseconds(0)).is_ok()) {
-    return true;  // the control transport itself broke: no root to work for either
-  }
-  for (std::size_t i = seen; i < pending_control_.size(); ++i) {
-    if (std::holds_alternative<tp::PeerFailed>(pending_control_[i])) {
-      return true;
-    }
-  }
-  return false;
 }
 
 void AgentSession::tell_root(const Message& message) {

@@ -50,9 +50,6 @@ class AgentSession final : public EventLoop::Session {
   // After every turn once the plan is here: failures, stalls, orphans, progress, the finish.
   void check_done();
   void report_failure(ExitCode code, const std::string& reason);
-  // Looks at the control channel without waiting, from inside a long step (prefault): whether the
-  // root is gone. What else arrived waits in pending_control_ for run() to hand on.
-  bool root_gone();
   // Sends one message to the root.
   void tell_root(const Message& message);
 
@@ -72,7 +69,6 @@ class AgentSession final : public EventLoop::Session {
   std::optional<StagedImage> image_;
   std::optional<DataChannel> data_channel_;
   std::optional<EventLoop> loop_;
-  std::vector<transport::Completion> pending_control_;  // polled by root_gone(), not yet handled
   DataNode* node_ = nullptr;  // data_channel_'s, after the plan
   std::optional<ImageDigest> expected_digest_;
   Clock::time_point plan_time_{};

@@ -32,7 +32,7 @@ Report RootSession::run() {
   refuse_a_job_nobody_joined();
   send_probes();
   if (image_) {
-    // While the agents stage their own copies: the two reservations overlap.
+    // While the agents stage their own copies.
     try {
       image_->reserve();
     } catch (const ImgcastError& error) {
@@ -44,8 +44,6 @@ Report RootSession::run() {
   if (transfer) {
     prepare_root();
     send_plans();
-    if (prefault_)
-      image_->prefault();  // while the agents stage and prefault their own copies
     wait_for(Phase::kPreparing);
     run_transfer();
     confirm_cached_copies();

@@ -118,9 +118,6 @@ class RootSession final : public EventLoop::Session {
   std::vector<AgentRecord> agents_;         // index = rank; [0] is the root itself
   std::vector<int> participants_;           // by place in the tree: ranks (0 first)
   std::optional<ReparentPlanner> planner_;  // from the plan on
-  // Prefaulting the staging mappings (~0.3 s per GiB per node) pays only where the network
-  // could outrun page faults during the receive; on slower links it is setup time lost.
-  bool prefault_ = true;
 
   std::optional<Admission> control_admission_;
   std::optional<DataChannel> data_channel_;

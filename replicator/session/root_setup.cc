@@ -10,13 +10,6 @@
 
 namespace imgcast::replicator {
 
-namespace {
-
-// 4 Gbit/s: above it a page fault per 4 KiB costs a visible share of the receive.
-constexpr double kPrefaultFromBytesPerSecond = 0.5e9;
-
-}  // namespace
-
 void RootSession::launch_agents() {
   const std::string control = control_listener_->name();
   if (options_.publish) {
@@ -167,7 +160,6 @@ void RootSession::prepare_root() {
     throw InputError(error.what());
   }
   log().info("plan: {}", schedule_.reason);
-  prefault_ = options_.link.beta_bytes_per_second >= kPrefaultFromBytesPerSecond;
   if (!image_) {
     // Our copy was cached but others need the image: we stage it again as their source.
     image_.emplace(StagedImage::create(agents_[0].destination, source_->size(), job_tag_,
@@ -198,7 +190,6 @@ void RootSession::send_plans() {
     plan.mode = options_.mode;
     plan.data_rank = static_cast<std::uint32_t>(place);
     plan.stall_timeout_ms = static_cast<std::uint32_t>(options_.stall_timeout.count());
-    plan.prefault = prefault_ ? 1 : 0;
     plan.topology = topology_->name();
     plan.destination = options_.destination;
     plan.job_tag = job_tag_;

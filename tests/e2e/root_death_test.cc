@@ -79,8 +79,8 @@ TEST(RootDeath, AgentsStopAndCleanUpWithin2sWhenTheRootDiesMidTransfer) {
 }
 
 TEST(RootDeath, AgentsStopWithin2sWhenTheRootDiesWhileTheyPrepareTheirCopies) {
-  // Right after the plan goes out every agent prefaults its 512 MiB mapping (seconds on two
-  // busy cores): the root's death must cut that short.
+  // Right after the plan goes out, while the agents connect to their parents and their pages
+  // are being allocated ahead of the data: the root's death must stop them there too.
   kill_root_and_time_agents("take part in the transfer", std::chrono::milliseconds(0), 512u << 20);
 }
 

@@ -25,8 +25,8 @@ std::string slurp(const fs::path& path) {
   return s.str();
 }
 
-fs::path make_temp_dir(const char* prefix) {
-  std::string pattern = std::string("/dev/shm/") + prefix + "XXXXXX";
+fs::path make_temp_dir(const fs::path& base, const char* prefix) {
+  std::string pattern = (base / prefix).string() + "XXXXXX";
   if (::mkdtemp(pattern.data()) == nullptr) {
     throw std::runtime_error("mkdtemp failed");
   }
@@ -108,7 +108,7 @@ ProcessResult run(const std::vector<std::string>& argv, std::chrono::millisecond
   return process.wait(timeout);
 }
 
-TempDir::TempDir() : path_(make_temp_dir("imgcast-test-")) {}
+TempDir::TempDir(const fs::path& base) : path_(make_temp_dir(base, "imgcast-test-")) {}
 
 TempDir::~TempDir() {
   std::error_code ignored;

@@ -48,7 +48,9 @@ ProcessResult run(const std::vector<std::string>& argv,
 // A fresh directory under /dev/shm (tmpfs, like a node-local /tmp), removed on destruction.
 class TempDir {
  public:
-  TempDir();
+  // Under /dev/shm by default (tmpfs: fast, and gone at reboot); a test of disk behaviour
+  // names a disk directory such as /var/tmp.
+  explicit TempDir(const std::filesystem::path& base = "/dev/shm");
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

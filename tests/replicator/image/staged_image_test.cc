@@ -15,6 +15,7 @@
 
 #include "replicator/errors.h"
 #include "replicator/unique_fd.h"
+#include "tests/replicator/image/small_mount.h"
 #include "tests/support/process.h"
 
 namespace imgcast::replicator {
@@ -46,27 +47,6 @@ void expect_input_error(const fs::path& destination, const std::string& words) {
   }
 }
 
-// A tmpfs mounted for one test (we run as root in CI); unmounted on destruction.
-class SmallMount {
- public:
-  SmallMount(const fs::path& where, const char* options) : where_(where) {
-    fs::create_directories(where);
-    mounted_ = ::mount("tmpfs", where.c_str(), "tmpfs", 0, options) == 0;
-    error_ = errno;
-  }
-  ~SmallMount() {
-    if (mounted_)
-      ::umount2(where_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-  std::string error() const { return std::strerror(error_); }
-
- private:
-  fs::path where_;
-  bool mounted_ = false;
-  int error_ = 0;
-};
-
 TEST(StagedImage, NothingUnderTheFinalNameUntilCommit) {
   TempDir dir;
   const fs::path dst = dir / "app.sif";
@@ -78,7 +58,6 @@ TEST(StagedImage, NothingUnderTheFinalNameUntilCommit) {
     ASSERT_EQ(list_dir(dir.path()).size(), 1u);
     EXPECT_EQ(list_dir(dir.path())[0], ".app.sif.imgcast-job1.tmp");
     ASSERT_EQ(image.bytes().size(), 5000u);
-    image.prefault();
     std::memset(image.bytes().data(), 'x', 5000);
     EXPECT_FALSE(fs::exists(dst));
     image.commit();
@@ -97,7 +76,6 @@ TEST(StagedImage, CustomModeAndEmptyImage) {
   TempDir dir;
   StagedImage image = StagedImage::create(dir / "empty", 0, "j", 0600);
   EXPECT_TRUE(image.bytes().empty());
-  image.prefault();  // nothing mapped: a no-op
   image.commit();
   struct stat st {};
   ASSERT_EQ(::stat((dir / "empty").c_str(), &st), 0);
