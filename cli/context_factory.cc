@@ -7,7 +7,9 @@
 namespace imgcast::cli {
 
 replicator::ContextFactory context_factory() {
-  return [](transport::Kind kind) { return transport::make_context(kind); };
+  return [](transport::Kind kind, const transport::ContextOptions& options) {
+    return transport::make_context(kind, options);
+  };
 }
 
 std::string self_path() {

@@ -21,6 +21,11 @@ namespace imgcast::transport {
 struct ContextOptions {
   // Writes an endpoint accepts before post_write answers kBusy.
   std::size_t max_writes_in_flight = 64;
+  // A peer whose host answers nothing for about this long (powered off, its link cut: no FIN or
+  // RST ever comes) is reported as PeerFailed. TCP: keepalive probes while the connection is
+  // idle and TCP_USER_TIMEOUT while sent data waits for its acknowledgement. Zero: the kernel's
+  // defaults (hours). Meant for control connections, whose peers may stay quiet for long.
+  std::chrono::milliseconds dead_peer_after{0};
 };
 
 struct ListenOptions {

@@ -16,8 +16,8 @@ AgentSession::AgentSession(const AgentOptions& options, const JobSecret& secret,
                            const ContextFactory& make_context)
     : options_(options),
       secret_(secret),
-      control_ctx_(make_context(tp::Kind::kTcp)),
-      data_ctx_(make_context(secret.transport)) {}
+      control_ctx_(make_context(tp::Kind::kTcp, control_context_options())),
+      data_ctx_(make_context(secret.transport, {})) {}
 
 ExitCode AgentSession::run() {
   tp::ListenOptions listen;

@@ -2,6 +2,7 @@
 // (cli/context_factory.cc), so the replicator never links a backend.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -10,6 +11,16 @@
 
 namespace imgcast::replicator {
 
-using ContextFactory = std::function<std::unique_ptr<transport::Context>(transport::Kind)>;
+using ContextFactory = std::function<std::unique_ptr<transport::Context>(
+    transport::Kind, const transport::ContextOptions&)>;
+
+// The control channel's: its peers (the root, every agent) may be quiet for a long time, so a host
+// that dies without a word (powered off, link cut) must still turn into an error: within about
+// 10 s the root drops such an agent, and an agent whose root is gone cleans up and exits.
+inline transport::ContextOptions control_context_options() {
+  transport::ContextOptions options;
+  options.dead_peer_after = std::chrono::seconds(10);
+  return options;
+}
 
 }  // namespace imgcast::replicator

@@ -122,8 +122,8 @@ void RootSession::check_inputs() {
 }
 
 void RootSession::open_channels() {
-  control_ctx_ = make_context_(tp::Kind::kTcp);
-  data_ctx_ = make_context_(options_.transport);
+  control_ctx_ = make_context_(tp::Kind::kTcp, control_context_options());
+  data_ctx_ = make_context_(options_.transport, {});
   tp::ListenOptions listen;
   listen.advertise_host = options_.hosts[0];
   listen.bind_host = bind_address_for(options_.hosts[0], options_.bind_any);

@@ -56,9 +56,7 @@ UniqueFd try_connect(const addrinfo& a, Clock::time_point deadline, int& error) 
     if (error != 0)
       return {};
   }
-  const int on = 1;
-  ::setsockopt(s.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-  return s;
+  return s;  // TcpEndpoint sets its options (socket_options.h)
 }
 
 class TcpContext final : public Context {

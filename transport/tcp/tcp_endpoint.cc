@@ -11,6 +11,7 @@
 #include "transport/byte_order.h"
 #include "transport/error.h"
 #include "transport/log.h"
+#include "transport/tcp/socket_options.h"
 #include "transport/tcp/tcp_memory_region.h"
 
 namespace imgcast::transport::tcp {
@@ -27,6 +28,7 @@ TcpEndpoint::TcpEndpoint(std::shared_ptr<TcpCore> core, UniqueFd socket, std::st
       socket_(std::move(socket)),
       peer_name_(std::move(peer_name)),
       ring_(core_->options.max_writes_in_flight + kControlSlots) {
+  tune_socket(socket_.get(), core_->options);
   epoll_event event{};
   event.events = EPOLLIN;
   event.data.ptr = static_cast<EpollHandler*>(this);

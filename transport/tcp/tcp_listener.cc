@@ -93,8 +93,6 @@ void TcpListener::on_events(std::uint32_t /*events*/) {
       }
       return;
     }
-    const int on = 1;
-    ::setsockopt(accepted.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     std::string peer = peer_name_of(accepted.get());
     try {
       auto endpoint = std::make_unique<TcpEndpoint>(core_, std::move(accepted), peer);
