@@ -213,15 +213,15 @@ def data_file(tmp, stem, lines):
 
 def plot_png(png, settings, plots):
     """Draws `plots` into `png`: both plots share the page, the grid, the legend (below the
-    axes, outside the data, in two columns, so long names never narrow the plot) and the plot
+    axes, outside the data, so long names never narrow the plot) and the plot
     line, and differ in title, axes and scales (`settings`, gnuplot lines)."""
-    rows = (len(plots) + 1) // 2
-    return gnuplot(f"""set terminal pngcairo size 1100,{620 + 22 * rows} noenhanced font ',11'
+    rows = len(plots)  # one legend line per plot: gnuplot drops to one column for long names
+    return gnuplot(f"""set terminal pngcairo size 1100,{560 + 22 * rows} noenhanced font ',11'
 set output '{png}'
 {settings}
 set grid
 set key outside below center horizontal maxcols 2 width 2 spacing 1.2 box opaque
-set bmargin {5 + 1.4 * rows:.0f}
+set bmargin {4 + 1.3 * rows:.0f}
 set xlabel offset 0,0.5
 plot {', '.join(plots)}
 """)
@@ -261,12 +261,17 @@ def plot_time_vs_nodes(rows, png, fs):
                 f"{n} {statistics.median(by_n[n])} {min(by_n[n])} {max(by_n[n])}"
                 for n in sorted(by_n)))
             style = " dashtype 3" if name.endswith("transfer phase only") else ""
-            plots.append(f"'{data}' using 1:2:3:4 with yerrorlines lw 2{style} title '{name}'")
+            title = name.replace("'", "''")  # gnuplot's quote inside '...'
+            plots.append(f"'{data}' using 1:2:3:4 with yerrorlines lw 2{style} title '{title}'")
         data = data_file(tmp, "ideal", (f"{n} {ideal[n]}" for n in sorted(ideal)))
         plots.append(f"'{data}' using 1:2 with linespoints pt 6 dashtype 2 lw 2 lc rgb 'black' "
                      f"title 'ideal S*8/RATE'")
+        every = [x for by_n in series.values() for v in by_n.values() for x in v]
+        wide = max(every) > 5 * min(min(every), min(ideal.values()))
+        scale = ("set ylabel 'seconds (log scale)'; set logscale y" if wide else
+                 "set ylabel 'seconds'; set yrange [0:*]")
         return plot_png(png, f"""set title 'Time to place {size} MiB on every node ({fs} destinations), {rate} Mbit/s links: median, min-max'
-set xlabel 'nodes'; set ylabel 'seconds (log)'; set logscale y; set xtics ({', '.join(str(n) for n in sorted(ideal))})
+set xlabel 'nodes'; {scale}; set xtics ({', '.join(str(n) for n in sorted(ideal))})
 set offsets 0.5, 0.5, 0, 0""", plots)
 
 
