@@ -67,7 +67,7 @@ def summary(rows):
              "| median CPU % |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     def order(item):
         nodes, size, rate, fs, system, variant = item[0]
-        return (fs, nodes, size, rate or 0, system != "calibration", system, variant)
+        return (fs != "tmpfs", fs, nodes, size, rate or 0, system != "calibration", system, variant)
 
     for key, runs in sorted(group(rows).items(), key=order):
         head = " | ".join(str(k).replace("|", "\\|") for k in key)
@@ -104,10 +104,12 @@ GOALS = {
 
 def headline(rows):
     """Medians per case and the ratios issue 20 asks for, imgcast's whole command over each
-    reference measured in the same run (interleaved)."""
+    reference measured in the same run (interleaved). Returns the Markdown lines and the bars
+    for the plot: (short label, ratio, goal)."""
+    bars = []
     cases = sorted({r["case"] for r in rows if r.get("case") in GOALS})
     if not cases:
-        return []
+        return [], bars
     lines = ["## Headline (issue 20): imgcast's whole command, default flags, medians of "
              "interleaved runs", "",
              "| case | nodes, MiB, Mbit/s, dest | imgcast whole command s | setup s | transfer "
@@ -158,12 +160,33 @@ def headline(rows):
                 continue
             ratio = ours / theirs
             mark = "ok" if ratio <= goal else "MISSED"
+            short = {"ideal": "ideal", "ring": "ring", "link": "iperf3", "netcat": "netcat",
+                     "cpu": "iperf3 CPU"}.get(kind, "max(link, dd)")
+            bars.append((f"{case} {where.rsplit(', ', 1)[1]}\\n÷ {short}", ratio, goal))
             shown = f"{theirs:.2f}" if kind != "cpu" else f"{ours:.2f} ÷ {theirs:.2f}"
             lines.append(
                 f"| {case} | {where} | {whole:.2f} ({len(img)} runs) | "
                 f"{median_of(img, 'setup_seconds')} | {median_of(img, 'transfer_seconds')} | "
                 f"{label} | {shown} | **{ratio:.3f}** | ≤ {goal} {mark} |")
-    return lines
+    return lines, bars
+
+
+def plot_headline(bars, png):
+    """One bar per ratio (imgcast's whole command ÷ its reference, medians), its goal beside it,
+    and the line 1.0: below it imgcast is faster than the reference."""
+    if not bars:
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        data = data_file(tmp, "bars", (f'"{label}" {ratio:.4f} {goal}'
+                                       for label, ratio, goal in bars))
+        top = max(max(b[1] for b in bars), max(b[2] for b in bars)) * 1.15
+        return plot_png(png, f"""set title "Issue 20 headline: imgcast's whole command (default flags) / reference, medians of interleaved runs"
+set ylabel 'ratio (lower is better)'; set yrange [0:{top:.2f}]
+set style fill solid 0.6 border -1; set boxwidth 0.55; set xrange [-0.6:{len(bars) - 0.4}]
+set arrow from graph 0, first 1 to graph 1, first 1 nohead dashtype 2 lc rgb 'black'""", [
+            f"'{data}' using 0:2:xtic(1) with boxes lc rgb '#4477aa' title 'imgcast / reference: whole command (the CPU bar: CPU s per GiB)'",
+            f"'{data}' using 0:2:(sprintf('%.2f', $2)) with labels offset 0,0.8 notitle",
+            f"'{data}' using 0:3 with points pt 9 ps 2.5 lc rgb '#cc3311' title 'goal'"])
 
 
 def alpha_beta(rows):
@@ -301,11 +324,13 @@ def main(paths):
     base = os.path.splitext(paths[0])[0]
     write_csv(rows, base + ".csv")
     lines = summary(rows)
-    top = headline(rows)
+    outputs = [base + ".csv", base + ".md"]
+    top, bars = headline(rows)
+    if plot_headline(bars, base + "-headline.png"):
+        outputs.append(base + "-headline.png")
     if top:
         lines = top + ["", "## Every setting", ""] + lines
     _, fit = alpha_beta(rows)
-    outputs = [base + ".csv", base + ".md"]
     for fs in sorted({dest_fs(r) for r in rows}, key=lambda f: f != "tmpfs"):
         png = base + "-time-vs-nodes" + ("" if fs == "tmpfs" else f"-{fs}") + ".png"
         if plot_time_vs_nodes(rows, png, fs):
