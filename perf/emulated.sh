@@ -71,11 +71,12 @@ verified_copies() {
 }
 
 # Fields every row carries: the destination filesystem and the case (perf/headline.sh).
-tags() { echo dest_fs="$fs" ${CASE:+case="$CASE"}; }
+tags=()
+set_tags() { tags=(dest_fs="$fs"); [[ -z ${CASE:-} ]] || tags+=(case="$CASE"); }
 record() { python3 "$here/perf/record.py" "$out" "$@"; }
 calibration() {  # calibration N SIZE REP WHAT: runs perf/calibrate.sh, records its lines
   local line
-  while read -r line; do record --json "$line" $(tags) ${3:+rep="$3"}; done < <(
+  while read -r line; do record --json "$line" "${tags[@]}" ${3:+rep="$3"}; done < <(
     "$here/perf/calibrate.sh" "$1" "$2" "$rate" "$4" "$pfs/image.sif")
 }
 
@@ -97,7 +98,7 @@ measure() {
   if [[ $printed == FAILED || $ok != "$n" ]]; then verified=false; sed -n 1,3p "$pfs/err.txt" >&2; fi
   record system="$system" variant="$variant" nodes="$n" size_mib="$size" rate_mbit="$rate" \
     rep="$rep" seconds="$seconds" ideal_seconds="$ideal" machine_cpu_percent="$cpu" \
-    verified="$verified" copies="\"$ok/$n\"" $(tags) ${EXTRA_FIELDS:-}
+    verified="$verified" copies="\"$ok/$n\"" "${tags[@]}" ${EXTRA_FIELDS:-}
 }
 
 # run_imgcast N TOPOLOGY CHUNK TRANSPORT: prints the whole command's wall seconds, from its
@@ -131,6 +132,7 @@ echo "| nodes | MiB | system | variant | rep | seconds | ÷ ideal | machine CPU 
 echo "|---|---|---|---|---|---|---|---|"
 for fs in $dest_fs_list; do
   [[ $fs == tmpfs || $fs == disk ]] || { echo "emulated: DEST_FS is tmpfs or disk, not '$fs'" >&2; exit 1; }
+  set_tags
   for n in $nodes_list; do
     "$cluster" down
     IMGCAST_CLUSTER_STORAGE=$fs "$cluster" up "$n" "$rate" "${slurm[@]}" >/dev/null
