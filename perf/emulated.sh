@@ -30,6 +30,7 @@
 #                          ddfloor on disk destinations)
 #   CASE=name              a "case" field in every row (perf/headline.sh)
 #   NO_REPORT=1            no report at the end
+#   PERF_CLUSTER=I         run on emulated cluster I (10.77.I.0/24; default 0)
 set -euo pipefail
 nodes_list=${NODES:-8 16}
 sizes=${SIZES_MIB:-256}
@@ -49,13 +50,16 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 imgcast=${IMGCAST:-$here/build/cli/imgcast}
 cluster=$here/perf/cluster
 comparators=$here/perf/comparators
-pfs=/dev/shm/imgcast-pfs
+pfs=/dev/shm/imgcast-pfs${PERF_CLUSTER:+-$PERF_CLUSTER}
 node_root=  # set once the cluster is up (perf/cluster node-root)
 fs=
 mkdir -p "$here/perf/results"
 out=${OUT:-$here/perf/results/emulated-$(date +%Y%m%dT%H%M%S).jsonl}
 [[ -x $imgcast ]] || { echo "emulated: build first ($imgcast missing)" >&2; exit 1; }
-export IMGCAST_CLUSTER=0
+# Which emulated cluster (perf/cluster's IMGCAST_CLUSTER, 0..9): 0 unless PERF_CLUSTER says
+# otherwise; pick another one while something else (the end-to-end cluster tests use 0) runs.
+export IMGCAST_CLUSTER=${PERF_CLUSTER:-0}
+net=10.77.$IMGCAST_CLUSTER
 slurm=()
 [[ " $systems " == *" sbcast"* || " $systems " == *" mpibcast"* ]] && slurm=(--slurm)
 
@@ -113,7 +117,7 @@ run_imgcast() {
   flags+=($imgcast_flags)
   start=$(date +%s.%N)
   "$cluster" exec h0 /usr/bin/time -f "%U %S" -o "$pfs/time.txt" "$imgcast" replicate \
-    "$pfs/image.sif" /mnt/imgcast-node/image.sif --hosts "$(seq -s, -f "10.77.0.%g" 1 "$n")" \
+    "$pfs/image.sif" /mnt/imgcast-node/image.sif --hosts "$(seq -s, -f "$net.%g" 1 "$n")" \
     --rsh "$cluster rsh" "${flags[@]}" --json > "$pfs/imgcast.json"
   end=$(date +%s.%N)
   awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f\n", e - s }'

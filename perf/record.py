@@ -32,7 +32,8 @@ def main(argv):
     if rest[:1] == ["--merge-imgcast"]:
         report, times, size, nodes = rest[1:5]
         doc = json.load(open(report))
-        user, system = (float(x) for x in open(times).read().split())
+        # GNU time's last line is "user sys"; a failed command adds "Command exited ..." first.
+        user, system = (float(x) for x in open(times).read().splitlines()[-1].split()[:2])
         lines = open(path).read().splitlines()
         row = json.loads(lines[-1])
         row.update({"whole_command_seconds": row.get("seconds"),
