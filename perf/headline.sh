@@ -23,7 +23,7 @@
 #   REPS=1 CASE1_NODES=4 CASE1_MIB=32 CASE2_MIB=128 CASE4_MIB=128 perf/run headline   quick
 #   knobs: CASEk_NODES, CASEk_MIB, CASEk_MBIT (k = 1..4; case3 follows case2 unless set),
 #          CASE1_PEERS="mpibcast-pipeline" (more systems interleaved into case1),
-#          IMGCAST_FLAGS (default none), OUT
+#          IMGCAST_FLAGS (default none), OUT, PERF_CLUSTER (emulated cluster id, default 0)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cases=${CASES:-1 2 3 4}
