@@ -2,11 +2,17 @@
 """Appends one benchmark result to a JSON-lines file and prints it as a Markdown row.
 
     perf/record.py OUT key=value ...      values are JSON when they parse as JSON, else text
-    perf/record.py OUT --json LINE        a result already in JSON
+    perf/record.py OUT --json LINE [key=value ...]
+                                          a result already in JSON (plus fields to add)
     perf/record.py OUT --merge-imgcast REPORT TIME SIZE_MIB NODES
         adds imgcast's own view of the last result: setup and transfer seconds, plan, and CPU
         seconds per GiB per node (REPORT: its --json summary; TIME: "user sys" of the root and
         every agent it reaped)
+
+Every imgcast result carries three times: `seconds` = `whole_command_seconds`, the wall time
+from the command's start to its exit as the caller measured it (what a job script pays: the
+headline figure), and imgcast's own `setup_seconds` (start to the first data) and
+`transfer_seconds` (first data to the last verified copy: the transfer phase).
 """
 import json
 import sys
@@ -26,10 +32,12 @@ def main(argv):
     if rest[:1] == ["--merge-imgcast"]:
         report, times, size, nodes = rest[1:5]
         doc = json.load(open(report))
-        user, system = (float(x) for x in open(times).read().split())
+        # GNU time's last line is "user sys"; a failed command adds "Command exited ..." first.
+        user, system = (float(x) for x in open(times).read().splitlines()[-1].split()[:2])
         lines = open(path).read().splitlines()
         row = json.loads(lines[-1])
-        row.update({"setup_seconds": doc["setup_seconds"],
+        row.update({"whole_command_seconds": row.get("seconds"),
+                    "setup_seconds": doc["setup_seconds"],
                     "transfer_seconds": doc["transfer_seconds"], "plan": doc["plan"],
                     "chunk_bytes": doc["chunk_bytes"], "topology": doc["topology"],
                     "cpu_s_per_gib_per_node":
@@ -37,16 +45,15 @@ def main(argv):
         lines[-1] = json.dumps(row)
         open(path, "w").write("\n".join(lines) + "\n")
         return
+    row = {}
     if rest[:1] == ["--json"]:
-        row = json.loads(rest[1])
-    else:
-        row = {}
-        for pair in rest:
-            key, _, value = pair.partition("=")
-            try:
-                row[key] = json.loads(value)
-            except ValueError:
-                row[key] = value
+        row, rest = json.loads(rest[1]), rest[2:]
+    for pair in rest:
+        key, _, value = pair.partition("=")
+        try:
+            row[key] = json.loads(value)
+        except ValueError:
+            row[key] = value
     if row.get("verified", True) and "seconds" in row and row.get("ideal_seconds"):
         row["ratio_to_ideal"] = round(row["seconds"] / row["ideal_seconds"], 3)
     with open(path, "a") as out:

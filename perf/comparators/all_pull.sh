@@ -10,6 +10,7 @@ image=${1:?usage: all_pull.sh IMAGE N}
 n=${2:?usage: all_pull.sh IMAGE N}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cluster=$here/perf/cluster
+net=10.77.${IMGCAST_CLUSTER:-0}
 command -v nginx >/dev/null || { echo "all_pull: nginx missing: apt-get install nginx-light" >&2; exit 1; }
 
 conf=$(mktemp -d)
@@ -25,7 +26,7 @@ http {
   sendfile on;
   tcp_nopush on;
   server {
-    listen 10.77.0.1:8080;
+    listen $net.1:8080;
     root $(dirname "$image");
   }
 }
@@ -38,7 +39,7 @@ start=$(date +%s.%N)
 pids=()
 "$cluster" exec h0 cp "$image" /mnt/imgcast-node/"$name" & pids+=($!)
 for ((h = 1; h < n; h++)); do
-  "$cluster" exec "h$h" curl -sf -o /mnt/imgcast-node/"$name" "http://10.77.0.1:8080/$name" &
+  "$cluster" exec "h$h" curl -sf -o /mnt/imgcast-node/"$name" "http://$net.1:8080/$name" &
   pids+=($!)
 done
 failed=0

@@ -5,6 +5,10 @@
  *
  *   mpirun --map-by ppr:1:node mpi_bcast_file SRC DST [CHUNK_MIB (1)]
  *
+ * CHUNK_MIB 1 is dbcast's own; with Open MPI's pipeline algorithm (perf/comparators/mpi_bcast.sh
+ * pipeline) 64 MiB chunks are its best: each MPI_Bcast drains the chain, so few, large chunks
+ * keep every link busy. Up to 2047 MiB (one int count).
+ *
  * Rank 0 prints "seconds S", from a barrier before the first read to a barrier after every rank
  * has written and closed its copy; the caller verifies every copy.
  * Errors abort the whole job (MPI_Abort) with a one-line reason.
@@ -37,7 +41,7 @@ int main(int argc, char** argv) {
   const char* destination = argv[2];
   const long chunk = (argc > 3 ? atol(argv[3]) : 1) << 20;
   char* buffer = malloc((size_t)chunk);
-  if (chunk <= 0 || buffer == NULL) {
+  if (chunk <= 0 || chunk > 2047L << 20 || buffer == NULL) {
     fprintf(stderr, "mpi_bcast_file: bad chunk size\n");
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
