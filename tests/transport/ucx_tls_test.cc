@@ -7,8 +7,8 @@ namespace imgcast::transport::ucx {
 namespace {
 
 TEST(UcxTls, UnsetOrWithACarrierIsUsable) {
-  for (const char* tls : {static_cast<const char*>(nullptr), "", "all", "tcp", "sm,tcp",
-                          "shm,tcp", "rc,sm", "dc_x,self", "ud_v"}) {
+  for (const char* tls : {static_cast<const char*>(nullptr), "", "all", "tcp", "sm,tcp", "shm,tcp",
+                          "rc,sm", "dc_x,self", "ud_v"}) {
     const TlsCheck check = check_tls(tls, false);
     EXPECT_TRUE(check.problem.empty()) << (tls ? tls : "(unset)") << ": " << check.problem;
   }

@@ -243,8 +243,9 @@ Availability probe_ucx(bool& rdma_capable) {
   } catch (const Error& error) {
     return {false, error.what()};
   }
-  // UCX moves data by RDMA only over an RDMA device; without one it runs over tcp/shm, which
-  // the native TCP backend does as well with less overhead.
+  // UCX moves data by RDMA only over an RDMA device; without one it runs over its tcp transport
+  // (UCX 1.13 gives imgcast's endpoints no shared-memory lane even on one host: docs/rdma.md),
+  // with a copy on each side that the native TCP backend does not make.
   rdma_capable = has_rdma_device();
   return {true, rdma_capable ? "UCX with an RDMA device" : "UCX over tcp/shared memory"};
 }

@@ -13,8 +13,8 @@ namespace {
 // UCX 1.13 transport and alias names that carry imgcast's connections: tcp, and the InfiniBand
 // and RoCE families (an RC/DC/UD lane supports peer-failure handling and RDMA puts).
 constexpr std::string_view kCarriers[] = {
-    "all",  "tcp",  "ib",   "rc",       "rc_v",    "rc_x", "rc_verbs", "rc_mlx5", "dc",
-    "dc_x", "dc_mlx5", "ud", "ud_v", "ud_x", "ud_verbs", "ud_mlx5", "mlx5"};
+    "all",  "tcp",     "ib", "rc",   "rc_v", "rc_x",     "rc_verbs", "rc_mlx5", "dc",
+    "dc_x", "dc_mlx5", "ud", "ud_v", "ud_x", "ud_verbs", "ud_mlx5",  "mlx5"};
 
 std::vector<std::string_view> split(std::string_view list) {
   std::vector<std::string_view> out;
