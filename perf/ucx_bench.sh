@@ -21,6 +21,10 @@
 #   IMGCAST_B=other/imgcast  B runs this imgcast instead (B_ENV may be empty then)
 #   IMGCAST_CLUSTER (5)      the emulated cluster instance this script brings up and down
 #   UCX_BENCH_TCP=0          skip the imgcast --transport tcp runs
+# Shared memory: UCX_TLS=sm,tcp perf/ucx_bench.sh 1024 5 (B_ENV=UCX_TLS=tcp for UCX's tcp beside
+# it). The hosts share this machine's kernel, so UCX may pick posix/sysv/cma between them; the
+# report prints the lanes each program's endpoints got (UCX's "ep_cfg" info lines), which is what
+# decides the rate, and the whole command's wall time beside the transfer phase.
 # Every other UCX_* variable in the environment reaches both ucx_perftest and imgcast.
 set -euo pipefail
 size_mib=${1:-1024}
@@ -68,7 +72,7 @@ run_perftest() {  # run_perftest TAG ENV
   local out=
   for ((try = 0; try < 50; try++)); do
     sleep 0.1
-    if out=$("${env[@]}" "$cluster" exec h0 ucx_perftest "$net.2" -p "$port" -t ucp_put_bw -s "$chunk" \
+    if out=$("${env[@]}" UCX_LOG_LEVEL=info "$cluster" exec h0 ucx_perftest "$net.2" -p "$port" -t ucp_put_bw -s "$chunk" \
       -n "$iters" -w 16 -O "$outstanding" 2>&1); then
       break
     fi
@@ -78,23 +82,35 @@ run_perftest() {  # run_perftest TAG ENV
   server=
   [[ -n $out ]] || { echo "ucx_bench: ucx_perftest did not run" >&2; exit 1; }
   awk '/^Final:/ {print $6}' <<< "$out" >> "$dir/$tag.mibs"
+  lanes "$tag" <<< "$out"
+}
+
+# The first "ep_cfg[N]: ..." line UCX logged for TAG (what its endpoints' lanes are).
+lanes() {  # lanes TAG < log
+  [[ -s $dir/$1.lanes ]] || sed -n 's/.*ep_cfg\[[0-9]*\]: *//p' | tail -1 > "$dir/$1.lanes"
+  cat > /dev/null
 }
 
 # imgcast: root on h0, agent on h1; appends the transfer phase's rate in MiB/s.
 run_imgcast() {  # run_imgcast BINARY TRANSPORT TAG [ENV]
-  local binary=$1 transport=$2 tag=$3 env=(env ${4:-}) transfer
+  local binary=$1 transport=$2 tag=$3 env=(env ${4:-}) transfer start end
   rm -f "$node_root"/h*/image
-  "${env[@]}" "$cluster" exec h0 "$binary" --log-level warn replicate "$dir/source.img" \
+  start=$(date +%s.%N)
+  "${env[@]}" UCX_LOG_LEVEL=info "$cluster" exec h0 "$binary" --log-level warn replicate "$dir/source.img" \
     /mnt/imgcast-node/image --hosts "$net.1,$net.2" --rsh "$cluster rsh" \
     --transport "$transport" --chunk-size "$chunk" --topology chain "${extra[@]}" \
-    > "$dir/out.txt"
+    > "$dir/out.txt" 2> "$dir/err.txt"
+  end=$(date +%s.%N)
+  python3 -c "print($end - $start)" >> "$dir/$tag.wall"
+  # UCX logs to the standard output unless UCX_LOG_FILE says otherwise.
+  [[ $transport != ucx ]] || cat "$dir/out.txt" "$dir/err.txt" | lanes "$tag"
   transfer=$(sed -n 's/.*transfer \([0-9.]*\)s.*/\1/p' "$dir/out.txt")
   cmp -s "$dir/source.img" "$node_root/h1/image" || { echo "ucx_bench: copy differs!" >&2; exit 2; }
   python3 -c "print($size_mib/$transfer)" >> "$dir/$tag.mibs"
 }
 
 extra=("$@")
-for f in perftest ucx perftestb ucxb tcp ratio ratiob idle; do : > "$dir/$f.mibs"; done
+for f in perftest ucx perftestb ucxb tcp ratio ratiob idle; do : > "$dir/$f.mibs"; : > "$dir/$f.wall"; done
 # The machine's idle % over half a second: how much others (builds, tests) are using it just
 # before a rep. Printed per rep, as ucx_perftest (which busy-polls) suffers most from contention.
 idle_now() {
@@ -128,9 +144,12 @@ done
 span() { sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%.2f-%.2f", lo, hi}'; }
 echo "UCX, 2 hosts (unshaped veth), ${size_mib} MiB, ${chunk}-byte puts, ${outstanding} in flight, UCX_TLS=$UCX_TLS, segments TX $UCX_TCP_TX_SEG_SIZE RX $UCX_TCP_RX_SEG_SIZE, median of $reps (min-max), MiB/s"
 report() {  # report LABEL PERFTEST-TAG UCX-TAG RATIO-TAG
-  printf '  %-3s ucx_perftest ucp_put_bw     %6.0f (%s)\n' "$1" "$(median < "$dir/$2.mibs")" "$(range < "$dir/$2.mibs")"
+  printf '  %-3s ucx_perftest ucp_put_bw     %6.0f (%s)   lanes: %s\n' "$1" "$(median < "$dir/$2.mibs")" \
+    "$(range < "$dir/$2.mibs")" "$(cat "$dir/$2.lanes" 2>/dev/null)"
   printf '  %-3s imgcast --transport ucx     %6.0f (%s)   ratio %.2f (per rep %s)\n' "$1" \
     "$(median < "$dir/$3.mibs")" "$(range < "$dir/$3.mibs")" "$(median < "$dir/$4.mibs")" "$(span < "$dir/$4.mibs")"
+  printf '      whole command %.2f s (%s); lanes: %s\n' "$(median < "$dir/$3.wall")" \
+    "$(span < "$dir/$3.wall")" "$(cat "$dir/$3.lanes" 2>/dev/null)"
 }
 report A perftest ucx ratio
 ((ab)) && report B perftestb ucxb ratiob
@@ -146,4 +165,5 @@ fi
 if [[ ${UCX_BENCH_TCP:-1} != 0 ]]; then
   echo "           imgcast tcp:    $(per_rep tcp)"
   printf '      imgcast --transport tcp     %6.0f (%s)\n' "$(median < "$dir/tcp.mibs")" "$(range < "$dir/tcp.mibs")"
+  printf '      whole command %.2f s (%s)\n' "$(median < "$dir/tcp.wall")" "$(span < "$dir/tcp.wall")"
 fi

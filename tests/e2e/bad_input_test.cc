@@ -46,6 +46,21 @@ class BadInput : public ::testing::Test {
   std::filesystem::path source_ = job_.dir / "source.sif";
 };
 
+#if IMGCAST_HAVE_UCX
+// Shared memory alone cannot connect imgcast's UCX endpoints (docs/rdma.md): refused at once, in
+// one line naming what is missing, not re-parented round and round on "Destination is
+// unreachable". Exit 2 like every transport that is not usable here.
+TEST_F(BadInput, UcxSharedMemoryAloneIsRefusedAtOnce) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto result =
+      run(job_.command(source_, {"--transport", "ucx"}), std::chrono::seconds(60), {"UCX_TLS=sm"});
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  expect_one_line_error(result, "UCX_TLS=sm names no transport that connects imgcast nodes");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  expect_nothing_written(job_);
+}
+#endif
+
 TEST_F(BadInput, MissingSource) {
   const auto result = run(job_.command(job_.dir / "nope.sif"));
   expect_bad_input(result, "nope.sif");

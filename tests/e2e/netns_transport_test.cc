@@ -85,7 +85,11 @@ std::vector<ClusterCase> transports() {
 #if IMGCAST_HAVE_UCX
   out.push_back({"ucx", "tcp", "chain"});  // UCX's TCP transport
   out.push_back({"ucx", "tcp", "twotree"});
-  out.push_back({"ucx", "shm,tcp", "chain"});  // shared memory where UCX finds it usable, else TCP
+  // Shared memory in the set, as a user on one host would try it: UCX 1.13 still carries these
+  // endpoints over tcp (docs/rdma.md, "UCX over shared memory"); the two-tree gives every host
+  // two parents, so a lane UCX picks for one endpoint and not the other would show.
+  out.push_back({"ucx", "sm,tcp", "chain"});
+  out.push_back({"ucx", "sm,tcp", "twotree"});
 #endif
   return out;
 }

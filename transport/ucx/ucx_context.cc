@@ -18,6 +18,7 @@
 #include "transport/ucx/ucx_endpoint.h"
 #include "transport/ucx/ucx_listener.h"
 #include "transport/ucx/ucx_memory_region.h"
+#include "transport/ucx/ucx_tls.h"
 
 namespace imgcast::transport::ucx {
 
@@ -89,7 +90,19 @@ void apply_tcp_segment_default(ucp_config_t* config) {
   }
 }
 
+bool has_rdma_device() {
+  std::error_code ignored;
+  const std::filesystem::path devices = "/sys/class/infiniband";
+  return std::filesystem::exists(devices, ignored) && !std::filesystem::is_empty(devices, ignored);
+}
+
 std::shared_ptr<UcxCore> make_core(const ContextOptions& options) {
+  // Refused here, once, in one line: UCX would only fail each endpoint later, as "Destination
+  // is unreachable", and the replicator would re-parent round and round (ucx_tls.h).
+  const TlsCheck tls = check_tls(std::getenv("UCX_TLS"), has_rdma_device());
+  if (!tls.problem.empty()) {
+    throw Error(StatusCode::kUnavailable, tls.problem);
+  }
   // imgcast keeps its processes non-dumpable while they hold the job key (cli/key_hygiene.h),
   // but UCX's shared-memory transports reach a peer process through process_vm_writev (cma)
   // and /proc/PID/fd (posix), which the kernel allows a same-uid peer only on a dumpable
@@ -102,7 +115,10 @@ std::shared_ptr<UcxCore> make_core(const ContextOptions& options) {
     throw Error(StatusCode::kUnavailable, describe("ucp_config_read", s));
   }
   const ConfigHandle config(raw_config);
-  apply_tcp_segment_default(config.get());
+  if (tls.tcp) {
+    // Without tcp in the set UCX warns about "invalid configurations" for the segment sizes.
+    apply_tcp_segment_default(config.get());
+  }
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES;
   params.features = UCP_FEATURE_RMA | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP;
@@ -227,12 +243,10 @@ Availability probe_ucx(bool& rdma_capable) {
   } catch (const Error& error) {
     return {false, error.what()};
   }
-  // UCX moves data by RDMA only over an RDMA device; without one it runs over tcp/shm, which
-  // the native TCP backend does as well with less overhead.
-  std::error_code ignored;
-  const std::filesystem::path devices = "/sys/class/infiniband";
-  rdma_capable =
-      std::filesystem::exists(devices, ignored) && !std::filesystem::is_empty(devices, ignored);
+  // UCX moves data by RDMA only over an RDMA device; without one it runs over its tcp transport
+  // (UCX 1.13 gives imgcast's endpoints no shared-memory lane even on one host: docs/rdma.md),
+  // with a copy on each side that the native TCP backend does not make.
+  rdma_capable = has_rdma_device();
   return {true, rdma_capable ? "UCX with an RDMA device" : "UCX over tcp/shared memory"};
 }
 
