@@ -21,6 +21,9 @@ namespace imgcast::transport {
 struct ContextOptions {
   // Writes an endpoint accepts before post_write answers kBusy.
   std::size_t max_writes_in_flight = 64;
+  // --transport auto: an RDMA kind is wrapped with a TCP context, and a link whose RDMA setup or
+  // first contact fails runs on TCP instead (transport/fallback). Ignored for Kind::kTcp.
+  bool tcp_fallback = false;
 };
 
 struct ListenOptions {
