@@ -7,7 +7,11 @@
 namespace imgcast::cli {
 
 replicator::ContextFactory context_factory() {
-  return [](transport::Kind kind) { return transport::make_context(kind); };
+  return [](transport::Kind kind, bool tcp_fallback) {
+    transport::ContextOptions options;
+    options.tcp_fallback = tcp_fallback;
+    return transport::make_context(kind, options);
+  };
 }
 
 std::string self_path() {

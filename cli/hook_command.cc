@@ -87,6 +87,7 @@ int stage_as_root(const HookArgs& args, const GlobalOptions& global,
   apply_plan_options(args.topology, args.chunk_size, args.link_mbit, args.hop_latency_us,
                      options);
   options.transport = transport::choose_kind(args.transport);
+  options.transport_fallback = args.transport == "auto";
   options.mode = parse_mode(args.mode, args.allow_setid);
   options.force = args.force;
   options.allow_fail = args.allow_fail;

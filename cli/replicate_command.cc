@@ -195,6 +195,7 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       apply_plan_options(args->topology, args->chunk_size, args->link_mbit, args->hop_latency_us,
                          options);
       options.transport = transport::choose_kind(args->transport);
+      options.transport_fallback = args->transport == "auto";
       options.mode = parse_mode(args->mode, args->allow_setid);
       options.force = args->force;
       options.allow_fail = args->allow_fail;

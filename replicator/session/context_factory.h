@@ -10,6 +10,9 @@
 
 namespace imgcast::replicator {
 
-using ContextFactory = std::function<std::unique_ptr<transport::Context>(transport::Kind)>;
+// tcp_fallback: --transport auto chose an RDMA kind; links whose RDMA setup fails run on TCP
+// (ContextOptions::tcp_fallback).
+using ContextFactory =
+    std::function<std::unique_ptr<transport::Context>(transport::Kind, bool tcp_fallback)>;
 
 }  // namespace imgcast::replicator
