@@ -4,7 +4,8 @@
 // TCP by itself, in well under a connect timeout, and the peer still gets the handshake's
 // opening; a node without RDMA (no context, registration refused) publishes and uses TCP alone.
 // The "RDMA" inner context is UCX where it is built in, else (and for the silent-peer and
-// refused-registration cases) a second TCP context: the composite only needs a Context.
+// refused-registration cases) a second TCP context: the composite only needs a Context. And
+// verbs without a device: auto's composite runs on TCP alone.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -234,6 +235,26 @@ TEST(FallbackContext, RefusedRegistrationGivesRdmaUpForTheWholeNode) {
   link.child_end = link.child_ctx->connect(link.listener->address(), 5s);
   EXPECT_EQ(refusing_ref.connects, 0) << "a node without RDMA registrations must not connect so";
   link.run_handshake_and_write();
+}
+
+// Verbs with no device (this machine, most CI): explicit verbs cannot be made at all, while the
+// factory's auto composite runs on TCP alone and its links work.
+TEST(FallbackContext, VerbsWithoutADeviceRunsOnTcpUnderAuto) {
+  if (probe(Kind::kVerbs).usable) {
+    GTEST_SKIP() << "an RDMA device is up here: " << probe(Kind::kVerbs).reason;
+  }
+  EXPECT_THROW((void)make_context(Kind::kVerbs, {}), Error);
+  ContextOptions options;
+  options.tcp_fallback = true;
+  Link link;
+  link.parent_ctx = make_context(Kind::kVerbs, options);
+  link.child_ctx = make_context(Kind::kVerbs, options);
+  EXPECT_EQ(link.parent_ctx->kind(), Kind::kTcp);
+  link.listener = link.parent_ctx->listen({"127.0.0.1", "", 0});
+  EXPECT_TRUE(unpack(link.listener->address())->rdma.empty());
+  link.child_end = link.child_ctx->connect(link.listener->address(), 5s);
+  link.run_handshake_and_write();
+  EXPECT_EQ(link.child_end->kind(), Kind::kTcp);
 }
 
 }  // namespace
