@@ -6,13 +6,14 @@
 // The "RDMA" inner context is UCX where it is built in, else (and for the silent-peer and
 // refused-registration cases) a second TCP context: the composite only needs a Context. And
 // verbs without a device: auto's composite runs on TCP alone.
+#include "transport/fallback/fallback_context.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 
 #include "tests/transport/conformance.h"
 #include "transport/error.h"
-#include "transport/fallback/fallback_context.h"
 #include "transport/fallback/two_halves.h"
 #include "transport/tcp/tcp_context.h"
 #if IMGCAST_HAVE_UCX
@@ -141,8 +142,14 @@ struct Link {
     const auto descriptor = RegionDescriptor::decode(target_region->descriptor().encode());
     ASSERT_TRUE(descriptor);
     auto remote = parent_end->import_region(*descriptor);
-    WriteRequest write{source_region.get(), 0, remote.get(), 0,
-                       static_cast<std::uint32_t>(source.size()), 3, 99, 1};
+    WriteRequest write{source_region.get(),
+                       0,
+                       remote.get(),
+                       0,
+                       static_cast<std::uint32_t>(source.size()),
+                       3,
+                       99,
+                       1};
     ASSERT_TRUE(parent_end->post_write(write).is_ok());
     ASSERT_TRUE(poll_until([&] {
       return !all_of<WriteArrived>(child_seen).empty() && !all_of<WriteDone>(parent_seen).empty();

@@ -74,8 +74,8 @@ std::unique_ptr<MemoryRegion> FallbackContext::register_memory(std::span<std::by
       rdma = rdma_->register_memory(memory, access);
     } catch (const Error& error) {
       // Without its registration no link of this node could move these bytes over RDMA.
-      give_up_rdma(fmt::format("cannot register memory with {}: {}", to_string(kind_),
-                               error.what()));
+      give_up_rdma(
+          fmt::format("cannot register memory with {}: {}", to_string(kind_), error.what()));
     }
   }
   return std::make_unique<FallbackRegion>(std::move(rdma), std::move(tcp), kind_);

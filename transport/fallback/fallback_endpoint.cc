@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include "transport/error.h"
-
 #include "transport/fallback/fallback_context.h"
 #include "transport/fallback/fallback_region.h"
 

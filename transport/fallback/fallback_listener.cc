@@ -18,9 +18,10 @@ FallbackListener::FallbackListener(FallbackContext& owner, std::unique_ptr<Liste
   // Both must fit where one address goes (Join, Plan); an RDMA address too long to share the
   // room is dropped: peers reach this node over TCP.
   if (kTwoHalvesOverhead + rdma_address.size() + tcp_->address().size() > kMaxAddressBytes) {
-    log().warn("the {} listen address is too long to publish with the TCP one: peers reach this "
-               "node over TCP",
-               rdma_->name());
+    log().warn(
+        "the {} listen address is too long to publish with the TCP one: peers reach this "
+        "node over TCP",
+        rdma_->name());
     rdma_.reset();
     rdma_address = {};
   }

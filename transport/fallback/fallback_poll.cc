@@ -152,7 +152,8 @@ void FallbackContext::arm_timer() {
   }
   itimerspec spec{};  // all zero: disarmed
   if (earliest) {
-    const auto left = std::max<Clock::duration>(*earliest - Clock::now(), std::chrono::microseconds(1));
+    const auto left =
+        std::max<Clock::duration>(*earliest - Clock::now(), std::chrono::microseconds(1));
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
     spec.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
     spec.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
