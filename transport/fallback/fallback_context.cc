@@ -93,9 +93,24 @@ std::unique_ptr<Listener> FallbackContext::listen(const ListenOptions& options) 
     try {
       rdma = rdma_->listen(rdma_options);
     } catch (const Error& error) {
-      // Logged once per process: a node listens once per run.
-      log().warn("transport auto: cannot listen with {} ({}): peers reach this node over TCP",
-                 to_string(kind_), error.what());
+      // An RDMA device need not sit on the interface of the host's name: every address then,
+      // as the replicator's listen_on does for a backend alone.
+      std::string why = error.what();
+      if (rdma_options.bind_host != "0.0.0.0") {
+        rdma_options.bind_host = "0.0.0.0";
+        try {
+          rdma = rdma_->listen(rdma_options);
+          log().info("transport auto: {} listens on every address ({} on {})", to_string(kind_),
+                     why, options.bind_host);
+        } catch (const Error& again) {
+          why = again.what();
+        }
+      }
+      if (!rdma) {
+        // Logged once per process: a node listens once per run.
+        log().warn("transport auto: cannot listen with {} ({}): peers reach this node over TCP",
+                   to_string(kind_), why);
+      }
     }
   }
   return std::make_unique<FallbackListener>(*this, std::move(rdma), std::move(tcp));
