@@ -57,8 +57,12 @@ FallbackContext::FallbackContext(std::unique_ptr<Context> rdma, std::unique_ptr<
 }
 
 FallbackContext::~FallbackContext() {
-  // Everything this context made must be gone already (context.h); what a poll had retired goes
-  // before the inner contexts.
+  // Everything this context made must be gone already (context.h). What is left here goes while
+  // the maps it unlinks itself from still exist: accepted links never handed out (queue_ is
+  // declared before the maps, so it would outlive them) and retired RDMA endpoints.
+  std::vector<Completion> unclaimed;
+  queue_.take_all(unclaimed);
+  unclaimed.clear();
   retired_.clear();
   if (const std::size_t held = link_log_.take_all(); held > 0) {
     log().warn("transport auto: {} more links moved to TCP", held);
