@@ -22,13 +22,17 @@ using Clock = std::chrono::steady_clock;
 Status FallbackContext::poll(std::vector<Completion>& out, std::chrono::milliseconds timeout) {
   queue_.set_in_poll(true);
   queue_.drain_wakeup();
+  // An inner context that already signalled work (UCX: a put posted since its last poll, which
+  // only progress moves) gets this poll's one round without a sleep, as it would alone: its
+  // poll(0) below consumes that signal, and the put's completion may need no event of ours.
+  std::array<epoll_event, 4> events{};
+  const bool signalled = ::epoll_wait(epoll_.get(), events.data(), events.size(), 0) > 0;
   Status status = collect(*tcp_);
   if (status.is_ok() && rdma_)
     status = collect(*rdma_);
-  if (status.is_ok() && queue_.empty() && timeout.count() > 0) {
+  if (status.is_ok() && queue_.empty() && !signalled && timeout.count() > 0) {
     // Wake no later than the earliest probation deadline (the timer fd says so too, for owners
     // that wait on wait_fd() themselves).
-    std::array<epoll_event, 4> events{};
     const long long ms = std::min<long long>(timeout.count(), INT_MAX);
     const int n = ::epoll_wait(epoll_.get(), events.data(), events.size(), static_cast<int>(ms));
     if (n < 0 && errno != EINTR) {
