@@ -87,6 +87,7 @@ int stage_as_root(const HookArgs& args, const GlobalOptions& global,
   apply_plan_options(args.topology, args.chunk_size, args.link_mbit, args.hop_latency_us,
                      options);
   options.transport = transport::choose_kind(args.transport);
+  options.transport_fallback = args.transport == "auto";
   options.mode = parse_mode(args.mode, args.allow_setid);
   options.force = args.force;
   options.allow_fail = args.allow_fail;
@@ -183,7 +184,10 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--hop-latency-us", args->hop_latency_us, "Per-chunk hop cost, microseconds")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e6));
-  cmd->add_option("--transport", args->transport, "tcp, ucx, verbs or auto")->capture_default_str();
+  cmd->add_option("--transport", args->transport,
+                  "tcp, ucx, verbs or auto (RDMA where it works; a link whose RDMA setup fails "
+                  "runs on TCP)")
+      ->capture_default_str();
   cmd->add_option("--mode", args->mode, "File mode of every copy (octal)")->capture_default_str();
   cmd->add_flag("--allow-setid", args->allow_setid,
                 "Let --mode set the setuid, setgid or sticky bit (refused otherwise)");

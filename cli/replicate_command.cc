@@ -141,7 +141,10 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
                   "Per-chunk cost of one hop the auto plan assumes, microseconds")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e6));
-  cmd->add_option("--transport", args->transport, "tcp, ucx, verbs or auto")->capture_default_str();
+  cmd->add_option("--transport", args->transport,
+                  "tcp, ucx, verbs or auto (RDMA where it works; a link whose RDMA setup fails "
+                  "runs on TCP)")
+      ->capture_default_str();
   cmd->add_option("--mode", args->mode, "File mode of every copy (octal)")->capture_default_str();
   cmd->add_flag("--allow-setid", args->allow_setid,
                 "Let --mode set the setuid, setgid or sticky bit (refused otherwise)");
@@ -195,6 +198,7 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       apply_plan_options(args->topology, args->chunk_size, args->link_mbit, args->hop_latency_us,
                          options);
       options.transport = transport::choose_kind(args->transport);
+      options.transport_fallback = args->transport == "auto";
       options.mode = parse_mode(args->mode, args->allow_setid);
       options.force = args->force;
       options.allow_fail = args->allow_fail;

@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
                                                      replicator::Ready{},
                                                      replicator::Failed{1, "no"},
                                                      replicator::Finish{},
-                                                     replicator::Result{5, 1},
+                                                     replicator::Result{5, 1, 2},
                                                      replicator::Abort{"x"},
                                                      replicator::Bye{},
                                                      replicator::Region{d, 3, 1},

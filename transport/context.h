@@ -26,6 +26,9 @@ struct ContextOptions {
   // idle and TCP_USER_TIMEOUT while sent data waits for its acknowledgement. Zero: the kernel's
   // defaults (hours). Meant for control connections, whose peers may stay quiet for long.
   std::chrono::milliseconds dead_peer_after{0};
+  // --transport auto: an RDMA kind is wrapped with a TCP context, and a link whose RDMA setup or
+  // first contact fails runs on TCP instead (transport/fallback). Ignored for Kind::kTcp.
+  bool tcp_fallback = false;
 };
 
 struct ListenOptions {

@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 
+#include "transport/kind.h"
 #include "transport/memory_region.h"
 #include "transport/status.h"
 
@@ -54,11 +55,17 @@ class Endpoint {
 
   // For logs and errors: the peer's "host:port" or backend-specific name.
   virtual const std::string& peer_name() const noexcept = 0;
+  // Which backend carries this connection. Only for reports: under --transport auto one link
+  // may run on TCP while its neighbours run on RDMA (transport/fallback).
+  virtual Kind kind() const noexcept = 0;
 
   // A process-wide unique, never reused id (what MemoryRegion::allow_writer records).
   std::uint64_t id() const noexcept { return id_; }
   // The peer proved itself: control messages up to kMaxControlBytes are taken from now on.
-  void trust() noexcept { trusted_ = true; }
+  void trust() noexcept {
+    trusted_ = true;
+    on_trusted();
+  }
   bool trusted() const noexcept { return trusted_; }
   // What a receiver takes in one control message: kMaxUntrustedControlBytes until trust().
   std::size_t max_incoming_control_bytes() const noexcept {
@@ -75,6 +82,8 @@ class Endpoint {
 
  protected:
   Endpoint();
+  // After trust(): an endpoint that wraps another (transport/fallback) passes the trust on.
+  virtual void on_trusted() noexcept {}
 
  private:
   // REQUIRES: the request passed post_write's range checks.

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+
 #include "transport/error.h"
+#include "transport/fallback/fallback_context.h"
 #include "transport/log.h"
 #include "transport/tcp/tcp_context.h"
 #if IMGCAST_HAVE_UCX
@@ -38,7 +41,29 @@ Availability probe(Kind kind) {
   return {false, "unknown transport"};
 }
 
+namespace {
+// The backend itself, no fallback.
+std::unique_ptr<Context> make_backend(Kind kind, const ContextOptions& options);
+}  // namespace
+
 std::unique_ptr<Context> make_context(Kind kind, const ContextOptions& options) {
+  if (!options.tcp_fallback || kind == Kind::kTcp) {
+    return make_backend(kind, options);
+  }
+  // --transport auto chose RDMA: a node where that backend cannot even start runs on TCP alone
+  // (its peers see only its TCP address), and each link falls back on its own.
+  std::unique_ptr<Context> rdma;
+  std::string why_not;
+  try {
+    rdma = make_backend(kind, options);
+  } catch (const Error& error) {
+    why_not = error.what();
+  }
+  return fallback::make_fallback_context(std::move(rdma), tcp::make_tcp_context(options), why_not);
+}
+
+namespace {
+std::unique_ptr<Context> make_backend(Kind kind, const ContextOptions& options) {
   if (kind == Kind::kTcp) {
     return tcp::make_tcp_context(options);
   }
@@ -56,6 +81,7 @@ std::unique_ptr<Context> make_context(Kind kind, const ContextOptions& options) 
   throw Error(StatusCode::kUnavailable,
               fmt::format("transport {} is not usable: {}", to_string(kind), availability.reason));
 }
+}  // namespace
 
 Kind choose_kind(std::string_view requested) {
   if (requested == "auto") {
@@ -70,6 +96,13 @@ Kind choose_kind(std::string_view requested) {
 #if IMGCAST_HAVE_UCX
     bool rdma = false;
     const Availability ucx = ucx::probe_ucx(rdma);
+    // A test and diagnostic knob (docs/rdma.md): UCX over tcp/shm counts as RDMA-capable, so
+    // auto's fallback can be exercised on a machine without an RDMA device.
+    const char* as_rdma = std::getenv("IMGCAST_TEST_UCX_AS_RDMA");
+    if (ucx.usable && !rdma && as_rdma != nullptr && std::string_view(as_rdma) == "1") {
+      log().info("transport auto: IMGCAST_TEST_UCX_AS_RDMA=1 counts UCX over tcp/shm as RDMA");
+      rdma = true;
+    }
     if (ucx.usable && rdma) {
       log().info("transport auto: chose ucx ({})", ucx.reason);
       return Kind::kUcx;

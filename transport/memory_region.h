@@ -54,6 +54,11 @@ class MemoryRegion {
 
  protected:
   MemoryRegion() = default;
+  // Called after allow_writer / revoke_writer changed a grant, so a region that wraps regions of
+  // other contexts (transport/fallback) passes it on to the endpoint that really carries the
+  // writes; a backend's own region needs nothing more than the recorded id.
+  virtual void on_writer_allowed(const Endpoint& writer) { (void)writer; }
+  virtual void on_writer_revoked(const Endpoint& writer) noexcept { (void)writer; }
 
  private:
   std::vector<std::uint64_t> writers_;  // granted Endpoint::id()s; one or two (a node's parents)

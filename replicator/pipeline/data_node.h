@@ -132,6 +132,7 @@ class DataNode {
   std::uint32_t chunks_verified() const noexcept { return ledger_.verified(); }
   // Chunks that arrived corrupt and were asked for again.
   std::uint32_t refetched() const noexcept { return upstream_.refetched(); }
+  std::uint8_t link_kinds() const noexcept { return upstream_.link_kinds(); }
 
   // A parent that sends more corrupt chunks than this is given up on (the node re-parents).
   static constexpr std::uint32_t kMaxBadChunksPerParent = Upstream::kMaxBadChunksPerParent;

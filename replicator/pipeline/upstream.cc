@@ -157,6 +157,8 @@ void Upstream::on_message(Parent& parent, const Message& message) {
     return;
   }
   parent.ready = true;
+  // Known for good now: a link falls back to TCP only before the parent's first message.
+  link_kinds_ |= static_cast<std::uint8_t>(1u << static_cast<unsigned>(parent.endpoint->kind()));
 }
 
 void Upstream::on_arrived(const tp::WriteArrived& arrived) {

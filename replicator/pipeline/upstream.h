@@ -69,6 +69,8 @@ class Upstream {
   const std::optional<std::string>& orphaned(int tree) const noexcept;
   // Chunks that arrived corrupt and were asked for again.
   std::uint32_t refetched() const noexcept { return refetched_; }
+  // The backends the parent links that proved themselves ran on (Result::link_kinds).
+  std::uint8_t link_kinds() const noexcept { return link_kinds_; }
 
   // A parent that sends more corrupt chunks than this is given up on (the node re-parents).
   static constexpr std::uint32_t kMaxBadChunksPerParent = 3;
@@ -90,6 +92,7 @@ class Upstream {
   ChunkLedger& ledger_;
   transport::MemoryRegion* own_region_;  // null after freeze()
   std::vector<std::unique_ptr<Parent>> parents_;  // by tree
+  std::uint8_t link_kinds_ = 0;  // 1 << transport::Kind of each parent link that got ready
   std::uint32_t refetched_ = 0;                   // corrupt chunks asked for again, in all
 };
 

@@ -6,9 +6,14 @@
 
 namespace imgcast::replicator {
 
+namespace {
+constexpr std::string_view kFallbackSuffix = "+tcp";
+}  // namespace
+
 std::string JobSecret::to_line() const {
-  return fmt::format("IMGCAST1 {} {} {}\n", to_hex(job), key.to_hex(),
-                     transport::to_string(transport));
+  const bool fallback = transport_fallback && transport != transport::Kind::kTcp;
+  return fmt::format("IMGCAST1 {} {} {}{}\n", to_hex(job), key.to_hex(),
+                     transport::to_string(transport), fallback ? kFallbackSuffix : "");
 }
 
 std::optional<JobSecret> JobSecret::parse(std::string_view line) {
@@ -21,9 +26,14 @@ std::optional<JobSecret> JobSecret::parse(std::string_view line) {
     return std::nullopt;
   }
   JobSecret secret;
+  if (kind_name.size() > kFallbackSuffix.size() && kind_name.ends_with(kFallbackSuffix)) {
+    kind_name.resize(kind_name.size() - kFallbackSuffix.size());
+    secret.transport_fallback = true;
+  }
   const auto key = JobKey::from_hex(key_hex);
   const auto kind = transport::parse_kind(kind_name);
-  if (!parse_hex(job_hex, secret.job) || !key || !kind) {
+  if (!parse_hex(job_hex, secret.job) || !key || !kind ||
+      (secret.transport_fallback && *kind == transport::Kind::kTcp)) {
     return std::nullopt;
   }
   secret.key = *key;

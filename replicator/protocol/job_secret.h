@@ -16,6 +16,8 @@ struct JobSecret {
   JobId job{};
   JobKey key;
   transport::Kind transport = transport::Kind::kTcp;
+  // Written "<kind>+tcp": links whose RDMA setup fails fall back to TCP (--transport auto).
+  bool transport_fallback = false;
 
   std::string to_line() const;
   // nullopt for anything malformed.

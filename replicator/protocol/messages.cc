@@ -85,7 +85,7 @@ void write(ByteWriter& out, const Finish& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kFinish)).u64(m.digest.high).u64(m.digest.low);
 }
 void write(ByteWriter& out, const Result& m) {
-  out.u8(static_cast<std::uint8_t>(Tag::kResult)).u64(m.busy_ns).u32(m.refetched);
+  out.u8(static_cast<std::uint8_t>(Tag::kResult)).u64(m.busy_ns).u32(m.refetched).u8(m.link_kinds);
 }
 void write(ByteWriter& out, const Abort& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kAbort)).str(reason_text(m.reason));
@@ -201,6 +201,9 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
       Result m;
       m.busy_ns = in.u64();
       m.refetched = in.u32();
+      m.link_kinds = in.u8();
+      if ((m.link_kinds & ~kLinkKindBits) != 0)
+        return std::nullopt;
       return m;
     }
     case Tag::kAbort:

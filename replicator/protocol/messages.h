@@ -105,6 +105,9 @@ struct Finish {
 struct Result {
   std::uint64_t busy_ns = 0;    // from the plan to the committed file, on the agent's clock
   std::uint32_t refetched = 0;  // chunks that arrived corrupt and were fetched again
+  // The backends its parent links ran on, one bit per transport::Kind (1 << kind): under
+  // --transport auto a link may have fallen back to TCP. decode() refuses unknown bits.
+  std::uint8_t link_kinds = 0;
 };
 struct Abort {
   std::string reason;
@@ -156,6 +159,8 @@ inline constexpr std::size_t kMaxAddressBytes = 1024;
 inline constexpr std::size_t kMaxHostBytes = 255;
 inline constexpr std::size_t kMaxDescriptorBytes = 8192;
 inline constexpr std::size_t kMaxTrees = 2;
+// Result::link_kinds may hold these bits only (tcp, ucx, verbs).
+inline constexpr std::uint8_t kLinkKindBits = (1u << 1) | (1u << 2) | (1u << 3);
 
 std::vector<std::byte> encode(const Message& message);
 std::optional<Message> decode(std::span<const std::byte> bytes);

@@ -34,6 +34,7 @@ struct AgentRecord {
   std::uint64_t bytes_verified = 0;  // from its Progress reports
   int place = -1;                    // its place in the transfer's tree, -1: none
   std::uint32_t refetched = 0;       // corrupt chunks it fetched again (from its Result)
+  std::uint8_t link_kinds = 0;       // the backends its parent links ran on (from its Result)
 
   bool finished() const noexcept { return state == State::kDone || state == State::kFailed; }
 };

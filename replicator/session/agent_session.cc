@@ -17,7 +17,7 @@ AgentSession::AgentSession(const AgentOptions& options, const JobSecret& secret,
     : options_(options),
       secret_(secret),
       control_ctx_(make_context(tp::Kind::kTcp, control_context_options())),
-      data_ctx_(make_context(secret.transport, {})) {}
+      data_ctx_(make_context(secret.transport, data_context_options(secret.transport_fallback))) {}
 
 ExitCode AgentSession::run() {
   tp::ListenOptions listen;
@@ -317,7 +317,8 @@ void AgentSession::check_done() {
     return;
   }
   const auto busy = std::chrono::duration_cast<std::chrono::nanoseconds>(now - plan_time_);
-  tell_root(Result{static_cast<std::uint64_t>(busy.count()), node_->refetched()});
+  tell_root(
+      Result{static_cast<std::uint64_t>(busy.count()), node_->refetched(), node_->link_kinds()});
   reported_ = true;
   log().debug("rank {}: verified and placed {}", options_.rank, image_->destination().string());
 }

@@ -23,4 +23,12 @@ inline transport::ContextOptions control_context_options() {
   return options;
 }
 
+// The data channel's. tcp_fallback: --transport auto chose an RDMA kind; links whose RDMA setup
+// fails run on TCP (ContextOptions::tcp_fallback).
+inline transport::ContextOptions data_context_options(bool tcp_fallback) {
+  transport::ContextOptions options;
+  options.tcp_fallback = tcp_fallback;
+  return options;
+}
+
 }  // namespace imgcast::replicator

@@ -55,6 +55,8 @@ struct ReplicateOptions {
   std::optional<std::string> topology;       // nullopt: chosen by the schedule model
   LinkModel link;                            // what the model assumes of each link
   transport::Kind transport = transport::Kind::kTcp;
+  // --transport auto chose RDMA: a link whose RDMA setup fails runs on TCP (docs/rdma.md).
+  bool transport_fallback = false;
   mode_t mode = 0644;
   // Replicate even to nodes whose copy is already this image (the node-local cache).
   bool force = false;

@@ -6,7 +6,19 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "transport/kind.h"
+
 namespace imgcast::replicator {
+
+std::string link_kinds_name(std::uint8_t link_kinds) {
+  std::string name;
+  for (const auto kind : {transport::Kind::kVerbs, transport::Kind::kUcx, transport::Kind::kTcp}) {
+    if ((link_kinds & (1u << static_cast<unsigned>(kind))) != 0) {
+      name += (name.empty() ? "" : "+") + std::string(transport::to_string(kind));
+    }
+  }
+  return name;
+}
 
 int Report::cached_count() const {
   return static_cast<int>(
@@ -37,8 +49,8 @@ void Report::print(std::ostream& out) const {
   if (!plan.empty()) {
     out << "plan: " << plan << "\n";
   }
-  out << fmt::format("{:>4}  {:<{}}  {:>8}  {:>9}  {}\n", "rank", "host", host_width, "time",
-                     "MB/s", "result");
+  out << fmt::format("{:>4}  {:<{}}  {:>8}  {:>9}  {:<7}  {}\n", "rank", "host", host_width,
+                     "time", "MB/s", "link", "result");
   for (const auto& n : nodes) {
     const std::string rate = n.verified && !n.cached && n.seconds > 0
                                  ? fmt::format("{:.1f}", megabytes / n.seconds)
@@ -50,8 +62,8 @@ void Report::print(std::ostream& out) const {
       result += fmt::format(" ({} new parent{}, {} chunk{} fetched again)", n.reparents,
                             n.reparents == 1 ? "" : "s", n.refetched, n.refetched == 1 ? "" : "s");
     }
-    out << fmt::format("{:>4}  {:<{}}  {:>7.3f}s  {:>9}  {}\n", n.rank, n.host, host_width,
-                       n.seconds, rate, result);
+    out << fmt::format("{:>4}  {:<{}}  {:>7.3f}s  {:>9}  {:<7}  {}\n", n.rank, n.host, host_width,
+                       n.seconds, rate, n.transport.empty() ? "-" : n.transport, result);
   }
   const double aggregate =
       transfer_seconds > 0 ? megabytes * (verified_count() - cached_count()) / transfer_seconds : 0;
@@ -98,6 +110,7 @@ void Report::print_json(std::ostream& out) const {
                            ? nlohmann::json(image_bytes / 1e6 / n.seconds)
                            : nullptr;
     node["failure"] = n.verified ? nullptr : nlohmann::json(n.failure);
+    node["transport"] = n.transport.empty() ? nullptr : nlohmann::json(n.transport);
     nodes_json.push_back(std::move(node));
   }
   const nlohmann::json document = {{"schema", "imgcast.report.v1"},

@@ -20,7 +20,13 @@ struct NodeResult {
   bool cached = false;  // its copy was this image already: skipped (verified, seconds 0)
   int reparents = 0;    // times it lost its parent and was re-attached to a live ancestor
   std::uint32_t refetched = 0;  // chunks that arrived corrupt and were fetched again
+  // What its parent links ran on: "tcp", "ucx", "verbs", or "ucx+tcp" when they differed (a
+  // link of --transport auto fell back); empty when none (the root, a cached copy, a failure).
+  std::string transport;
 };
+
+// Result::link_kinds as NodeResult::transport: the names of the bits set, RDMA first.
+std::string link_kinds_name(std::uint8_t link_kinds);
 
 struct Report {
   std::uint64_t image_bytes = 0;

@@ -112,6 +112,7 @@ void RootSession::on_agent_message(AgentRecord& agent, const Message& message) {
     agent.seconds = seconds_between(data_start_, Clock::now());
     agent.bytes_verified = source_->size();
     agent.refetched = result->refetched;
+    agent.link_kinds = result->link_kinds;
     return;
   }
   if (const auto* orphaned = std::get_if<Orphaned>(&message);

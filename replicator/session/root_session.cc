@@ -101,6 +101,7 @@ void RootSession::check_inputs() {
   secret_.job = random_job_id();
   secret_.key = options_.key ? *options_.key : JobKey::random();
   secret_.transport = options_.transport;
+  secret_.transport_fallback = options_.transport_fallback;
   job_tag_ = to_hex(secret_.job).substr(0, 12);
 
   agents_.resize(size);
@@ -123,7 +124,7 @@ void RootSession::check_inputs() {
 
 void RootSession::open_channels() {
   control_ctx_ = make_context_(tp::Kind::kTcp, control_context_options());
-  data_ctx_ = make_context_(options_.transport, {});
+  data_ctx_ = make_context_(options_.transport, data_context_options(options_.transport_fallback));
   tp::ListenOptions listen;
   listen.advertise_host = options_.hosts[0];
   listen.bind_host = bind_address_for(options_.hosts[0], options_.bind_any);
@@ -231,6 +232,7 @@ Report RootSession::make_report(bool transfer) const {
     result.cached = agent.skipped;
     result.reparents = planner_ && agent.place > 0 ? planner_->reparents(agent.place) : 0;
     result.refetched = agent.refetched;
+    result.transport = link_kinds_name(agent.link_kinds);
     report.nodes.push_back(std::move(result));
   }
   return report;

@@ -1,7 +1,8 @@
 // The transport conformance suite (TransportTest, conformance_test.cc): contracts every backend
 // keeps. The tests use the Context / Endpoint interface only; just the backend list names each
 // backend's maker. It is instantiated once, in conformance_test.cc, over the backends of this
-// test binary: tcp always, ucx when it is built in, verbs always. Each test first probes its
+// test binary: tcp always, ucx and auto_ucx (--transport auto's fallback composite over UCX and
+// TCP) when UCX is built in, verbs always. Each test first probes its
 // backend and skips with the reason when it cannot run here (verbs not built in, or no RDMA
 // device). The suite checks: control messages arrive whole and in order both ways; writes land
 // at their offsets with imm and notice, one ok WriteDone each, before a control message posted
@@ -24,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <ostream>
+#include <span>
 #include <string>
 
 #include "transport/context.h"
@@ -35,6 +37,8 @@ struct Backend {
   std::string name;
   Kind kind;
   std::function<std::unique_ptr<Context>(const ContextOptions&)> make;
+  // The readable name errors give a listen address; null: the address bytes are that text.
+  std::function<std::string(std::span<const std::byte>)> address_name;
 };
 
 // So a failing test names its backend instead of dumping the struct's bytes.

@@ -11,6 +11,7 @@
 #include "transport/error.h"
 #include "transport/tcp/tcp_context.h"
 #if IMGCAST_HAVE_UCX
+#include "transport/fallback/two_halves.h"
 #include "transport/ucx/ucx_context.h"
 #endif
 
@@ -54,6 +55,16 @@ class TransportTest : public ::testing::TestWithParam<Backend> {
   }
 
   void make_pair(const ContextOptions& options) {
+    // A second pair replaces the first: a context must outlive what it made (context.h), so
+    // the old objects go first (the fallback composite's endpoints call back into theirs).
+    remote_.reset();
+    source_.reset();
+    target_.reset();
+    sender_.reset();
+    receiver_.reset();
+    listener_.reset();
+    sender_seen_.clear();
+    receiver_seen_.clear();
     sender_ctx_ = GetParam().make(options);
     receiver_ctx_ = GetParam().make(options);
     ListenOptions listen;
@@ -327,7 +338,10 @@ TEST_P(TransportTest, ImportRejectsADescriptorOfAnotherBackend) {
 TEST_P(TransportTest, ConnectToNobodyFailsNamingTheAddress) {
   auto listener = receiver_ctx_->listen({"127.0.0.1", "", 0});
   const std::vector<std::byte> address(listener->address().begin(), listener->address().end());
-  const std::string name(reinterpret_cast<const char*>(address.data()), address.size());
+  const std::string name =
+      GetParam().address_name
+          ? GetParam().address_name(address)
+          : std::string(reinterpret_cast<const char*>(address.data()), address.size());
   listener.reset();  // now nobody listens there
   // Either connect throws, or (a background-connecting backend) the endpoint fails soon after.
   try {
@@ -440,15 +454,26 @@ TEST_P(TransportTest, TwoProcessesMoveSixtyFourMebibytes) {
 // Every backend built into this binary runs the same suite.
 std::vector<Backend> backends() {
   std::vector<Backend> out = {
-      {"tcp", Kind::kTcp, [](const ContextOptions& o) { return tcp::make_tcp_context(o); }}};
+      {"tcp", Kind::kTcp, [](const ContextOptions& o) { return tcp::make_tcp_context(o); }, nullptr}};
 #if IMGCAST_HAVE_UCX
   out.push_back(
-      {"ucx", Kind::kUcx, [](const ContextOptions& o) { return ucx::make_ucx_context(o); }});
+      {"ucx", Kind::kUcx, [](const ContextOptions& o) { return ucx::make_ucx_context(o); }, nullptr});
+  // --transport auto's composite over UCX and TCP (transport/fallback): the same contracts.
+  // A refused connect falls back and fails naming the TCP half of the address.
+  out.push_back({"auto_ucx", Kind::kUcx,
+                 [](ContextOptions o) {
+                   o.tcp_fallback = true;
+                   return make_context(Kind::kUcx, o);
+                 },
+                 [](std::span<const std::byte> address) {
+                   const auto tcp = fallback::unpack(address)->tcp;
+                   return std::string(reinterpret_cast<const char*>(tcp.data()), tcp.size());
+                 }});
 #endif
   // Always instantiated: where the backend is not built in, or no RDMA device is there, each
   // test skips with the probe's reason.
   out.push_back({"verbs", Kind::kVerbs,
-                 [](const ContextOptions& o) { return make_context(Kind::kVerbs, o); }});
+                 [](const ContextOptions& o) { return make_context(Kind::kVerbs, o); }, nullptr});
   return out;
 }
 

@@ -26,6 +26,7 @@ class TcpEndpoint final : public Endpoint, public EpollHandler {
 
   std::unique_ptr<RemoteRegion> import_region(const RegionDescriptor& descriptor) override;
   const std::string& peer_name() const noexcept override { return peer_name_; }
+  Kind kind() const noexcept override { return Kind::kTcp; }
   void on_events(std::uint32_t events) override;
 
  private:

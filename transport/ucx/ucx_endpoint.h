@@ -27,6 +27,7 @@ class UcxEndpoint final : public Endpoint {
 
   std::unique_ptr<RemoteRegion> import_region(const RegionDescriptor& descriptor) override;
   const std::string& peer_name() const noexcept override { return peer_name_; }
+  Kind kind() const noexcept override { return Kind::kUcx; }
 
   // Latches the first failure, reports PeerFailed once. Pending operations complete through
   // their own callbacks (UCX fails them when the endpoint fails or closes).

@@ -39,6 +39,7 @@ class VerbsEndpoint final : public Endpoint, public CmHandler {
 
   std::unique_ptr<RemoteRegion> import_region(const RegionDescriptor& descriptor) override;
   const std::string& peer_name() const noexcept override { return peer_name_; }
+  Kind kind() const noexcept override { return Kind::kVerbs; }
 
   rdma_cm_id* id() const noexcept { return id_.get(); }
   ConnectParams local_params() const noexcept;

@@ -24,5 +24,28 @@ TEST(JobSecret, RoundTripsAndRejectsGarbage) {
   EXPECT_FALSE(JobSecret::parse(extra));
 }
 
+// --transport auto with an RDMA kind travels as "<kind>+tcp"; "tcp+tcp" means nothing.
+TEST(JobSecret, CarriesTheTcpFallback) {
+  JobSecret secret;
+  secret.job = random_job_id();
+  secret.key = JobKey::random();
+  secret.transport = transport::Kind::kUcx;
+  secret.transport_fallback = true;
+  const std::string line = secret.to_line();
+  EXPECT_NE(line.find(" ucx+tcp\n"), std::string::npos) << line;
+  const auto parsed = JobSecret::parse(line);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->transport, transport::Kind::kUcx);
+  EXPECT_TRUE(parsed->transport_fallback);
+  secret.transport_fallback = false;
+  EXPECT_FALSE(JobSecret::parse(secret.to_line())->transport_fallback);
+  std::string tcp_tcp = line;
+  tcp_tcp.replace(tcp_tcp.find("ucx+tcp"), 3, "tcp");
+  EXPECT_FALSE(JobSecret::parse(tcp_tcp));
+  std::string bare = line;
+  bare.replace(bare.find("ucx+tcp"), 7, "+tcp");
+  EXPECT_FALSE(JobSecret::parse(bare));
+}
+
 }  // namespace
 }  // namespace imgcast::replicator

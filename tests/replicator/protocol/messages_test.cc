@@ -34,7 +34,7 @@ std::vector<Message> samples() {
           Ready{},
           Failed{1, "destination directory /tmp/x does not exist"},
           Finish{ImageDigest{1, 2}},
-          Result{123456789, 7},
+          Result{123456789, 7, 0x6},
           Abort{"interrupted"},
           Bye{},
           Region{{std::byte{7}}, 1234, 1},
@@ -102,6 +102,12 @@ TEST(Messages, MoreParentsOrTreesThanTheTopologiesHaveAreRejected) {
   EXPECT_TRUE(decode(encode(plan)));
   EXPECT_FALSE(decode(encode(Region{{}, 0, 2})));
   EXPECT_TRUE(decode(encode(Region{{}, 0, 1})));
+}
+
+TEST(Messages, ResultWithUnknownLinkKindBitsIsRejected) {
+  EXPECT_TRUE(decode(encode(Result{1, 0, kLinkKindBits})));
+  EXPECT_FALSE(decode(encode(Result{1, 0, 1})));     // bit 0 names no transport
+  EXPECT_FALSE(decode(encode(Result{1, 0, 0x10})));  // nor does bit 4
 }
 
 TEST(Messages, UnknownTypeAndBadChannelAreRejected) {

@@ -49,6 +49,20 @@ TEST(Report, StragglersAreVerifiedNodesSlowerThanOneAndAHalfTheMedian) {
   EXPECT_EQ(report.stragglers(), std::vector<int>{3});
 }
 
+TEST(Report, ShowsEachNodesLinkTransport) {
+  EXPECT_EQ(link_kinds_name(0), "");
+  EXPECT_EQ(link_kinds_name(1u << 1), "tcp");
+  EXPECT_EQ(link_kinds_name((1u << 1) | (1u << 2)), "ucx+tcp");
+  Report report = report_with({true, true});
+  report.nodes[1].transport = "tcp";
+  std::ostringstream text, json;
+  report.print(text);
+  report.print_json(json);
+  EXPECT_NE(text.str().find(" tcp "), std::string::npos) << text.str();
+  EXPECT_NE(json.str().find("\"transport\": \"tcp\""), std::string::npos) << json.str();
+  EXPECT_NE(json.str().find("\"transport\": null"), std::string::npos) << json.str();
+}
+
 TEST(Report, JsonCarriesEveryNodeAndTheTotals) {
   std::ostringstream out;
   report_with({true, false}).print_json(out);
