@@ -2,7 +2,7 @@
 // RDMA setup fails runs on TCP, the job still verifies everywhere and exits 0, and the report
 // and --json name each node's link transport. UCX stands in for RDMA here: the test knob
 // IMGCAST_TEST_UCX_AS_RDMA=1 makes auto choose it without an RDMA device. Two failures are real:
-//   - the node "localhost" gets UCX_TLS=bogus: UCX cannot start there, so that node runs on TCP
+//   - the node "localhost" gets UCX_TLS=bogus: UCX refuses to start there (no transport that connects nodes), so that node runs on TCP
 //     alone and its parent reaches it over TCP (UCX_LOG_LEVEL=fatal: UCX would print its own
 //     complaint to stdout, into the --json document);
 //   - UCX's connection manager cannot connect to a bare loopback alias (127.0.0.2): the link
@@ -69,7 +69,7 @@ TEST_F(TransportFallback, AutoMovesFailedLinksToTcpAndEveryCopyVerifies) {
   EXPECT_EQ(nodes[2]["transport"], "tcp") << result.err;  // UCX endpoint error: moved
   EXPECT_EQ(nodes[3]["transport"], "tcp") << result.err;  // no UCX on that node
   // Each reason once, naming what failed.
-  EXPECT_NE(result.err.find("RDMA is not usable on this node (UCX ucp_init failed"),
+  EXPECT_NE(result.err.find("RDMA is not usable on this node (UCX_TLS=bogus names no transport"),
             std::string::npos)
       << result.err;
   EXPECT_NE(result.err.find("this link runs on TCP"), std::string::npos) << result.err;
@@ -80,7 +80,7 @@ TEST_F(TransportFallback, AutoMovesFailedLinksToTcpAndEveryCopyVerifies) {
 TEST_F(TransportFallback, ExplicitUcxFailsTheNodeWithoutUcxWithTheReason) {
   const ProcessResult result = run_with("ucx");
   EXPECT_EQ(result.exit_code, 3) << result.err;
-  EXPECT_NE(result.err.find("UCX ucp_init failed"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("UCX_TLS=bogus names no transport that connects imgcast nodes"), std::string::npos) << result.err;
   const auto doc = nlohmann::json::parse(result.out);
   EXPECT_FALSE(doc["nodes"][3]["verified"]);
   EXPECT_TRUE(files_equal(source(), job_.copy(1)));
