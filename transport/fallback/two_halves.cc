@@ -1,6 +1,11 @@
 #include "transport/fallback/two_halves.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 #include "transport/byte_order.h"
+#include "transport/error.h"
 
 namespace imgcast::transport::fallback {
 
@@ -23,6 +28,12 @@ bool take(std::span<const std::byte> bytes, std::size_t& at, std::vector<std::by
 }  // namespace
 
 std::vector<std::byte> pack(std::span<const std::byte> rdma, std::span<const std::byte> tcp) {
+  // Each length travels as a u16: a longer half would be cut short on the wire, not refused.
+  if (rdma.size() > 0xFFFF || tcp.size() > 0xFFFF) {
+    throw Error(StatusCode::kInvalidArgument,
+                fmt::format("an address or key half of {} bytes does not fit the packed format",
+                            std::max(rdma.size(), tcp.size())));
+  }
   std::vector<std::byte> out(kTwoHalvesOverhead + rdma.size() + tcp.size());
   std::byte* p = out.data();
   store_le32(p, kMagic);

@@ -20,7 +20,7 @@ struct TwoHalves {
 
 inline constexpr std::size_t kTwoHalvesOverhead = 4 + 2 + 2;
 
-// REQUIRES: each half shorter than 64 KiB (callers bound them far lower).
+// Each half must be shorter than 64 KiB (callers bound them far lower); throws Error otherwise.
 std::vector<std::byte> pack(std::span<const std::byte> rdma, std::span<const std::byte> tcp);
 // nullopt for anything malformed: short, bad magic, lengths past the end, trailing bytes, an
 // empty TCP half.
