@@ -41,6 +41,7 @@ void DataNode::connect_to_parent(int tree, std::span<const std::byte> address,
 
 ImageDigest DataNode::freeze() {
   if (!frozen_digest_) {
+    stop_pages();
     upstream_.freeze();
     write_region_.reset();
     // From here no peer can change the mapping: what it holds now is what gets placed.
@@ -96,6 +97,8 @@ void DataNode::follow_pages() {
   if (auto failure = pages_->failure()) {
     ledger_.fail(std::move(*failure));
     pages_.reset();
+  } else if (ledger_.complete()) {
+    pages_.reset();  // every byte is here: nothing left to allocate, and see stop_pages()
   }
 }
 

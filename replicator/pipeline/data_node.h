@@ -109,6 +109,11 @@ class DataNode {
   // elsewhere.
   int wake_fd() const noexcept { return feed_ ? feed_->wake_fd() : -1; }
 
+  // Stops the page runner (idempotent). Call before the copy is placed: on tmpfs its fallocate
+  // bumps the file's mtime, which the cache record attached at placement pins (a copy touched
+  // after it no longer counts as cached). freeze() calls it; the root calls it itself.
+  void stop_pages() noexcept { pages_.reset(); }
+
   // Every chunk is present and verified, in order.
   bool complete() const noexcept { return ledger_.complete(); }
   // The whole-image xxh3-128 of the chunks as they were checked on arrival. REQUIRES: complete().

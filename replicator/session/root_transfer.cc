@@ -68,6 +68,7 @@ void RootSession::run_transfer() {
 }
 
 void RootSession::place_root_copy() {
+  node_->stop_pages();  // before the cache record pins the file's mtime
   place_copy(*image_, source_key_, node_->digest());
   agents_[0].state = AgentRecord::State::kDone;
   agents_[0].seconds = seconds_between(data_start_, Clock::now());
