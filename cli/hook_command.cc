@@ -44,7 +44,7 @@ struct HookArgs {
   std::optional<std::string> step_id;
   std::string chunk_size = "auto";
   std::string topology = "auto";
-  double link_mbit = 10000;
+  double link_mbit = 0;  // 0: measured during setup
   double hop_latency_us = 50;
   std::string transport = "auto";
   std::string mode = "0644";
@@ -178,8 +178,8 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   cmd->add_option("--topology", args->topology, "auto, binomial, chain, kary:K or twotree")
       ->capture_default_str();
-  cmd->add_option("--link-mbit", args->link_mbit, "Link bandwidth the auto plan assumes, Mbit/s")
-      ->capture_default_str()
+  cmd->add_option("--link-mbit", args->link_mbit,
+                  "Link bandwidth the auto plan assumes, Mbit/s (default: measured during setup)")
       ->check(CLI::Range(1.0, 1e7));
   cmd->add_option("--hop-latency-us", args->hop_latency_us, "Per-chunk hop cost, microseconds")
       ->capture_default_str()

@@ -29,7 +29,7 @@ struct ReplicateArgs {
   std::string launcher = "auto";
   std::string chunk_size = "auto";
   std::string topology = "auto";
-  double link_mbit = 10000;
+  double link_mbit = 0;  // 0: measured during setup
   double hop_latency_us = 50;
   std::string transport = "auto";
   std::string mode = "0644";
@@ -134,8 +134,8 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--topology", args->topology, "auto, binomial, chain, kary:K or twotree")
       ->capture_default_str();
   cmd->add_option("--link-mbit", args->link_mbit,
-                  "Link bandwidth the auto plan assumes, Mbit/s per direction")
-      ->capture_default_str()
+                  "Link bandwidth the auto plan assumes, Mbit/s per direction (default: "
+                  "measured during setup)")
       ->check(CLI::Range(1.0, 1e7));
   cmd->add_option("--hop-latency-us", args->hop_latency_us,
                   "Per-chunk cost of one hop the auto plan assumes, microseconds")

@@ -114,7 +114,11 @@ void apply_plan_options(const std::string& topology, const std::string& chunk_si
   if (chunk_size != "auto") {
     options.chunk_bytes = parse_chunk_size(chunk_size);
   }
-  options.link.beta_bytes_per_second = link_mbit * 1e6 / 8;
+  // 0 (the default): measured during setup. A given speed is the plan's, as it is.
+  if (link_mbit > 0) {
+    options.link.beta_bytes_per_second = link_mbit * 1e6 / 8;
+    options.measure_link = false;
+  }
   options.link.alpha_seconds = hop_latency_us * 1e-6;
 }
 

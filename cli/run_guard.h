@@ -36,7 +36,8 @@ mode_t parse_mode(const std::string& text, bool allow_setid);
 // A timeout option in seconds (0, 86400], named `what` in the error.
 std::chrono::milliseconds parse_seconds(double seconds, const char* what);
 
-// --topology / --chunk-size ("auto" leaves them to the schedule model) and the link model.
+// --topology / --chunk-size ("auto" leaves them to the schedule model) and the link model
+// (link_mbit 0: timed during setup).
 void apply_plan_options(const std::string& topology, const std::string& chunk_size,
                         double link_mbit, double hop_latency_us,
                         replicator::ReplicateOptions& options);

@@ -67,7 +67,9 @@ int main(int argc, char** argv) {
                                                      replicator::Adopt{1, 1},
                                                      replicator::Adopted{1, 1},
                                                      replicator::Reparent{1, 1, {}},
-                                                     replicator::Refetch{4}};
+                                                     replicator::Refetch{4},
+                                                     replicator::Burst{2, d},
+                                                     replicator::BurstAck{2}};
   for (const auto& m : messages) {
     const auto e = replicator::encode(m);
     write(root / "fuzz_messages", replicator::message_name(m), e.data(), e.size());

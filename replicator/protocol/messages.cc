@@ -31,6 +31,8 @@ enum class Tag : std::uint8_t {
   kAdopted = 19,
   kReparent = 20,
   kRefetch = 21,
+  kBurst = 22,
+  kBurstAck = 23,
 };
 
 // A reason is free text built from whatever went wrong (at 2,000 nodes, a list of hosts): the
@@ -125,6 +127,13 @@ void write(ByteWriter& out, const Reparent& m) {
 }
 void write(ByteWriter& out, const Refetch& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kRefetch)).u32(m.index);
+}
+
+void write(ByteWriter& out, const Burst& m) {
+  out.u8(static_cast<std::uint8_t>(Tag::kBurst)).u32(m.index).blob(m.filler);
+}
+void write(ByteWriter& out, const BurstAck& m) {
+  out.u8(static_cast<std::uint8_t>(Tag::kBurstAck)).u32(m.index);
 }
 
 std::optional<Message> read_body(Tag tag, ByteReader& in) {
@@ -270,6 +279,14 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
     }
     case Tag::kRefetch:
       return Refetch{in.u32()};
+    case Tag::kBurst: {
+      Burst m;
+      m.index = in.u32();
+      m.filler = in.blob(kMaxBurstBytes);
+      return m;
+    }
+    case Tag::kBurstAck:
+      return BurstAck{in.u32()};
   }
   return std::nullopt;
 }
@@ -286,7 +303,7 @@ std::optional<Message> decode(std::span<const std::byte> bytes) {
   ByteReader in(bytes);
   const std::uint8_t tag = in.u8();
   if (!in.ok() || tag < static_cast<std::uint8_t>(Tag::kHello) ||
-      tag > static_cast<std::uint8_t>(Tag::kRefetch)) {
+      tag > static_cast<std::uint8_t>(Tag::kBurstAck)) {
     return std::nullopt;
   }
   std::optional<Message> message = read_body(static_cast<Tag>(tag), in);
@@ -300,7 +317,8 @@ const char* message_name(const Message& message) noexcept {
   static constexpr const char* kNames[] = {
       "Hello",  "Challenge", "Proof",    "Join",  "Plan",    "Ready",    "Failed",
       "Finish", "Result",    "Abort",    "Bye",   "Region",  "Progress", "Probe",
-      "Probed", "Skip",      "Orphaned", "Adopt", "Adopted", "Reparent", "Refetch"};
+      "Probed", "Skip",      "Orphaned", "Adopt", "Adopted", "Reparent", "Refetch",
+      "Burst",  "BurstAck"};
   static_assert(std::size(kNames) == std::variant_size_v<Message>);
   return kNames[message.index()];
 }

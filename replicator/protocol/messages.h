@@ -18,6 +18,8 @@
 //             child -> Region{descriptor, resume_from}
 //             then one-sided writes, parent -> child, from chunk resume_from on;
 //             child -> Refetch{chunk} for a chunk that failed its xxh3-64 check.
+//   link:     while the others join, root -> Burst* to the first agent that joined, which
+//             answers BurstAck for each: the plan's link speed, measured (link_meter.h)
 #pragma once
 
 #include <array>
@@ -33,7 +35,7 @@
 
 namespace imgcast::replicator {
 
-inline constexpr std::uint16_t kProtocolVersion = 2;
+inline constexpr std::uint16_t kProtocolVersion = 3;
 
 using JobId = std::array<std::byte, 16>;
 using Nonce = std::array<std::byte, 32>;
@@ -148,10 +150,19 @@ struct Refetch {
 struct Progress {
   std::uint64_t bytes_verified = 0;  // agent -> root, a few times a second while receiving
 };
+// Root -> one agent, during setup: filler bytes that time the root's link (link_meter.h).
+struct Burst {
+  std::uint32_t index = 0;
+  std::vector<std::byte> filler;  // at most kMaxBurstBytes
+};
+// Agent -> root: burst `index` has arrived whole.
+struct BurstAck {
+  std::uint32_t index = 0;
+};
 
 using Message = std::variant<Hello, Challenge, Proof, Join, Plan, Ready, Failed, Finish, Result,
                              Abort, Bye, Region, Progress, Probe, Probed, Skip, Orphaned, Adopt,
-                             Adopted, Reparent, Refetch>;
+                             Adopted, Reparent, Refetch, Burst, BurstAck>;
 
 // Bounds a decoder enforces.
 inline constexpr std::size_t kMaxTextBytes = 4096;
@@ -159,6 +170,7 @@ inline constexpr std::size_t kMaxAddressBytes = 1024;
 inline constexpr std::size_t kMaxHostBytes = 255;
 inline constexpr std::size_t kMaxDescriptorBytes = 8192;
 inline constexpr std::size_t kMaxTrees = 2;
+inline constexpr std::size_t kMaxBurstBytes = 64u << 10;
 // Result::link_kinds may hold these bits only (tcp, ucx, verbs).
 inline constexpr std::uint8_t kLinkKindBits = (1u << 1) | (1u << 2) | (1u << 3);
 

@@ -108,6 +108,11 @@ void AgentSession::on_root_message(const Message& message) {
     on_probe(*probe);
     return;
   }
+  if (const auto* burst = std::get_if<Burst>(&message);
+      burst != nullptr && (phase_ == Phase::kJoined || phase_ == Phase::kProbed)) {
+    tell_root(BurstAck{burst->index});  // the root times its link by these (link_meter.h)
+    return;
+  }
   if (std::holds_alternative<Skip>(message) && phase_ == Phase::kProbed && cached_) {
     // Our cached copy stands: done, without data.
     phase_ = Phase::kSkipped;

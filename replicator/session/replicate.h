@@ -54,6 +54,9 @@ struct ReplicateOptions {
   std::optional<std::uint32_t> chunk_bytes;  // nullopt: chosen by the schedule model
   std::optional<std::string> topology;       // nullopt: chosen by the schedule model
   LinkModel link;                            // what the model assumes of each link
+  // Time the root's link during setup and plan with what it measures (link_meter.h); false
+  // (--link-mbit given) keeps link.beta_bytes_per_second as it is.
+  bool measure_link = true;
   transport::Kind transport = transport::Kind::kTcp;
   // --transport auto chose RDMA: a link whose RDMA setup fails runs on TCP (docs/rdma.md).
   bool transport_fallback = false;

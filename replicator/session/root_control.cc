@@ -82,6 +82,12 @@ void RootSession::on_agent_message(AgentRecord& agent, const Message& message) {
       agent.host = plain ? join->host : fmt::format("rank{}", agent.rank);
       agent.destination = expand_destination(options_.destination, agent.rank, agent.host);
     }
+    start_link_meter(agent);
+    return;
+  }
+  if (const auto* ack = std::get_if<BurstAck>(&message);
+      ack != nullptr && agent.rank == meter_rank_ && !agent.finished()) {
+    on_burst_ack(agent, *ack);
     return;
   }
   if (const auto* probed = std::get_if<Probed>(&message);

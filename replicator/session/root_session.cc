@@ -22,7 +22,11 @@ double RootSession::seconds_between(Clock::time_point from, Clock::time_point to
 }
 
 RootSession::RootSession(const ReplicateOptions& options, const ContextFactory& make_context)
-    : options_(options), make_context_(make_context), launcher_(options.rsh) {}
+    : options_(options), make_context_(make_context), link_(options.link), launcher_(options.rsh) {
+  if (!options_.measure_link) {
+    link_note_ = "given";
+  }
+}
 
 Report RootSession::run() {
   check_inputs();

@@ -3,6 +3,7 @@
 //   root_session.cc   run(): checks, channels, the phases in order, goodbye, the report
 //   root_setup.cc     launch the agents, wait for each phase, probe caches, plan, stage our copy
 //   root_control.cc   the control channel: admission of agents and every message they send
+//   root_link_meter.cc  the link's speed for the plan, timed while the agents join
 //   root_transfer.cc  the transfer loop: our own copy, progress, stalls, re-parenting
 // It runs the EventLoop every agent runs; data connections go through the same DataChannel.
 //
@@ -19,6 +20,7 @@
 #include "replicator/image/image_source.h"
 #include "replicator/image/staged_image.h"
 #include "replicator/pipeline/data_channel.h"
+#include "replicator/plan/link_meter.h"
 #include "replicator/plan/reparent_planner.h"
 #include "replicator/plan/schedule.h"
 #include "replicator/plan/topology.h"
@@ -80,6 +82,18 @@ class RootSession final : public EventLoop::Session {
   void tell(AgentRecord& agent, const Message& message);
   void tell_every_agent(const Message& message);
 
+  // root_link_meter.cc
+  // Times the link with bursts to `agent` (the first to join), unless --link-mbit was given or
+  // the data path is not TCP.
+  void start_link_meter(AgentRecord& agent);
+  void send_bursts(AgentRecord& agent);
+  void on_burst_ack(AgentRecord& agent, const BurstAck& ack);
+  // From the wait loop: ends a measurement that gave up or whose agent failed.
+  void check_link_meter();
+  // Sets link_ from the measurement (or keeps the default and says why), and sends the measured
+  // agent the Probe held back for it.
+  void finish_link_meter();
+
   // root_transfer.cc
   void run_transfer();
   void place_root_copy();
@@ -105,6 +119,17 @@ class RootSession final : public EventLoop::Session {
   JobSecret secret_;
   std::string job_tag_;
   Schedule schedule_;
+  LinkModel link_;                   // what the plan assumes: options_.link, beta measured
+  std::string link_note_ = "assumed";  // how link_ was found, for the log and the report
+  std::optional<LinkMeter> meter_;   // while the link is timed
+  int meter_rank_ = 0;               // the agent it is timed with
+  bool meter_tried_ = false;         // once per run, with the first agent that joins
+  std::chrono::nanoseconds meter_cpu_{};  // this thread's CPU time sealing and sending bursts
+  std::vector<std::byte> filler_;    // a burst's bytes
+  // The measured agent's Probe waits for the measurement: it may make the agent busy (re-reading
+  // a cached copy, reserving its file), and answers late would read as a slow link.
+  std::optional<Probe> probe_;
+  bool probe_held_ = false;
   std::unique_ptr<Topology> topology_;
   std::optional<ImageSource> source_;
   std::optional<StagedImage> image_;

@@ -48,7 +48,8 @@ void RootSession::wait_for(Phase phase) {
   const bool before_plan = phase == Phase::kJoining || phase == Phase::kProbing;
   auto last_report = Clock::time_point{};
   while (!all_agents(target, before_plan)) {
-    step(std::chrono::milliseconds(200));
+    step(meter_ ? std::chrono::milliseconds(20) : std::chrono::milliseconds(200));
+    check_link_meter();
     if (options_.on_progress && Clock::now() - last_report >= std::chrono::milliseconds(250)) {
       last_report = Clock::now();
       report_setup_progress(phase, target);
@@ -116,7 +117,17 @@ void RootSession::send_probes() {
   probe.job_tag = job_tag_;
   probe.source_key = source_key_;
   probe.destination = options_.destination;
-  tell_every_agent(probe);
+  probe_ = probe;
+  for (auto& agent : agents_) {
+    if (agent.rank == 0 || !agent.control) {
+      continue;
+    }
+    if (meter_ && agent.rank == meter_rank_) {
+      probe_held_ = true;  // finish_link_meter() sends it
+      continue;
+    }
+    tell(agent, probe);
+  }
 }
 
 bool RootSession::choose_participants() {
@@ -154,10 +165,13 @@ void RootSession::prepare_root() {
   const int size = static_cast<int>(participants_.size());
   try {
     schedule_ = choose_schedule(size, source_->size(), options_.topology, options_.chunk_bytes,
-                                options_.link);
+                                link_);
     topology_ = make_topology(schedule_.topology, size, 0);
   } catch (const std::invalid_argument& error) {
     throw InputError(error.what());
+  }
+  if (!options_.topology || !options_.chunk_bytes) {
+    schedule_.reason += fmt::format(" (link speed {})", link_note_);
   }
   log().info("plan: {}", schedule_.reason);
   if (!image_) {

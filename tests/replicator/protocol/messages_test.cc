@@ -43,6 +43,8 @@ std::vector<Message> samples() {
           Adopted{9, 1},
           Reparent{1, 2, {std::byte{'h'}, std::byte{':'}, std::byte{'2'}}},
           Refetch{17},
+          Burst{3, std::vector<std::byte>(kMaxBurstBytes, std::byte{0x5a})},
+          BurstAck{3},
           Probe{1ull << 33, 1, 0600, 1, "abc123", "0123456789abcdef", "/tmp/%h.sif"},
           Probed{1, ImageDigest{3, 4}},
           Skip{},
@@ -108,6 +110,11 @@ TEST(Messages, ResultWithUnknownLinkKindBitsIsRejected) {
   EXPECT_TRUE(decode(encode(Result{1, 0, kLinkKindBits})));
   EXPECT_FALSE(decode(encode(Result{1, 0, 1})));     // bit 0 names no transport
   EXPECT_FALSE(decode(encode(Result{1, 0, 0x10})));  // nor does bit 4
+}
+
+TEST(Messages, ABurstOverItsBoundIsRejected) {
+  auto bytes = encode(Burst{1, std::vector<std::byte>(kMaxBurstBytes + 1)});
+  EXPECT_FALSE(decode(bytes));
 }
 
 TEST(Messages, UnknownTypeAndBadChannelAreRejected) {
