@@ -34,14 +34,14 @@ inline constexpr std::uint32_t kTreeModeBits = 07777;
 
 struct TreeEntry {
   TreeEntryType type = TreeEntryType::kFile;
-  std::string path;  // relative, components joined by '/', e.g. "lib/python3.11/os.py"
+  std::string path{};  // relative, components joined by '/', e.g. "lib/python3.11/os.py"
   std::uint32_t mode = 0644;  // within kTreeModeBits
   std::int64_t mtime_ns = 0;  // since the epoch
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
   std::uint64_t size = 0;    // kFile: its bytes in the data section
   std::uint64_t offset = 0;  // kFile: where they start in the data section
-  std::string target;        // kSymlink: the link text (any bytes; stored, never followed)
+  std::string target{};      // kSymlink: the link text (any bytes; stored, never followed)
   std::uint32_t link_to = 0;  // kHardlink: index of the earlier kFile entry it names
 
   bool operator==(const TreeEntry&) const = default;
