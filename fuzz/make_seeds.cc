@@ -8,6 +8,8 @@
 #include "replicator/protocol/auth.h"
 #include "replicator/protocol/job_secret.h"
 #include "replicator/protocol/messages.h"
+#include "replicator/tree/manifest.h"
+#include "replicator/tree/stream_layout.h"
 #include "transport/byte_order.h"
 #include "transport/region_descriptor.h"
 #include "transport/tcp/frame_header.h"
@@ -98,5 +100,17 @@ int main(int argc, char** argv) {
   const auto encoded_params = transport::verbs::ConnectParams{136, 8192}.encode();
   params.insert(params.end(), encoded_params.begin(), encoded_params.end());
   write(root / "fuzz_verbs_wire", "connect_params", params.data(), params.size());
+
+  replicator::TreeManifest tree;
+  tree.entries = {{.type = replicator::TreeEntryType::kDirectory, .path = "d"},
+                  {.type = replicator::TreeEntryType::kFile, .path = "d/f", .size = 3},
+                  {.type = replicator::TreeEntryType::kSymlink, .path = "s", .target = "d/f"},
+                  {.type = replicator::TreeEntryType::kHardlink, .path = "h", .link_to = 1}};
+  tree.data_bytes = 3;
+  const auto manifest = replicator::encode_manifest(tree);
+  write(root / "fuzz_tree_manifest", "manifest", manifest.data(), manifest.size());
+  auto stream = replicator::encode_tree_prefix(tree);
+  stream.insert(stream.end(), 3, std::byte{'x'});
+  write(root / "fuzz_tree_manifest", "stream", stream.data(), stream.size());
   return 0;
 }
