@@ -14,6 +14,7 @@
 #include "cli/key_hygiene.h"
 #include "cli/launch/node_identity.h"
 #include "cli/logging.h"
+#include "cli/result_output.h"
 #include "cli/run_guard.h"
 #include "replicator/session/agent.h"
 #include "cli/parse.h"
@@ -135,6 +136,9 @@ Run add_agent_command(CLI::App& app, const GlobalOptions& global) {
       return static_cast<int>(error.code());
     }
     setup_logging(host, rank, global.level());
+    // An agent prints no result; its stdout reaches the root's (through ssh), where a UCX
+    // warning would land inside the root's --json document.
+    send_stdout_to_stderr();
     replicator::AgentOptions options;
     options.control_address = args->control;
     options.rank = rank;

@@ -5,12 +5,14 @@
 
 #include <iostream>
 #include <optional>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/context_factory.h"
 #include "cli/launch/allocation.h"
 #include "cli/logging.h"
 #include "cli/progress_line.h"
+#include "cli/result_output.h"
 #include "cli/run_guard.h"
 #include "cli/parse.h"
 #include "replicator/session/replicate.h"
@@ -170,6 +172,12 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
   return [args, &global, rsh]() {
     setup_logging(hostname(), 0, global.level());
     return run_guarded([&] {
+      // --json: stdout holds the document alone, whatever a library prints meanwhile (UCX is
+      // first loaded when the transport is chosen, below).
+      std::optional<ResultOutput> json_out;
+      if (args->json) {
+        json_out.emplace();
+      }
       replicator::ReplicateOptions options;
       options.source = args->source;
       options.destination = args->destination;
@@ -211,8 +219,10 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       if (progress) {
         progress->clear();
       }
-      if (args->json) {
-        report.print_json(std::cout);
+      if (json_out) {
+        std::ostringstream document;
+        report.print_json(document);
+        json_out->write(document.str());
       } else if (!global.quiet) {
         report.print(std::cout);
       }

@@ -142,6 +142,24 @@ TEST(Replicate, ModeOptionSetsTheFileMode) {
   }
 }
 
+#if IMGCAST_HAVE_UCX
+// UCX prints its warnings to stdout, in the root and in every agent (whose stdout reaches the
+// root's): --json's stdout must still hold the document alone, and the warnings go to stderr.
+TEST(Replicate, JsonStaysParseableWhenUcxWarns) {
+  LocalJob job(3);
+  const auto source = job.dir / "source.sif";
+  write_random_file(source, 300000, 6);
+  const ProcessResult result =
+      run(job.command(source, {"--json", "--transport", "ucx"}), std::chrono::seconds(120),
+          {"UCX_TLS=tcp", "UCX_IMGCAST_TEST_UNUSED_VARIABLE=1"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto doc = nlohmann::json::parse(result.out);
+  EXPECT_EQ(doc.at("totals").at("verified"), 3);
+  EXPECT_NE(result.err.find("UCX_IMGCAST_TEST_UNUSED_VARIABLE"), std::string::npos)
+      << "UCX no longer warns of an unused variable, so this test shows nothing: " << result.err;
+}
+#endif
+
 TEST(Replicate, JsonSummaryFollowsTheSchema) {
   LocalJob job(3);
   const auto source = job.dir / "source.sif";
