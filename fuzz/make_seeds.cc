@@ -10,6 +10,7 @@
 #include "replicator/protocol/messages.h"
 #include "replicator/tree/manifest.h"
 #include "replicator/tree/stream_layout.h"
+#include "transport/fallback/two_halves.h"
 #include "transport/byte_order.h"
 #include "transport/region_descriptor.h"
 #include "transport/tcp/frame_header.h"
@@ -112,5 +113,12 @@ int main(int argc, char** argv) {
   auto stream = replicator::encode_tree_prefix(tree);
   stream.insert(stream.end(), 3, std::byte{'x'});
   write(root / "fuzz_tree_manifest", "stream", stream.data(), stream.size());
+
+  const std::vector<std::byte> rdma_half(20, std::byte{0x11});
+  const std::vector<std::byte> tcp_half = {std::byte{'h'}, std::byte{':'}, std::byte{'1'}};
+  const auto both = transport::fallback::pack(rdma_half, tcp_half);
+  write(root / "fuzz_two_halves", "both", both.data(), both.size());
+  const auto tcp_only = transport::fallback::pack({}, tcp_half);
+  write(root / "fuzz_two_halves", "tcp_only", tcp_only.data(), tcp_only.size());
   return 0;
 }

@@ -37,7 +37,7 @@ run() {
   local start end code=0
   start=$(date +%s.%N)
   "$cluster" exec h0 "$imgcast" -q replicate "$pfs/image.sif" /mnt/imgcast-node/image.sif \
-    --hosts "$hosts" --rsh "$cluster rsh" --topology "$topology" --link-mbit "$rate" \
+    --hosts "$hosts" --rsh "$cluster rsh" --topology "$topology" \
     --stall-timeout 60 --json > "$pfs/report.json" 2> "$pfs/err.txt" &
   local pid=$!
   if [[ $kill_after != 0 ]]; then

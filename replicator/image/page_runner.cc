@@ -10,7 +10,6 @@
 #include <limits>
 
 #include "replicator/image/staged_image.h"
-#include "replicator/log.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23  // Linux 5.14; older kernels answer EINVAL and fault on the way
@@ -32,9 +31,8 @@ PageRunner::PageRunner(StagedImage& image)
 PageRunner::~PageRunner() {
   {
     std::lock_guard lock(mutex_);
-    stop_ = true;
+    stop_.store(true);
   }
-  stopping_.store(true);
   wake_.notify_one();
   thread_.join();
 }
@@ -101,7 +99,7 @@ bool PageRunner::step(std::uint64_t point) {
 }
 
 void PageRunner::run() noexcept {
-  while (!stopping_.load()) {
+  while (!stop_.load()) {
     if (step(point_.load())) {
       continue;
     }
@@ -122,7 +120,7 @@ void PageRunner::run() noexcept {
     }
     std::unique_lock lock(mutex_);
     wanted_.store(wanted);
-    wake_.wait(lock, [&] { return stop_ || point_.load() >= wanted; });
+    wake_.wait(lock, [&] { return stop_.load() || point_.load() >= wanted; });
   }
 }
 

@@ -69,8 +69,8 @@ class PageRunner {
   std::uint64_t waited_ = 0;        // write-back finished below this (the thread's own)
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  bool stop_ = false;                  // under mutex_
-  std::atomic<bool> stopping_{false};  // stop_, read between steps without the lock
+  // Set under mutex_ (so a waiting thread cannot miss it), read between steps without it.
+  std::atomic<bool> stop_{false};
   std::optional<std::string> failure_;  // under mutex_
   std::atomic<bool> failed_{false};    // failure_ is set (read by the owner on every pump)
   std::thread thread_;                 // last: starts once everything above exists
