@@ -2,6 +2,8 @@
 // arrives from a peer under --transport auto. Property: whatever unpacks packs to exactly the
 // input, and its TCP half is never empty.
 #include <algorithm>
+#include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <vector>
 
