@@ -1,4 +1,4 @@
-// imgcast replicate SRC DST --hosts h1,h2,... | --hostfile F [--rsh CMD] ...
+// imgcast replicate SRC... DST --hosts h1,h2,... | --hostfile F [--rsh CMD] ...
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -23,8 +23,7 @@ namespace imgcast::cli {
 namespace {
 
 struct ReplicateArgs {
-  std::string source;
-  std::string destination;
+  std::vector<std::string> paths;  // SRC... DST: the last is DST
   std::string hosts;
   std::string hostfile;
   std::string rsh = "ssh";
@@ -107,7 +106,9 @@ std::vector<std::string> agent_step(const std::string& launcher, bool rsh_given,
 Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
   auto args = std::make_shared<ReplicateArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "replicate", "Stage SRC onto every host as DST: read once here, relayed host to host");
+      "replicate",
+      "Stage SRC onto every host as DST: read once here, relayed host to host. SRC may be an "
+      "image file, a directory, or several of them");
   cmd->footer(
       "Run it on the first host of the list. DST may contain %r (rank) and %h (host).\n"
       "Inside a Slurm, PBS, LSF or PMIx job the hosts come from the allocation; under Slurm the\n"
@@ -116,9 +117,17 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       "Examples:\n"
       "  imgcast replicate /lustre/app.sif /tmp/app.sif            (in an sbatch script)\n"
       "  imgcast replicate /lustre/app.sif /tmp/app.sif --hostfile $PBS_NODEFILE\n"
-      "  imgcast replicate app.sif /tmp/app.sif --hosts node1,node2,node3 --rsh 'ssh -x'");
-  cmd->add_option("SRC", args->source, "Image to stage (read once, on this host)")->required();
-  cmd->add_option("DST", args->destination, "Path of the copy on every host")->required();
+      "  imgcast replicate app.sif /tmp/app.sif --hosts node1,node2,node3 --rsh 'ssh -x'\n"
+      "  imgcast replicate /lustre/envs/py311 /tmp/py311   (a directory: DST becomes a copy)\n"
+      "  imgcast replicate app.sif data/ env/ /tmp/job     (several: /tmp/job/app.sif, data, env)\n"
+      "A directory tree keeps files, directories, symlinks (never followed), hardlinks, modes and\n"
+      "mtimes (owners when run as root); its DST must not exist, or be an earlier imgcast copy of\n"
+      "a tree, which is replaced atomically. --mode applies to image files only.");
+  cmd->add_option("SRC... DST", args->paths,
+                  "The image file or directory to stage (read once, on this host), or several, "
+                  "then the path of the copy on every host")
+      ->required()
+      ->expected(2, 1 << 20);
   auto* hosts = cmd->add_option(
       "--hosts", args->hosts,
       "Comma-separated hosts, this one first (default: the Slurm, PBS, LSF or PMIx allocation)");
@@ -179,8 +188,12 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
         json_out.emplace();
       }
       replicator::ReplicateOptions options;
-      options.source = args->source;
-      options.destination = args->destination;
+      options.destination = args->paths.back();
+      if (args->paths.size() == 2) {
+        options.source = args->paths.front();  // one file or one directory (root_source.h)
+      } else {
+        options.sources.assign(args->paths.begin(), args->paths.end() - 1);
+      }
       std::optional<launch::Allocation> allocation;
       options.hosts = choose_hosts(*args, allocation);
       if (allocation && allocation->rank != 0) {

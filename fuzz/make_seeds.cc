@@ -4,6 +4,7 @@
 #include <fstream>
 #include <string>
 #include <vector>
+#include <utility>
 
 #include "replicator/protocol/auth.h"
 #include "replicator/protocol/job_secret.h"
@@ -54,6 +55,11 @@ int main(int argc, char** argv) {
   plan.topology = "chain";
   plan.destination = "/tmp/%r.sif";
   plan.job_tag = "abc";
+  replicator::Plan tree_plan = plan;
+  tree_plan.tree = 1;
+  replicator::Probe tree_probe;
+  tree_probe.destination = "/tmp/%r/env";
+  tree_probe.tree = 1;
   const std::vector<replicator::Message> messages = {replicator::Hello{},
                                                      replicator::Challenge{},
                                                      replicator::Proof{},
@@ -76,6 +82,12 @@ int main(int argc, char** argv) {
   for (const auto& m : messages) {
     const auto e = replicator::encode(m);
     write(root / "fuzz_messages", replicator::message_name(m), e.data(), e.size());
+  }
+  // The tree-flagged forms too (protocol 4), under names of their own.
+  for (const auto& [name, m] : {std::pair<const char*, replicator::Message>{"PlanTree", tree_plan},
+                                {"ProbeTree", tree_probe}}) {
+    const auto e = replicator::encode(m);
+    write(root / "fuzz_messages", name, e.data(), e.size());
   }
   replicator::JobSecret secret;
   const std::string line = secret.to_line();

@@ -71,7 +71,9 @@ std::optional<CacheRecord> CacheRecord::decode(std::string_view text) {
   std::istringstream in{std::string(text)};
   std::string magic, version, key, bytes, digest, mtime, inode, device, extra;
   if (!(in >> magic >> version >> key >> bytes >> digest >> mtime >> inode >> device) ||
-      (in >> extra) || magic != "imgcast-cache" || version != "2" || !is_hex(key, 16) ||
+      // A file's key is 16 hex digits, a tree's 32 (tree_source_key()): neither can match the other.
+      (in >> extra) || magic != "imgcast-cache" || version != "2" ||
+      !(is_hex(key, 16) || is_hex(key, 32)) ||
       !is_hex(digest, 32)) {
     return std::nullopt;
   }

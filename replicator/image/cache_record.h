@@ -28,7 +28,7 @@
 namespace imgcast::replicator {
 
 struct CacheRecord {
-  std::string source_key;            // make_source_key()
+  std::string source_key;            // make_source_key(), or tree_source_key() for a tree
   std::uint64_t image_bytes = 0;     // the copy's size
   ImageDigest digest;                // the copy's verified xxh3-128
   std::int64_t placed_mtime_ns = 0;  // the copy's mtime when it was placed

@@ -7,25 +7,26 @@
 #include <filesystem>
 #include <span>
 
+#include "replicator/image/chunk_source.h"
 #include "replicator/plan/chunk_plan.h"
 #include "replicator/unique_fd.h"
 
 namespace imgcast::replicator {
 
-class ImageSource {
+class ImageSource final : public ChunkSource {
  public:
   // Throws InputError with a one-line reason: missing, unreadable, a directory, not a regular
   // file or block device.
   static ImageSource open(const std::filesystem::path& path);
 
-  std::uint64_t size() const noexcept { return size_; }
+  std::uint64_t size() const noexcept override { return size_; }
   const std::filesystem::path& path() const noexcept { return path_; }
   // make_source_key() of the open file: decides the node-local cache without reading a byte.
-  std::string cache_key() const;
+  std::string cache_key() const override;
   // Reads exactly chunk.length bytes at chunk.offset into `into` (short reads are retried).
   // Throws TransferError when the source shrank or a read fails.
   // REQUIRES: into.size() >= chunk.length.
-  void read(const Chunk& chunk, std::span<std::byte> into) const;
+  void read(const Chunk& chunk, std::span<std::byte> into) const override;
 
  private:
   ImageSource(std::filesystem::path path, UniqueFd fd, std::uint64_t size);

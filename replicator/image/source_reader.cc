@@ -12,7 +12,7 @@
 
 namespace imgcast::replicator {
 
-SourceReader::SourceReader(const ImageSource& source, const ChunkPlan& plan,
+SourceReader::SourceReader(const ChunkSource& source, const ChunkPlan& plan,
                            std::span<std::byte> into, std::vector<std::uint64_t>& digests,
                            ImageHasher& hasher, std::uint32_t resume_batch)
     : resume_batch_(std::max<std::uint32_t>(resume_batch, 1)),

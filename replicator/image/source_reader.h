@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "replicator/plan/chunk_plan.h"
-#include "replicator/image/image_source.h"
+#include "replicator/image/chunk_source.h"
 #include "replicator/image/integrity.h"
 #include "replicator/unique_fd.h"
 
@@ -37,7 +37,7 @@ class SourceReader {
   // make its eventfd.
   // Once at the limit, the thread goes on only when the limit has grown by `resume_batch` chunks
   // (or reaches the end).
-  SourceReader(const ImageSource& source, const ChunkPlan& plan, std::span<std::byte> into,
+  SourceReader(const ChunkSource& source, const ChunkPlan& plan, std::span<std::byte> into,
                std::vector<std::uint64_t>& digests, ImageHasher& hasher,
                std::uint32_t resume_batch = 1);
   ~SourceReader();  // stops and joins the thread
@@ -72,7 +72,7 @@ class SourceReader {
   void signal() noexcept;
 
   const std::uint32_t resume_batch_;
-  const ImageSource& source_;
+  const ChunkSource& source_;
   const ChunkPlan& plan_;
   std::span<std::byte> into_;
   std::vector<std::uint64_t>& digests_;

@@ -52,7 +52,7 @@ ImageDigest DataNode::freeze() {
   return *frozen_digest_;
 }
 
-void DataNode::use_source(const ImageSource& source) {
+void DataNode::use_source(const ChunkSource& source) {
   feed_ = std::make_unique<RootFeed>(source, options_, ledger_, downstream_);
   if (!pace_reads_) {
     feed_->stop_pacing();

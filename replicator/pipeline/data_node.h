@@ -38,7 +38,7 @@
 #include <utility>
 #include <vector>
 
-#include "replicator/image/image_source.h"
+#include "replicator/image/chunk_source.h"
 #include "replicator/image/integrity.h"
 #include "replicator/image/page_runner.h"
 #include "replicator/image/source_reader.h"
@@ -73,7 +73,7 @@ class DataNode {
   void connect_to_parent(int tree, std::span<const std::byte> address,
                          std::chrono::milliseconds timeout, const std::string& parent_name);
   // The root: the chunks come from here. REQUIRES: rank is the topology's root.
-  void use_source(const ImageSource& source);
+  void use_source(const ChunkSource& source);
   // The root: read the rest of the source at once, whatever the children do (none makes
   // progress: the root's own copy must still finish).
   void stop_pacing() noexcept;

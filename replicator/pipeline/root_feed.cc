@@ -25,7 +25,7 @@ std::uint64_t read_ahead_chunks(const DataNodeOptions& options, const ChunkPlan&
 
 }  // namespace
 
-RootFeed::RootFeed(const ImageSource& source, const DataNodeOptions& options, ChunkLedger& ledger,
+RootFeed::RootFeed(const ChunkSource& source, const DataNodeOptions& options, ChunkLedger& ledger,
                    const Downstream& children)
     : options_(options),
       ledger_(ledger),

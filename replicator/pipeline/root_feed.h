@@ -15,7 +15,7 @@
 #include <memory>
 #include <optional>
 
-#include "replicator/image/image_source.h"
+#include "replicator/image/chunk_source.h"
 #include "replicator/image/source_reader.h"
 #include "replicator/pipeline/chunk_ledger.h"
 #include "replicator/pipeline/data_node_options.h"
@@ -31,7 +31,7 @@ class RootFeed {
 
   // Starts reading `source` into the ledger's mapping (nothing yet: take() sets the first limit).
   // Throws TransferError when the reader cannot start. All of them must outlive the RootFeed.
-  RootFeed(const ImageSource& source, const DataNodeOptions& options, ChunkLedger& ledger,
+  RootFeed(const ChunkSource& source, const DataNodeOptions& options, ChunkLedger& ledger,
            const Downstream& children);
   RootFeed(const RootFeed&) = delete;
   RootFeed& operator=(const RootFeed&) = delete;

@@ -78,6 +78,7 @@ void write(ByteWriter& out, const Plan& m) {
   for (const auto& parent : m.parents) {
     out.u32(parent.rank).blob(parent.address);
   }
+  out.u8(m.tree);
 }
 void write(ByteWriter& out, const Ready&) { out.u8(static_cast<std::uint8_t>(Tag::kReady)); }
 void write(ByteWriter& out, const Failed& m) {
@@ -99,7 +100,7 @@ void write(ByteWriter& out, const Progress& m) {
 void write(ByteWriter& out, const Probe& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kProbe)).u64(m.image_bytes).u8(m.force).u32(m.mode);
   out.u8(m.follow_symlinks);
-  out.str(m.job_tag).str(m.source_key).str(m.destination);
+  out.str(m.job_tag).str(m.source_key).str(m.destination).u8(m.tree);
 }
 void write(ByteWriter& out, const Probed& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kProbed)).u8(m.cached).u64(m.digest.high).u64(m.digest.low);
@@ -190,6 +191,10 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
         parent.address = in.blob(kMaxAddressBytes);
         m.parents.push_back(std::move(parent));
       }
+      m.tree = in.u8();
+      if (m.tree > 1) {
+        return std::nullopt;
+      }
       return m;
     }
     case Tag::kReady:
@@ -240,6 +245,10 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
       m.job_tag = in.str(kMaxTextBytes);
       m.source_key = in.str(kMaxTextBytes);
       m.destination = in.str(kMaxTextBytes);
+      m.tree = in.u8();
+      if (m.tree > 1) {
+        return std::nullopt;
+      }
       return m;
     }
     case Tag::kProbed: {

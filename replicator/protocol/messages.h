@@ -35,7 +35,7 @@
 
 namespace imgcast::replicator {
 
-inline constexpr std::uint16_t kProtocolVersion = 3;
+inline constexpr std::uint16_t kProtocolVersion = 4;  // 4: Probe and Plan say "tree"
 
 using JobId = std::array<std::byte, 16>;
 using Nonce = std::array<std::byte, 32>;
@@ -72,6 +72,9 @@ struct Probe {
   std::string job_tag;
   std::string source_key;   // make_source_key() of the root's source
   std::string destination;  // may hold %r / %h, expanded by each node
+  // 1: the image is a directory tree's stream (tree/stream_layout.h), placed as a directory at
+  // DST once verified; 0: one file. Only 0 and 1 decode.
+  std::uint8_t tree = 0;
 };
 struct Probed {
   std::uint8_t cached = 0;
@@ -95,6 +98,7 @@ struct Plan {
   std::string destination;  // may hold %r / %h, expanded by each node
   std::string job_tag;
   std::vector<PlanParent> parents;  // one per tree of the topology (at most kMaxTrees)
+  std::uint8_t tree = 0;  // as Probe::tree; the agent refuses a plan that disagrees
 };
 struct Ready {};
 struct Failed {

@@ -6,6 +6,7 @@
 #include "replicator/log.h"
 #include "replicator/session/listen_address.h"
 #include "replicator/session/placement.h"
+#include "replicator/session/tree_placement.h"
 #include "transport/error.h"
 
 namespace imgcast::replicator {
@@ -140,7 +141,7 @@ void AgentSession::on_root_message(const Message& message) {
     return;
   }
   if (std::holds_alternative<Bye>(message)) {
-    exit_ = reported_ && (skipped_ || (image_ && image_->committed())) ? ExitCode::kSuccess
+    exit_ = reported_ && (skipped_ || placed_) ? ExitCode::kSuccess
                                                                        : ExitCode::kTransferFailed;
     return;
   }
@@ -177,8 +178,14 @@ void AgentSession::on_probe(const Probe& probe) {
   try {
     const std::string destination =
         expand_destination(probe.destination, options_.rank, options_.host);
-    // Also before trusting a cached copy: a symlinked directory is refused first.
-    if (const auto record = find_cached_copy(destination, probe.source_key, probe.image_bytes,
+    if (probe.tree != 0) {
+      // A tree: no cache yet, and DST must be free or an earlier copy before data moves. The
+      // stream is staged under a staging name beside DST (tree_placement.h).
+      const std::filesystem::path dst = tree_destination(destination);
+      (void)check_tree_destination(dst, probe.follow_symlinks != 0);
+      image_.emplace(StagedImage::create(tree_stream_staging(dst), probe.image_bytes,
+                                         probe.job_tag, 0600, probe.follow_symlinks != 0));
+    } else if (const auto record = find_cached_copy(destination, probe.source_key, probe.image_bytes,
                                              probe.force != 0, probe.follow_symlinks != 0)) {
       answer.cached = 1;
       answer.digest = record->digest;
@@ -208,9 +215,10 @@ void AgentSession::on_plan(const Plan& plan) {
     // The file was staged for what the probe said; a plan for anything else is not ours to
     // follow (docs/security.md).
     if (plan.image_bytes != probe_.image_bytes || plan.mode != probe_.mode ||
-        plan.destination != probe_.destination || plan.job_tag != probe_.job_tag) {
-      throw SecurityError("the plan does not agree with the probe (image size, mode, destination or "
-                       "job tag differ)");
+        plan.destination != probe_.destination || plan.job_tag != probe_.job_tag ||
+        plan.tree != probe_.tree) {
+      throw SecurityError("the plan does not agree with the probe (image size, mode, destination, "
+                          "job tag or tree flag differ)");
     }
     DataNodeOptions node_options;
     node_options.rank = static_cast<int>(plan.data_rank);
@@ -316,7 +324,15 @@ void AgentSession::check_done() {
     return;
   }
   try {
-    place_copy(*image_, source_key_, frozen);
+    if (probe_.tree != 0) {
+      const std::string destination =
+          expand_destination(probe_.destination, options_.rank, options_.host);
+      (void)place_tree(*image_, tree_destination(destination), probe_.job_tag,
+                       probe_.follow_symlinks != 0, source_key_, frozen);
+    } else {
+      place_copy(*image_, source_key_, frozen);
+    }
+    placed_ = true;
   } catch (const ImgcastError& error) {
     report_failure(error.code(), error.what());
     return;
@@ -325,7 +341,8 @@ void AgentSession::check_done() {
   tell_root(
       Result{static_cast<std::uint64_t>(busy.count()), node_->refetched(), node_->link_kinds()});
   reported_ = true;
-  log().debug("rank {}: verified and placed {}", options_.rank, image_->destination().string());
+  log().debug("rank {}: verified and placed {}", options_.rank,
+              expand_destination(probe_.destination, options_.rank, options_.host));
 }
 
 void AgentSession::report_failure(ExitCode code, const std::string& reason) {

@@ -77,6 +77,7 @@ class AgentSession final : public EventLoop::Session {
   std::chrono::milliseconds stall_timeout_{0};
   bool reported_ = false;
   std::vector<bool> orphan_reported_;  // per tree: the root knows we wait for a new parent
+  bool placed_ = false;                // our verified copy is at DST (a file or a tree)
   bool cached_ = false;                // our copy matched the root's probe
   bool skipped_ = false;               // ... and the root let it stand
   std::string source_key_;

@@ -37,6 +37,9 @@ struct ProgressSnapshot {
 
 struct ReplicateOptions {
   std::filesystem::path source;
+  // Several sources (or one directory): when set, `source` is ignored. One directory: DST is a
+  // copy of it; several: DST is a directory holding each by its last component (root_source.h).
+  std::vector<std::filesystem::path> sources;
   std::string destination;              // may hold %r / %h
   std::vector<std::string> hosts;       // hosts[0] is this host, the root
   std::string rsh = "ssh";              // "local" runs agents on this machine

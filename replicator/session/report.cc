@@ -74,6 +74,12 @@ void Report::print(std::ostream& out) const {
       cached_count() ? fmt::format(" ({} cached)", cached_count()) : std::string(), megabytes,
       chunk_bytes ? (image_bytes + chunk_bytes - 1) / chunk_bytes : 0, chunk_bytes / 1024, topology,
       transport, transfer_seconds, setup_seconds, aggregate, digest);
+  if (tree) {
+    out << fmt::format("tree: {} files, {} directories, {} symlinks, {} hardlinks, {} bytes of "
+                       "file data\n",
+                       tree->files, tree->directories, tree->symlinks, tree->hardlinks,
+                       tree->bytes);
+  }
 }
 
 std::vector<int> Report::stragglers() const {
@@ -113,7 +119,7 @@ void Report::print_json(std::ostream& out) const {
     node["transport"] = n.transport.empty() ? nullptr : nlohmann::json(n.transport);
     nodes_json.push_back(std::move(node));
   }
-  const nlohmann::json document = {{"schema", "imgcast.report.v1"},
+  nlohmann::json document = {{"schema", "imgcast.report.v1"},
                                    {"image_bytes", image_bytes},
                                    {"digest_xxh3_128", digest},
                                    {"topology", topology},
@@ -131,6 +137,14 @@ void Report::print_json(std::ostream& out) const {
                                      {"failed", nodes.size() - verified_count()},
                                      {"allowed_failures", allowed_failures},
                                      {"exit_code", static_cast<int>(exit_code())}}}};
+  // "tree" only for a directory tree: an image's report stays what it was (schema v1 grows).
+  if (tree) {
+    document["tree"] = {{"files", tree->files},
+                        {"directories", tree->directories},
+                        {"symlinks", tree->symlinks},
+                        {"hardlinks", tree->hardlinks},
+                        {"bytes", tree->bytes}};
+  }
   out << document.dump(2) << "\n";
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,8 +29,18 @@ struct NodeResult {
 // Result::link_kinds as NodeResult::transport: the names of the bits set, RDMA first.
 std::string link_kinds_name(std::uint8_t link_kinds);
 
+// What a replicated directory tree holds (from its manifest).
+struct TreeSummary {
+  std::uint64_t files = 0;
+  std::uint64_t directories = 0;
+  std::uint64_t symlinks = 0;
+  std::uint64_t hardlinks = 0;
+  std::uint64_t bytes = 0;  // the files' contents (image_bytes adds the manifest)
+};
+
 struct Report {
   std::uint64_t image_bytes = 0;
+  std::optional<TreeSummary> tree;  // set when a directory tree was replicated
   std::uint32_t chunk_bytes = 0;
   std::string topology;
   std::string transport;

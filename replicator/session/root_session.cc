@@ -10,6 +10,8 @@
 #include "replicator/session/host_names.h"
 #include "replicator/session/listen_address.h"
 #include "replicator/session/placement.h"
+#include "replicator/session/root_source.h"
+#include "replicator/session/tree_placement.h"
 #include "replicator/session/this_machine.h"
 
 namespace imgcast::replicator {
@@ -88,7 +90,11 @@ void RootSession::check_inputs() {
   }
   // Everything that can be checked here is checked before any agent starts: the source (opened
   // now, once, for the whole job), the plan and our own destination.
-  source_.emplace(ImageSource::open(options_.source));
+  RootSource opened = open_root_source(
+      options_.sources.empty() ? std::vector<std::filesystem::path>{options_.source}
+                               : options_.sources);
+  source_ = std::move(opened.source);
+  tree_ = opened.tree;
   source_key_ = source_->cache_key();
   try {
     schedule_ = choose_schedule(size, source_->size(), options_.topology, options_.chunk_bytes,
@@ -114,6 +120,15 @@ void RootSession::check_inputs() {
     agents_[rank].host = options_.hosts[rank];
     agents_[rank].destination =
         expand_destination(options_.destination, rank, options_.hosts[rank]);
+  }
+  if (tree_) {
+    // A tree is always sent (no node-local cache for trees yet); its stream is staged beside
+    // DST under a staging name, and DST must be free or an earlier copy (tree_placement.h).
+    const std::filesystem::path dst = tree_destination(agents_[0].destination);
+    (void)check_tree_destination(dst, options_.follow_symlinks);
+    image_.emplace(StagedImage::create(tree_stream_staging(dst), source_->size(), job_tag_, 0600,
+                                       options_.follow_symlinks, StagedImage::Reserve::kLater));
+    return;
   }
   root_cache_ = find_cached_copy(agents_[0].destination, source_key_, source_->size(),
                                  options_.force, options_.follow_symlinks);
@@ -214,6 +229,11 @@ void RootSession::say_goodbye() {
 Report RootSession::make_report(bool transfer) const {
   Report report;
   report.image_bytes = source_->size();
+  if (tree_) {
+    const TreeCounts counts = count_entries(tree_->tree().manifest);
+    report.tree = TreeSummary{counts.files, counts.directories, counts.symlinks, counts.hardlinks,
+                              counts.bytes};
+  }
   report.allowed_failures = options_.allow_fail;
   report.chunk_bytes = transfer ? schedule_.chunk_bytes : 0;
   report.topology = transfer ? topology_->name() : "none (every copy cached)";

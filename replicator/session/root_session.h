@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "replicator/image/cache_record.h"
-#include "replicator/image/image_source.h"
+#include "replicator/image/chunk_source.h"
 #include "replicator/image/staged_image.h"
 #include "replicator/pipeline/data_channel.h"
 #include "replicator/plan/link_meter.h"
@@ -30,6 +30,7 @@
 #include "replicator/session/agent_record.h"
 #include "replicator/session/event_loop.h"
 #include "replicator/session/replicate.h"
+#include "replicator/tree/tree_stream.h"
 
 namespace imgcast::replicator {
 
@@ -131,7 +132,8 @@ class RootSession final : public EventLoop::Session {
   std::optional<Probe> probe_;
   bool probe_held_ = false;
   std::unique_ptr<Topology> topology_;
-  std::optional<ImageSource> source_;
+  std::unique_ptr<ChunkSource> source_;  // an image file or a TreeStream (root_source.h)
+  const TreeStream* tree_ = nullptr;      // source_ when it is a tree
   std::optional<StagedImage> image_;
   // Declared before everything they create (endpoints, regions), so they are destroyed last.
   std::unique_ptr<transport::Context> control_ctx_;

@@ -117,6 +117,10 @@ void RootSession::send_probes() {
   probe.job_tag = job_tag_;
   probe.source_key = source_key_;
   probe.destination = options_.destination;
+  probe.tree = tree_ ? 1 : 0;
+  if (tree_) {
+    probe.force = 1;  // no node-local cache for trees yet: every node is sent the tree
+  }
   probe_ = probe;
   for (auto& agent : agents_) {
     if (agent.rank == 0 || !agent.control) {
@@ -207,6 +211,7 @@ void RootSession::send_plans() {
     plan.topology = topology_->name();
     plan.destination = options_.destination;
     plan.job_tag = job_tag_;
+    plan.tree = tree_ ? 1 : 0;
     for (int tree = 0; tree < topology_->trees(); ++tree) {
       const int parent = participants_[planner_->parent(static_cast<int>(place), tree)];
       plan.parents.push_back({static_cast<std::uint32_t>(parent), data_address_of(parent)});

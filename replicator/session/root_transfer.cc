@@ -7,6 +7,7 @@
 
 #include "replicator/log.h"
 #include "replicator/session/placement.h"
+#include "replicator/session/tree_placement.h"
 #include "replicator/session/root_session.h"
 
 namespace imgcast::replicator {
@@ -69,7 +70,12 @@ void RootSession::run_transfer() {
 
 void RootSession::place_root_copy() {
   node_->stop_pages();  // before the cache record pins the file's mtime
-  place_copy(*image_, source_key_, node_->digest());
+  if (tree_) {
+    (void)place_tree(*image_, tree_destination(agents_[0].destination), job_tag_,
+                     options_.follow_symlinks, source_key_, node_->digest());
+  } else {
+    place_copy(*image_, source_key_, node_->digest());
+  }
   agents_[0].state = AgentRecord::State::kDone;
   agents_[0].seconds = seconds_between(data_start_, Clock::now());
   tell_every_agent(Finish{node_->digest()});

@@ -1,7 +1,7 @@
 // TreeStream: the root's reader of a walked tree as one byte stream (stream_layout.h): the header
 // and manifest from memory, then each regular file's bytes in manifest order. It has the shape of
-// ImageSource (size(), cache_key(), read(chunk, into)), so SourceReader can read a tree the way
-// it reads an image once both sit behind one interface.
+// ImageSource behind ChunkSource (size(), cache_key(), read(chunk, into)), so SourceReader
+// reads a tree the way it reads an image.
 //
 // Each file is opened once, when the first chunk that needs it is read, with O_NOFOLLOW under
 // its directory's fd (the directories on the way are opened once each, O_NOFOLLOW, and kept
@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "replicator/image/chunk_source.h"
 #include "replicator/image/integrity.h"
 #include "replicator/plan/chunk_plan.h"
 #include "replicator/tree/tree_walk.h"
@@ -26,21 +27,23 @@
 
 namespace imgcast::replicator {
 
-class TreeStream {
+class TreeStream final : public ChunkSource {
  public:
   // Encodes the header and manifest. Throws InputError when the tree is over `limits`.
   explicit TreeStream(WalkedTree tree, const ManifestLimits& limits = {});
 
   // Header, manifest and data: the "image" size the chunk plan is made for.
-  std::uint64_t size() const noexcept { return prefix_.size() + tree_.manifest.data_bytes; }
+  std::uint64_t size() const noexcept override {
+    return prefix_.size() + tree_.manifest.data_bytes;
+  }
   const WalkedTree& tree() const noexcept { return tree_; }
   // Digest of the manifest's bytes: what an agent's copy records as its identity.
   const ImageDigest& manifest_digest() const noexcept { return digest_; }
   // tree_source_key(): decides the node-local cache without reading a byte of data.
-  const std::string& cache_key() const noexcept { return cache_key_; }
+  std::string cache_key() const override { return cache_key_; }
   // Exactly chunk.length bytes of the stream at chunk.offset into `into`. Throws TransferError
   // when a file changed since the walk or a read fails. REQUIRES: into.size() >= chunk.length.
-  void read(const Chunk& chunk, std::span<std::byte> into) const;
+  void read(const Chunk& chunk, std::span<std::byte> into) const override;
   // Regular files opened so far (each should be opened once per transfer).
   std::uint64_t files_opened() const noexcept { return files_opened_; }
 

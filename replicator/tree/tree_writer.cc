@@ -107,6 +107,7 @@ class Builder {
     std::vector<std::uint32_t> symlinks;
     std::vector<std::uint32_t> directories;
     for (std::uint32_t i = 0; i < manifest_.entries.size(); ++i) {
+      check_stop();
       const TreeEntry& entry = manifest_.entries[i];
       switch (entry.type) {
         case TreeEntryType::kDirectory:
@@ -136,6 +137,7 @@ class Builder {
     }
     const TreeTop& top = manifest_.top;
     finish_directory(top_fd_, top.mode, top.mtime_ns, top.uid, top.gid, ".");
+    check_stop();
     if (options_.flush == TreeWriteOptions::Flush::kSyncfs && ::syncfs(top_fd_) != 0) {
       fail("flush", ".");
     }
@@ -143,6 +145,11 @@ class Builder {
   }
 
  private:
+  void check_stop() const {
+    if (options_.stop != nullptr && options_.stop()) {
+      throw TransferError("stopped while writing the tree (a stop signal)");
+    }
+  }
   void make_directory(const TreeEntry& entry) {
     // 0700 while it is filled: nobody else sees a half-built directory, and we can write it.
     const int parent = cursor_.at(parent_of(entry.path));

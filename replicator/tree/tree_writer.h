@@ -29,6 +29,11 @@ struct TreeWriteOptions {
   // kPerFile (fsync of every file and directory); see docs/protocol.md. kNone: tmpfs, tests.
   enum class Flush { kNone, kSyncfs, kPerFile };
   Flush flush = Flush::kSyncfs;
+  // Asked before every entry and before the flush; when it says stop, write_tree() throws
+  // TransferError at once (and StagedTree removes what was built). A stop signal (SIGINT/SIGTERM,
+  // stop_signal.h) must not wait for 10^5 files and a syncfs: the launcher may kill us soon
+  // after, and then the staging tree would stay. nullptr: never stops.
+  bool (*stop)() noexcept = nullptr;
 };
 
 // What was built, for the report.

@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fstream>
+
 #include "tests/e2e/harness.h"
 
 namespace imgcast::test {
@@ -92,10 +94,18 @@ TEST_F(BadInput, UnreadableSource) {
   expect_nothing_written(job_);
 }
 
-TEST_F(BadInput, SourceIsADirectory) {
-  const auto result = run(job_.command(job_.dir.path()));
-  expect_bad_input(result, "is a directory");
-  expect_nothing_written(job_);
+// A directory source is a tree now (tree_test.cc); what stays bad input is a tree whose DST
+// is already a file: refused on the root before any agent starts, and the file left alone.
+TEST_F(BadInput, ADirectorySourceOntoAFileIsRefused) {
+  const auto tree = job_.dir / "tree";
+  std::filesystem::create_directory(tree);
+  std::ofstream(tree / "f") << "x";
+  for (int rank = 0; rank < job_.nodes; ++rank) std::ofstream(job_.copy(rank)) << "mine";
+  const auto result = run(job_.command(tree));
+  expect_bad_input(result, "exists and is not a directory");
+  for (int rank = 0; rank < job_.nodes; ++rank) {
+    EXPECT_EQ(list_dir(job_.node_dir(rank)), std::vector<std::string>{"image.sif"}) << rank;
+  }
 }
 
 TEST_F(BadInput, DestinationDirectoryMissing) {

@@ -3,6 +3,8 @@
 // reports a source that shrinks under it.
 #include "replicator/image/source_reader.h"
 
+#include "replicator/image/image_source.h"
+
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <unistd.h>

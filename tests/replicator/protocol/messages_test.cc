@@ -26,6 +26,7 @@ std::vector<Message> samples() {
   plan.destination = "/tmp/%r/app.sif";
   plan.job_tag = "abc123";
   plan.parents = {{12, {std::byte{'h'}, std::byte{':'}, std::byte{'1'}}}, {3, {std::byte{'g'}}}};
+  plan.tree = 1;
   return {hello,
           challenge,
           Proof{},
@@ -46,6 +47,7 @@ std::vector<Message> samples() {
           Burst{3, std::vector<std::byte>(kMaxBurstBytes, std::byte{0x5a})},
           BurstAck{3},
           Probe{1ull << 33, 1, 0600, 1, "abc123", "0123456789abcdef", "/tmp/%h.sif"},
+          Probe{1ull << 33, 0, 0600, 0, "abc123", "", "/tmp/%h/env", 1},
           Probed{1, ImageDigest{3, 4}},
           Skip{},
           Progress{1ull << 40}};
@@ -104,6 +106,18 @@ TEST(Messages, MoreParentsOrTreesThanTheTopologiesHaveAreRejected) {
   EXPECT_TRUE(decode(encode(plan)));
   EXPECT_FALSE(decode(encode(Region{{}, 0, 2})));
   EXPECT_TRUE(decode(encode(Region{{}, 0, 1})));
+}
+
+TEST(Messages, ATreeFlagOtherThanZeroOrOneIsRejected) {
+  // The flag is the last byte of both messages: a 2 there is no kind of image we know.
+  for (const Message& message : {Message{Probe{}}, Message{Plan{}}}) {
+    auto bytes = encode(message);
+    ASSERT_EQ(bytes.back(), std::byte{0}) << message_name(message);
+    bytes.back() = std::byte{1};
+    EXPECT_TRUE(decode(bytes)) << message_name(message);
+    bytes.back() = std::byte{2};
+    EXPECT_FALSE(decode(bytes)) << message_name(message);
+  }
 }
 
 TEST(Messages, ResultWithUnknownLinkKindBitsIsRejected) {

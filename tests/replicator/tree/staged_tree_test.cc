@@ -80,6 +80,27 @@ TEST(StagedTree, AFailedWriteLeavesNothingBehind) {
   EXPECT_TRUE(list_dir(dir.path()).empty());
 }
 
+// What a stop signal does mid-write (TreeWriteOptions::stop): the write ends at once and the
+// staging tree goes, with nothing at the destination.
+int g_stop_after = 0;
+bool stop_after_a_few() noexcept { return --g_stop_after < 0; }
+
+TEST(StagedTree, AStopMidWriteLeavesNothingBehind) {
+  TempDir dir;
+  make_sample_tree(dir / "src");
+  const Received got = receive(dir / "src");
+  for (const int entries : {0, 2}) {
+    g_stop_after = entries;
+    {
+      StagedTree staged = StagedTree::create(dir / "dst", "j");
+      TreeWriteOptions options = kNoFlush;
+      options.stop = stop_after_a_few;
+      EXPECT_THROW(staged.write(got.tree.manifest, got.tree.data, options), TransferError);
+    }
+    EXPECT_EQ(list_dir(dir.path()), std::vector<std::string>{"src"}) << entries;
+  }
+}
+
 TEST(StagedTree, DiscardRemovesReadOnlyDirectoriesAndNeverFollowsSymlinks) {
   TempDir dir;
   make_sample_tree(dir / "src");
