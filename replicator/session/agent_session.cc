@@ -42,7 +42,8 @@ ExitCode AgentSession::run() {
     return ExitCode::kTransferFailed;
   }
   while (!exit_) {
-    loop_->turn(std::chrono::milliseconds(200), *this);
+    // While the copy is placed on its own thread, a short turn notices the end soon.
+    loop_->turn(std::chrono::milliseconds(placing_ ? 5 : 200), *this);
     if (node_ && !exit_) {
       check_done();
     }
@@ -312,6 +313,12 @@ void AgentSession::check_done() {
       tell_root(Progress{last_bytes_});
     }
   }
+  if (placing_) {
+    if (placing_->done()) {
+      finish_placement(now);
+    }
+    return;
+  }
   if (!node_->complete() || !expected_digest_) {
     return;
   }
@@ -323,7 +330,8 @@ void AgentSession::check_done() {
                                frozen.to_hex(), expected_digest_->to_hex()));
     return;
   }
-  try {
+  // On its own thread: our children may still wait for the last chunks (background_placement.h).
+  placing_.emplace([this, frozen] {
     if (probe_.tree != 0) {
       const std::string destination =
           expand_destination(probe_.destination, options_.rank, options_.host);
@@ -332,11 +340,19 @@ void AgentSession::check_done() {
     } else {
       place_copy(*image_, source_key_, frozen);
     }
-    placed_ = true;
+  });
+}
+
+void AgentSession::finish_placement(Clock::time_point now) {
+  try {
+    placing_->get();
   } catch (const ImgcastError& error) {
+    placing_.reset();
     report_failure(error.code(), error.what());
     return;
   }
+  placing_.reset();
+  placed_ = true;
   const auto busy = std::chrono::duration_cast<std::chrono::nanoseconds>(now - plan_time_);
   tell_root(
       Result{static_cast<std::uint64_t>(busy.count()), node_->refetched(), node_->link_kinds()});
@@ -346,6 +362,7 @@ void AgentSession::check_done() {
 }
 
 void AgentSession::report_failure(ExitCode code, const std::string& reason) {
+  placing_.reset();  // waits for a placement under way: the staged copy is its until it ends
   if (image_) {
     image_->discard();
   }

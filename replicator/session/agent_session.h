@@ -19,6 +19,7 @@
 #include "replicator/plan/topology.h"
 #include "replicator/protocol/job_secret.h"
 #include "replicator/session/agent.h"
+#include "replicator/session/background_placement.h"
 #include "replicator/session/event_loop.h"
 
 namespace imgcast::replicator {
@@ -49,6 +50,8 @@ class AgentSession final : public EventLoop::Session {
   void on_reparent(const Reparent& reparent);
   // After every turn once the plan is here: failures, stalls, orphans, progress, the finish.
   void check_done();
+  // The placement thread has ended: the Result, or the failure it threw.
+  void finish_placement(Clock::time_point now);
   void report_failure(ExitCode code, const std::string& reason);
   // Sends one message to the root.
   void tell_root(const Message& message);
@@ -82,6 +85,8 @@ class AgentSession final : public EventLoop::Session {
   bool skipped_ = false;               // ... and the root let it stand
   std::string source_key_;
   std::optional<ExitCode> exit_;
+  // Last, so it is destroyed (and its thread joined) before the StagedImage it works on.
+  std::optional<BackgroundPlacement> placing_;
 };
 
 }  // namespace imgcast::replicator

@@ -28,6 +28,7 @@
 #include "replicator/protocol/job_secret.h"
 #include "replicator/session/agent_launcher.h"
 #include "replicator/session/agent_record.h"
+#include "replicator/session/background_placement.h"
 #include "replicator/session/event_loop.h"
 #include "replicator/session/replicate.h"
 #include "replicator/tree/tree_stream.h"
@@ -97,7 +98,10 @@ class RootSession final : public EventLoop::Session {
 
   // root_transfer.cc
   void run_transfer();
+  // Sends Finish and starts placing our own copy on its own thread; finish_root_copy() takes
+  // its end (and throws what it threw).
   void place_root_copy();
+  void finish_root_copy();
   void report_progress();
   // Re-parenting (reparent_planner.h): an agent lost its parent; the nearest live ancestor
   // adopts it.
@@ -156,6 +160,8 @@ class RootSession final : public EventLoop::Session {
   // short (the report still stands).
   bool saying_goodbye_ = false;
   bool stop_during_goodbye_ = false;
+  // Last, so it is destroyed (and its thread joined) before the StagedImage it works on.
+  std::optional<BackgroundPlacement> placing_;
 };
 
 }  // namespace imgcast::replicator

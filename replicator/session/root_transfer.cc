@@ -25,14 +25,18 @@ void RootSession::run_transfer() {
   auto last_report = data_start_;
   auto last_adoption_check = data_start_;
   for (;;) {
-    step(milliseconds(200));
+    // While our copy is placed on its own thread, a short turn notices the end soon.
+    step(placing_ ? milliseconds(5) : milliseconds(200));
     if (const auto& failure = node_->failure()) {
       // The root's own copy is the source of everything: without it nobody can finish.
       tell_every_agent(Abort{*failure});
       throw TransferError(fmt::format("{} (root): {}", agents_[0].host, *failure));
     }
-    if (node_->complete() && agents_[0].state != AgentRecord::State::kDone) {
+    if (node_->complete() && agents_[0].state != AgentRecord::State::kDone && !placing_) {
       place_root_copy();
+    }
+    if (placing_ && placing_->done()) {
+      finish_root_copy();
     }
     // Anyone still missing when nothing has moved for twice the stall timeout has failed. Twice:
     // an agent whose parent stalls gives it up after one stall timeout and re-parents, and that
@@ -70,15 +74,34 @@ void RootSession::run_transfer() {
 
 void RootSession::place_root_copy() {
   node_->stop_pages();  // before the cache record pins the file's mtime
-  if (tree_) {
-    (void)place_tree(*image_, tree_destination(agents_[0].destination), job_tag_,
-                     options_.follow_symlinks, source_key_, node_->digest());
-  } else {
-    place_copy(*image_, source_key_, node_->digest());
+  const ImageDigest digest = node_->digest();
+  // Every agent waits for the digest to place its own copy: it goes now, and our copy is placed
+  // meanwhile, on its own thread, while the loop keeps serving our children
+  // (background_placement.h).
+  tell_every_agent(Finish{digest});
+  placing_.emplace([this, digest] {
+    if (tree_) {
+      (void)place_tree(*image_, tree_destination(agents_[0].destination), job_tag_,
+                       options_.follow_symlinks, source_key_, digest);
+    } else {
+      place_copy(*image_, source_key_, digest);
+    }
+  });
+}
+
+void RootSession::finish_root_copy() {
+  std::exception_ptr failed;
+  try {
+    placing_->get();
+  } catch (...) {
+    failed = std::current_exception();
+  }
+  placing_.reset();
+  if (failed) {
+    std::rethrow_exception(failed);  // a copy that could not be placed fails the run, as before
   }
   agents_[0].state = AgentRecord::State::kDone;
   agents_[0].seconds = seconds_between(data_start_, Clock::now());
-  tell_every_agent(Finish{node_->digest()});
 }
 
 void RootSession::report_progress() {
