@@ -122,6 +122,10 @@ void RootSession::check_inputs() {
         expand_destination(options_.destination, rank, options_.hosts[rank]);
   }
   if (tree_) {
+    refuse_destination_inside_sources(
+        options_.sources.empty() ? std::vector<std::filesystem::path>{options_.source}
+                                 : options_.sources,
+        tree_destination(agents_[0].destination));
     // A tree is always sent (no node-local cache for trees yet); its stream is staged beside
     // DST under a staging name, and DST must be free or an earlier copy (tree_placement.h).
     const std::filesystem::path dst = tree_destination(agents_[0].destination);

@@ -1,6 +1,10 @@
 #include "replicator/session/root_source.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
+
+#include <algorithm>
+#include <system_error>
 
 #include "replicator/errors.h"
 #include "replicator/image/image_source.h"
@@ -32,6 +36,33 @@ RootSource open_root_source(const std::vector<std::filesystem::path>& sources) {
   out.tree = tree.get();
   out.source = std::move(tree);
   return out;
+}
+
+void refuse_destination_inside_sources(const std::vector<std::filesystem::path>& sources,
+                                       const std::filesystem::path& destination) {
+  std::error_code error;
+  const auto dst = std::filesystem::weakly_canonical(std::filesystem::absolute(destination), error);
+  if (error) {
+    return;  // the destination's own checks say what is wrong with it
+  }
+  for (const auto& source : sources) {
+    struct stat st {};
+    if (::stat(source.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      continue;
+    }
+    const auto top = std::filesystem::canonical(source, error);
+    if (error) {
+      continue;
+    }
+    // Component by component: /data/env2 is not inside /data/env.
+    const auto [source_end, dst_at] = std::mismatch(top.begin(), top.end(), dst.begin(), dst.end());
+    if (source_end == top.end()) {
+      throw InputError(fmt::format(
+          "destination {} is inside the source {}: the copy would land in the tree being read; "
+          "name a destination outside it",
+          destination.string(), source.string()));
+    }
+  }
 }
 
 TreeCounts count_entries(const TreeManifest& manifest) {

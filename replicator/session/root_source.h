@@ -25,6 +25,12 @@ struct RootSource {
 // a source that cannot be read or a tree over the manifest's limits.
 RootSource open_root_source(const std::vector<std::filesystem::path>& sources);
 
+// Throws InputError when `destination` (this host's) lies inside one of the directory sources:
+// the copy would be written into the tree being read, and the next run would read it as part
+// of its source.
+void refuse_destination_inside_sources(const std::vector<std::filesystem::path>& sources,
+                                       const std::filesystem::path& destination);
+
 // What a tree holds, from its manifest: the report's files, directories, links and bytes.
 TreeCounts count_entries(const TreeManifest& manifest);
 

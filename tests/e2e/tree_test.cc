@@ -247,5 +247,15 @@ TEST(Tree, AFailedTransferLeavesNoStagingFileOrDirectory) {
   }
 }
 
+TEST(Tree, ADestinationInsideTheSourceIsRefusedBeforeAnythingStarts) {
+  LocalJob job(2);
+  const fs::path source = job.dir / "node0";  // DST node%r/dst lands in it on rank 0
+  write_file(source / "f", "data");
+  const ProcessResult result = run(tree_command(job, {source.string()}, "dst"));
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  EXPECT_NE(result.err.find("is inside the source"), std::string::npos) << result.err;
+  EXPECT_FALSE(fs::exists(job.node_dir(1) / "dst"));
+}
+
 }  // namespace
 }  // namespace imgcast::test
