@@ -179,10 +179,19 @@ void AgentSession::on_probe(const Probe& probe) {
   try {
     const std::string destination =
         expand_destination(probe.destination, options_.rank, options_.host);
+    const std::filesystem::path dst = tree_destination(destination);
+    std::optional<CacheRecord> tree_record;
     if (probe.tree != 0) {
-      // A tree: no cache yet, and DST must be free or an earlier copy before data moves. The
-      // stream is staged under a staging name beside DST (tree_placement.h).
-      const std::filesystem::path dst = tree_destination(destination);
+      tree_record = find_cached_tree(dst, probe.source_key, probe.image_bytes, probe.force != 0,
+                                     probe.follow_symlinks != 0);
+    }
+    if (tree_record) {
+      answer.cached = 1;
+      answer.digest = tree_record->digest;
+      cached_ = true;
+    } else if (probe.tree != 0) {
+      // DST must be free or an earlier copy before data moves. The stream is staged under a
+      // staging name beside DST (tree_placement.h).
       (void)check_tree_destination(dst, probe.follow_symlinks != 0);
       image_.emplace(StagedImage::create(tree_stream_staging(dst), probe.image_bytes,
                                          probe.job_tag, 0600, probe.follow_symlinks != 0));

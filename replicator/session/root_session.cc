@@ -126,12 +126,17 @@ void RootSession::check_inputs() {
         options_.sources.empty() ? std::vector<std::filesystem::path>{options_.source}
                                  : options_.sources,
         tree_destination(agents_[0].destination));
-    // A tree is always sent (no node-local cache for trees yet); its stream is staged beside
-    // DST under a staging name, and DST must be free or an earlier copy (tree_placement.h).
+    // Our tree is this source's already, or its stream is staged beside DST under a staging
+    // name, and DST must be free or an earlier copy (tree_placement.h).
     const std::filesystem::path dst = tree_destination(agents_[0].destination);
-    (void)check_tree_destination(dst, options_.follow_symlinks);
-    image_.emplace(StagedImage::create(tree_stream_staging(dst), source_->size(), job_tag_, 0600,
-                                       options_.follow_symlinks, StagedImage::Reserve::kLater));
+    root_cache_ = find_cached_tree(dst, source_key_, source_->size(), options_.force,
+                                   options_.follow_symlinks);
+    if (!root_cache_) {
+      (void)check_tree_destination(dst, options_.follow_symlinks);
+      image_.emplace(StagedImage::create(tree_stream_staging(dst), source_->size(), job_tag_,
+                                         0600, options_.follow_symlinks,
+                                         StagedImage::Reserve::kLater));
+    }
     return;
   }
   root_cache_ = find_cached_copy(agents_[0].destination, source_key_, source_->size(),

@@ -7,6 +7,7 @@
 #include "replicator/log.h"
 #include "replicator/session/agent_command_line.h"
 #include "replicator/session/root_session.h"
+#include "replicator/session/tree_placement.h"
 
 namespace imgcast::replicator {
 
@@ -118,9 +119,6 @@ void RootSession::send_probes() {
   probe.source_key = source_key_;
   probe.destination = options_.destination;
   probe.tree = tree_ ? 1 : 0;
-  if (tree_) {
-    probe.force = 1;  // no node-local cache for trees yet: every node is sent the tree
-  }
   probe_ = probe;
   for (auto& agent : agents_) {
     if (agent.rank == 0 || !agent.control) {
@@ -179,9 +177,17 @@ void RootSession::prepare_root() {
   }
   log().info("plan: {}", schedule_.reason);
   if (!image_) {
-    // Our copy was cached but others need the image: we stage it again as their source.
-    image_.emplace(StagedImage::create(agents_[0].destination, source_->size(), job_tag_,
-                                       options_.mode, options_.follow_symlinks));
+    // Our copy was cached but others need the image: we stage it again as their source (and
+    // place it again: the same bytes).
+    if (tree_) {
+      image_.emplace(StagedImage::create(tree_stream_staging(tree_destination(
+                                             agents_[0].destination)),
+                                         source_->size(), job_tag_, 0600,
+                                         options_.follow_symlinks));
+    } else {
+      image_.emplace(StagedImage::create(agents_[0].destination, source_->size(), job_tag_,
+                                         options_.mode, options_.follow_symlinks));
+    }
   }
   DataNodeOptions node_options;
   node_options.rank = 0;

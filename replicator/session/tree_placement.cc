@@ -15,6 +15,7 @@
 #include "replicator/stop_signal.h"
 #include "replicator/tree/staged_tree.h"
 #include "replicator/tree/stream_layout.h"
+#include "replicator/tree/tree_walk.h"
 #include "replicator/unique_fd.h"
 
 namespace imgcast::replicator {
@@ -25,6 +26,24 @@ namespace {
 
 // The attribute cache_record.cc attaches (the record travels with the directory's inode).
 constexpr const char* kRecordAttribute = "user.imgcast.cache";
+// Beside it, the tree's state when it was placed (tree_state_key()).
+constexpr const char* kStateAttribute = "user.imgcast.tree-state";
+
+// What the tree open as `top_fd` is now, as it would be named at `destination`: every entry's
+// name, type, size, mode, mtime and link target, and every file's inode, device and ctime. One
+// lstat per entry, no contents read. Any change to a file since (a write, a chmod, a new inode)
+// changes its ctime, which nobody can set back.
+std::string tree_state_key(int top_fd, const fs::path& destination) {
+  WalkedTree walked = walk_directory(fs::path("/proc/self/fd") / std::to_string(top_fd));
+  walked.roots = {destination};  // the same key before the rename and after it
+  return tree_source_key(walked);
+}
+
+std::string read_attribute(int fd, const char* name) {
+  char text[1024];
+  const ssize_t n = ::fgetxattr(fd, name, text, sizeof text);
+  return n > 0 ? std::string(text, static_cast<std::size_t>(n)) : std::string();
+}
 
 bool stop_now() noexcept { return stop_requested(); }
 
@@ -73,17 +92,58 @@ bool check_tree_destination(const fs::path& destination, bool follow_symlinks) {
   if (!top.valid() || ::fstat(top.get(), &st) != 0 || st.st_uid != ::geteuid()) {
     throw in_the_way("a directory that is not ours");
   }
-  char text[1024];
-  const ssize_t n = ::fgetxattr(top.get(), kRecordAttribute, text, sizeof text);
-  const auto record =
-      n > 0 ? CacheRecord::decode(std::string_view(text, static_cast<std::size_t>(n)))
-            : std::nullopt;
+  const auto record = CacheRecord::decode(read_attribute(top.get(), kRecordAttribute));
   // A record copied onto another directory does not describe it.
   if (!record || record->inode != static_cast<std::uint64_t>(st.st_ino) ||
       record->device != static_cast<std::uint64_t>(st.st_dev)) {
     throw in_the_way("a directory imgcast did not place");
   }
   return true;
+}
+
+std::optional<CacheRecord> find_cached_tree(const fs::path& destination,
+                                            const std::string& source_key,
+                                            std::uint64_t image_bytes, bool force,
+                                            bool follow_symlinks) {
+  if (!follow_symlinks) {
+    refuse_symlinked_directory(destination);  // before anything there is trusted
+  }
+  if (force || source_key.empty()) {
+    return std::nullopt;
+  }
+  UniqueFd dir(::open(directory_of(destination).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd top(dir.valid() ? ::openat(dir.get(), destination.filename().c_str(),
+                                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                           : -1);
+  struct stat st {};
+  if (!top.valid() || ::fstat(top.get(), &st) != 0 || st.st_uid != ::geteuid()) {
+    return std::nullopt;
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    // Others may write this directory's attributes, the record among them: it proves nothing.
+    log().info("{} is writable by others: its cached tree is not trusted; sending it again",
+               destination.string());
+    return std::nullopt;
+  }
+  const auto record = CacheRecord::decode(read_attribute(top.get(), kRecordAttribute));
+  if (!record || record->source_key != source_key || record->image_bytes != image_bytes ||
+      record->inode != static_cast<std::uint64_t>(st.st_ino) ||
+      record->device != static_cast<std::uint64_t>(st.st_dev)) {
+    return std::nullopt;
+  }
+  const std::string placed = read_attribute(top.get(), kStateAttribute);
+  try {
+    if (!placed.empty() && tree_state_key(top.get(), destination) == placed) {
+      return record;
+    }
+  } catch (const ImgcastError& error) {
+    log().info("cannot walk the cached tree {}: {}; sending it again", destination.string(),
+               error.what());
+    return std::nullopt;
+  }
+  log().info("the cached tree {} changed since it was placed; sending it again",
+             destination.string());
+  return std::nullopt;
 }
 
 TreeCounts place_tree(StagedImage& stream, const fs::path& destination, const std::string& job_tag,
@@ -110,6 +170,12 @@ TreeCounts place_tree(StagedImage& stream, const fs::path& destination, const st
     UniqueFd dir(::open(directory_of(destination).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dir.valid()) {
       attach_cache_record(dir.get(), tree.staging_fd(), destination.filename().string(), record);
+      // What the tree is as placed, for the next run's cache check (find_cached_tree). Without
+      // it the tree is simply sent again next time.
+      const std::string state = tree_state_key(tree.staging_fd(), destination);
+      if (::fsetxattr(tree.staging_fd(), kStateAttribute, state.data(), state.size(), 0) != 0) {
+        log().debug("no tree state on {}: {}", destination.string(), std::strerror(errno));
+      }
     }
   }
   if (stop_requested()) {

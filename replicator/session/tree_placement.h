@@ -13,9 +13,12 @@
 // else at DST is refused before data moves: imgcast never removes a tree it did not place.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
+#include "replicator/image/cache_record.h"
 #include "replicator/image/integrity.h"
 #include "replicator/image/staged_image.h"
 #include "replicator/tree/tree_writer.h"
@@ -33,6 +36,16 @@ std::filesystem::path tree_stream_staging(const std::filesystem::path& destinati
 // InputError when something else is in the way, SecurityError when DST's directory resolves
 // through a symlink and !follow_symlinks.
 bool check_tree_destination(const std::filesystem::path& destination, bool follow_symlinks);
+
+// The record of an earlier tree at `destination` that is this source's stream still as it was
+// placed, or nullopt (`force`, no source key, nothing ours there, a record for another source,
+// a top directory others may write, or any entry changed since: tree_placement.cc). One lstat
+// per entry, no contents read. Throws SecurityError first when DST's directory resolves through
+// a symlink and !follow_symlinks.
+std::optional<CacheRecord> find_cached_tree(const std::filesystem::path& destination,
+                                            const std::string& source_key,
+                                            std::uint64_t image_bytes, bool force,
+                                            bool follow_symlinks);
 
 // Parses the verified stream in `stream` and places it as DST (see above). `source_key` and
 // `digest` (the whole stream's) go into the new tree's record. Throws SecurityError for a

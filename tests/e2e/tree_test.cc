@@ -247,6 +247,37 @@ TEST(Tree, AFailedTransferLeavesNoStagingFileOrDirectory) {
   }
 }
 
+// The node-local cache for trees: an unchanged source skips every node whose tree is still as it
+// was placed; a tree changed on one node is sent to that node again (the root, a participant
+// once anyone needs data, re-sends its own too); a changed source file re-sends everywhere.
+TEST(Tree, AnUnchangedTreeIsCachedAndAChangeAnywhereIsSentAgain) {
+  LocalJob job(3);
+  const fs::path source = job.dir / "src";
+  fs::create_directories(source / "sub");
+  for (int f = 0; f < 20; ++f) write_file(source / "sub" / fmt::format("f{}", f), "v1");
+  fs::create_symlink("sub/f1", source / "link");
+  fs::permissions(source, fs::perms(0755));
+  const auto cached = [&](std::vector<std::string> extra = {}) {
+    extra.push_back("--json");
+    const ProcessResult result = run(tree_command(job, {source.string()}, "env", extra));
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    const auto report = nlohmann::json::parse(result.out);
+    EXPECT_EQ(report.at("totals").at("verified"), 3);
+    return report.at("totals").at("cached").get<int>();
+  };
+  EXPECT_EQ(cached(), 0);
+  EXPECT_EQ(cached(), 3);  // nothing changed: no node is sent anything
+  write_file(job.node_dir(2) / "env" / "sub" / "f3", "edited on node 2");
+  EXPECT_EQ(cached(), 1);  // node 1 stands; node 2 and the root (its source) take the tree again
+  for (int rank = 0; rank < 3; ++rank) expect_same_tree(source, job.node_dir(rank) / "env");
+  EXPECT_EQ(cached(), 3);
+  write_file(source / "sub" / "f9", "v2");  // the source changed: the key says so
+  EXPECT_EQ(cached(), 0);
+  for (int rank = 0; rank < 3; ++rank) expect_same_tree(source, job.node_dir(rank) / "env");
+  EXPECT_EQ(cached({"--force"}), 0);
+  expect_only(job, "env");
+}
+
 TEST(Tree, ADestinationInsideTheSourceIsRefusedBeforeAnythingStarts) {
   LocalJob job(2);
   const fs::path source = job.dir / "node0";  // DST node%r/dst lands in it on rank 0
