@@ -71,6 +71,27 @@ TEST(Hook, EveryNodeGetsAVerifiedCopyAndTheRendezvousIsGone) {
   EXPECT_TRUE(list_dir(hook.job.dir / "rdv").empty());
 }
 
+// A directory source through the hook: every node gets the tree at DST.
+TEST(Hook, ADirectorySourceBecomesATreeOnEveryNode) {
+  HookJob hook(3);
+  const auto source = hook.job.dir / "env";
+  std::filesystem::create_directories(source / "lib");
+  write_random_file(source / "lib" / "libx.so", (1u << 20) + 7, 42);
+  std::ofstream(source / "bin") << "#!/bin/sh\n";
+  std::filesystem::create_symlink("lib/libx.so", source / "link");
+  std::vector<std::unique_ptr<Process>> nodes;
+  for (int rank = 2; rank >= 0; --rank) nodes.push_back(hook.start(rank, source));
+  for (auto& node : nodes) {
+    const ProcessResult result = node->wait(60s);
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+  }
+  for (int rank = 0; rank < 3; ++rank) {
+    const auto copy = hook.job.copy(rank);  // DST names the tree's directory here
+    EXPECT_TRUE(files_equal(source / "lib" / "libx.so", copy / "lib" / "libx.so")) << rank;
+    EXPECT_EQ(std::filesystem::read_symlink(copy / "link"), "lib/libx.so") << rank;
+  }
+}
+
 // A node whose hook never starts (its task failed to launch) fails alone: the root plans over
 // the others at the timeout, they finish, and the root's node exits 3.
 TEST(Hook, ANodeThatNeverStartsFailsAloneAtTheTimeout) {
