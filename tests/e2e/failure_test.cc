@@ -109,6 +109,45 @@ TEST(NodeFailure, AKilledRelaysChildrenAllReattachToTheNearestLiveAncestor) {
   }
 }
 
+TEST(NodeFailure, AKilledRelayMidTreeLeavesEveryOtherNodeTheWholeTree) {
+  // A directory tree rides the same chunk stream: rank 1 dies mid-stream, rank 2 re-attaches to
+  // the root and resumes, and every other node still places the complete tree.
+  LocalJob job(4);
+  job.log_level = "debug";
+  const auto source = job.dir / "tree";
+  std::filesystem::create_directories(source / "lib");
+  for (int f = 0; f < 8; ++f) {
+    write_random_file(source / "lib" / fmt::format("big{}.so", f), 48u << 20,
+                      static_cast<std::uint64_t>(f) + 100);
+  }
+  for (int f = 0; f < 200; ++f) {
+    std::ofstream(source / fmt::format("small{}", f)) << f;
+  }
+  std::filesystem::create_symlink("lib/big0.so", source / "link");
+  const ProcessResult result = run_and_kill(
+      job, source, {"--topology", "chain", "--chunk-size", "256K", "--json"}, {1});
+  const std::string tail =
+      result.err.substr(result.err.size() > 4000 ? result.err.size() - 4000 : 0);
+  EXPECT_EQ(result.exit_code, 3) << tail;
+  EXPECT_FALSE(std::filesystem::exists(job.copy(1)));
+  for (int rank : {0, 2, 3}) {
+    const auto copy = job.copy(rank);  // the tree's directory
+    for (int f = 0; f < 8; ++f) {
+      const auto name = fmt::format("big{}.so", f);
+      EXPECT_TRUE(files_equal(source / "lib" / name, copy / "lib" / name)) << rank << " " << name;
+    }
+    for (int f = 0; f < 200; f += 37) {
+      const auto name = fmt::format("small{}", f);
+      EXPECT_TRUE(files_equal(source / name, copy / name)) << rank << " " << name;
+    }
+    EXPECT_EQ(std::filesystem::read_symlink(copy / "link"), "lib/big0.so") << rank;
+    EXPECT_EQ(list_dir(job.node_dir(rank)), std::vector<std::string>{"image.sif"})
+        << "rank " << rank << ": a staging file or directory was left";
+  }
+  const auto doc = nlohmann::json::parse(result.out);
+  EXPECT_EQ(doc.at("nodes").at(2).at("reparents"), 1);
+}
+
 TEST(NodeFailure, TwoDeadRelaysInARowAreBothPassedOver) {
   // Chain 0 -> 1 -> 2 -> 3 -> 4; ranks 1 and 2 die together: rank 3 climbs to the root.
   const auto [err, doc] = kill_and_check(5, 512u << 20, "chain", {1, 2});
