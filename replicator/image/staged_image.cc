@@ -58,6 +58,28 @@ void refuse_symlinked_directory(const fs::path& destination) {
   }
 }
 
+UniqueFd open_destination_directory(const fs::path& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.valid()) {
+    return fd;
+  }
+  const int error = errno;
+  if (error == ENOENT) {
+    throw InputError(
+        fmt::format("destination directory {} does not exist: create it first", dir.string()));
+  }
+  if (error == ENOTDIR) {
+    throw InputError(fmt::format(
+        "destination directory {} is not a directory: name a file in a directory", dir.string()));
+  }
+  if (error == EACCES || error == EPERM) {
+    throw InputError(fmt::format(
+        "destination directory {} is not accessible: check its permissions", dir.string()));
+  }
+  throw InputError(fmt::format("cannot open destination directory {}: {}", dir.string(),
+                               describe_errno(error)));
+}
+
 StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
                                 const std::string& job_tag, mode_t mode, bool follow_symlinks,
                                 Reserve reserve) {
@@ -73,24 +95,7 @@ StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
   image.destination_ = destination;
   image.final_name_ = name;
   image.mode_ = mode;
-  image.dir_fd_.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!image.dir_fd_.valid()) {
-    const int error = errno;
-    if (error == ENOENT) {
-      throw InputError(
-          fmt::format("destination directory {} does not exist: create it first", dir.string()));
-    }
-    if (error == ENOTDIR) {
-      throw InputError(fmt::format(
-          "destination directory {} is not a directory: name a file in a directory", dir.string()));
-    }
-    if (error == EACCES || error == EPERM) {
-      throw InputError(fmt::format(
-          "destination directory {} is not accessible: check its permissions", dir.string()));
-    }
-    throw InputError(fmt::format("cannot open destination directory {}: {}", dir.string(),
-                                 describe_errno(error)));
-  }
+  image.dir_fd_ = open_destination_directory(dir);
   if (!follow_symlinks) {
     refuse_symlinked_directory(destination);
   }

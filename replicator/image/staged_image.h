@@ -30,6 +30,10 @@ namespace imgcast::replicator {
 // real path differs from the path named). A missing directory passes (create() reports it).
 void refuse_symlinked_directory(const std::filesystem::path& destination);
 
+// The directory a copy (or a tree) goes in, opened; InputError saying what is wrong with it
+// (missing, not a directory, not accessible) otherwise.
+UniqueFd open_destination_directory(const std::filesystem::path& dir);
+
 class StagedImage {
  public:
   // Throws InputError with a one-line reason when the directory is missing or not writable, or

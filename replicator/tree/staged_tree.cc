@@ -50,16 +50,7 @@ StagedTree StagedTree::create(const fs::path& destination, const std::string& jo
   StagedTree tree;
   tree.destination_ = named;
   tree.final_name_ = name;
-  tree.dir_fd_.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!tree.dir_fd_.valid()) {
-    const int error = errno;
-    if (error == ENOENT) {
-      throw InputError(
-          fmt::format("destination directory {} does not exist: create it first", dir.string()));
-    }
-    throw InputError(fmt::format("cannot open destination directory {}: {}", dir.string(),
-                                 std::strerror(error)));
-  }
+  tree.dir_fd_ = open_destination_directory(dir);
   if (!follow_symlinks) refuse_symlinked_directory(named);
 
   const std::string base = "." + name + ".imgcast-" + sanitized(job_tag);
