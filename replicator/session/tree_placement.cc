@@ -45,6 +45,17 @@ std::string read_attribute(int fd, const char* name) {
   return n > 0 ? std::string(text, static_cast<std::size_t>(n)) : std::string();
 }
 
+// The record on the tree's top directory (open as `top_fd`, `st` its fstat), if it names that
+// directory's own inode and device: a record copied onto another directory does not describe it.
+std::optional<CacheRecord> own_record(int top_fd, const struct stat& st) {
+  auto record = CacheRecord::decode(read_attribute(top_fd, kRecordAttribute));
+  if (!record || record->inode != static_cast<std::uint64_t>(st.st_ino) ||
+      record->device != static_cast<std::uint64_t>(st.st_dev)) {
+    return std::nullopt;
+  }
+  return record;
+}
+
 bool stop_now() noexcept { return stop_requested(); }
 
 }  // namespace
@@ -92,10 +103,7 @@ bool check_tree_destination(const fs::path& destination, bool follow_symlinks) {
   if (!top.valid() || ::fstat(top.get(), &st) != 0 || st.st_uid != ::geteuid()) {
     throw in_the_way("a directory that is not ours");
   }
-  const auto record = CacheRecord::decode(read_attribute(top.get(), kRecordAttribute));
-  // A record copied onto another directory does not describe it.
-  if (!record || record->inode != static_cast<std::uint64_t>(st.st_ino) ||
-      record->device != static_cast<std::uint64_t>(st.st_dev)) {
+  if (!own_record(top.get(), st)) {
     throw in_the_way("a directory imgcast did not place");
   }
   return true;
@@ -125,10 +133,8 @@ std::optional<CacheRecord> find_cached_tree(const fs::path& destination,
                destination.string());
     return std::nullopt;
   }
-  const auto record = CacheRecord::decode(read_attribute(top.get(), kRecordAttribute));
-  if (!record || record->source_key != source_key || record->image_bytes != image_bytes ||
-      record->inode != static_cast<std::uint64_t>(st.st_ino) ||
-      record->device != static_cast<std::uint64_t>(st.st_dev)) {
+  const auto record = own_record(top.get(), st);
+  if (!record || record->source_key != source_key || record->image_bytes != image_bytes) {
     return std::nullopt;
   }
   const std::string placed = read_attribute(top.get(), kStateAttribute);
