@@ -24,7 +24,7 @@ struct EntryRecord {
   ImageDigest digest;
   std::uint64_t bytes = 0;
   std::uint64_t inode = 0;  // the entry file's, when committed
-  std::int64_t ctime_ns = 0;
+  std::int64_t mtime_ns = 0;  // (its size, inode and mtime must still be these)
   std::int64_t added_ns = 0;      // wall clock (CLOCK_REALTIME), ns since the epoch
   std::int64_t last_used_ns = 0;  // set by every run that finds or pins it
   std::vector<EntrySource> sources;

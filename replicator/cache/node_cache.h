@@ -18,10 +18,12 @@
 //
 // Last use is written by imgcast itself into the record (atime is unreliable with noatime).
 //
-// Trust: the directory must be ours (file_trust.h) and writable by no one else; an entry counts
-// only when it is ours, read-only, and its size, inode and ctime are the record's. ctime changes
-// with every write and chmod and cannot be set back, so a hit is taken without re-reading the
-// bytes (they were verified against the digest when the entry was committed).
+// Trust: the directory and everything in it must be ours, writable by no one else
+// (file_trust.h). An entry counts only when its file is ours, has no write bit, and its size,
+// inode and mtime are still the record's: its bytes were verified against the digest when it
+// was committed, and changing them takes a chmod and a write, which moves the mtime. So a hit is
+// taken without re-reading the image. (ctime would be stronger but moves with every hard link,
+// and a placed DST is often one.)
 #pragma once
 
 #include <sys/types.h>
@@ -133,10 +135,17 @@ class NodeCache {
 
  private:
   NodeCache() = default;
-  class Lock;  // the exclusive flock() on DIR/lock, for one change
+  std::optional<EntryPin> pin_entry(EntryRecord record);  // under the lock
+  std::vector<CacheListing> list_locked();
+  std::optional<std::string> resolve(const std::string& digest_hex);  // a unique prefix's entry
+  void sweep_stale_reservations(std::uint64_t* live_bytes);
 
   std::filesystem::path dir_;
   UniqueFd dir_fd_;
+  UniqueFd entries_fd_;
+  UniqueFd pins_fd_;
+  UniqueFd staging_fd_;
+  UniqueFd lock_fd_;
 };
 
 // The cache directory when none is named: $IMGCAST_CACHE_DIR, else /tmp/imgcast-cache-UID

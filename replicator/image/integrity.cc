@@ -1,5 +1,7 @@
 #include "replicator/image/integrity.h"
 
+#include <charconv>
+
 #include <fmt/format.h>
 #include <xxhash.h>
 #if defined(__x86_64__)
@@ -25,6 +27,16 @@ std::uint64_t chunk_digest(std::span<const std::byte> bytes) noexcept {
 }
 
 std::string ImageDigest::to_hex() const { return fmt::format("{:016x}{:016x}", high, low); }
+
+std::optional<ImageDigest> ImageDigest::from_hex(std::string_view hex) noexcept {
+  if (hex.size() != 32 || hex.find_first_not_of("0123456789abcdefABCDEF") != hex.npos) {
+    return std::nullopt;
+  }
+  ImageDigest digest;
+  (void)std::from_chars(hex.data(), hex.data() + 16, digest.high, 16);  // 16 hex digits: fit
+  (void)std::from_chars(hex.data() + 16, hex.data() + 32, digest.low, 16);
+  return digest;
+}
 
 // The xxHash streaming state, owned (XXH3_createState / XXH3_freeState).
 struct ImageHasher::State {

@@ -6,8 +6,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace imgcast::replicator {
 
@@ -18,6 +20,8 @@ struct ImageDigest {
   std::uint64_t low = 0;
   bool operator==(const ImageDigest&) const = default;
   std::string to_hex() const;  // 32 lowercase hex digits, high first
+  // The inverse of to_hex(): exactly 32 hex digits, else nullopt.
+  static std::optional<ImageDigest> from_hex(std::string_view hex) noexcept;
 };
 
 // Streaming xxh3-128 over the image, fed in order.

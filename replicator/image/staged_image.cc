@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
@@ -268,6 +269,9 @@ void StagedImage::commit(const CacheRecord* cache) {
   }
   committed_ = true;
   unregister_temporary(signal_slot_);
+  // A staging file's lock says "a live run owns this"; placed, it is a file like any other, and
+  // whoever uses it next (the node cache's pins) may lock it.
+  (void)::flock(file_fd_.get(), LOCK_UN);
   if (::fsync(dir_fd_.get()) != 0) {
     log().warn("cannot flush directory of {}: {}", destination_.string(), describe_errno(errno));
   }
