@@ -15,6 +15,7 @@
 #include "cli/result_output.h"
 #include "cli/run_guard.h"
 #include "cli/parse.h"
+#include "replicator/cache/node_cache.h"
 #include "replicator/session/replicate.h"
 #include "transport/factory.h"
 
@@ -42,6 +43,9 @@ struct ReplicateArgs {
   bool force = false;
   int allow_fail = 0;
   bool follow_symlinks = false;
+  bool cache = false;
+  std::string cache_dir;  // empty: replicator::default_cache_dir()
+  std::string cache_max = "0";
 };
 
 // The hosts: --hosts / --hostfile, else the batch allocation this runs in.
@@ -127,7 +131,7 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
                   "The image file or directory to stage (read once, on this host), or several, "
                   "then the path of the copy on every host")
       ->required()
-      ->expected(2, 1 << 20);
+      ->expected(1, 1 << 20);
   auto* hosts = cmd->add_option(
       "--hosts", args->hosts,
       "Comma-separated hosts, this one first (default: the Slurm, PBS, LSF or PMIx allocation)");
@@ -174,6 +178,16 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
                   "still named)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
+  cmd->add_flag("--cache", args->cache,
+                "Stage SRC (one image file) into every host's node cache, kept across jobs; DST "
+                "is then optional and placed from the cache entry (a link where it can be)");
+  cmd->add_option("--cache-dir", args->cache_dir,
+                  "The node cache's directory on every host (default: $IMGCAST_CACHE_DIR, else "
+                  "/tmp/imgcast-cache-UID)");
+  cmd->add_option("--cache-max", args->cache_max,
+                  "The node cache's size budget, e.g. 100G: least recently used entries no job "
+                  "uses are evicted to fit (default 0: only the file system's free space)")
+      ->capture_default_str();
   cmd->add_flag("--json", args->json, "Print the summary as JSON (schema in docs/usage.md)");
   cmd->add_option("--agent-path", args->agent_path,
                   "imgcast's path on the other hosts (default: this executable's path)");
@@ -188,11 +202,31 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
         json_out.emplace();
       }
       replicator::ReplicateOptions options;
-      options.destination = args->paths.back();
-      if (args->paths.size() == 2) {
-        options.source = args->paths.front();  // one file or one directory (root_source.h)
+      if (args->cache) {
+        if (args->paths.size() > 2) {
+          throw replicator::InputError("--cache takes one image file: SRC [DST]");
+        }
+        options.source = args->paths.front();
+        options.destination = args->paths.size() == 2 ? args->paths.back() : std::string();
+        options.cache.emplace();
+        options.cache->dir = args->cache_dir.empty() ? replicator::default_cache_dir()
+                                                     : std::filesystem::path(args->cache_dir);
+        if (!options.cache->dir.is_absolute()) {
+          throw replicator::InputError(fmt::format(
+              "the cache directory {} must be an absolute path: every host uses it",
+              options.cache->dir.string()));
+        }
+        options.cache->budget = parse_size(args->cache_max, "--cache-max");
+      } else if (args->paths.size() < 2) {
+        throw replicator::InputError(
+            "name the source and the destination: imgcast replicate SRC... DST (or --cache SRC)");
       } else {
-        options.sources.assign(args->paths.begin(), args->paths.end() - 1);
+        options.destination = args->paths.back();
+        if (args->paths.size() == 2) {
+          options.source = args->paths.front();  // one file or one directory (root_source.h)
+        } else {
+          options.sources.assign(args->paths.begin(), args->paths.end() - 1);
+        }
       }
       std::optional<launch::Allocation> allocation;
       options.hosts = choose_hosts(*args, allocation);

@@ -101,6 +101,7 @@ void write(ByteWriter& out, const Probe& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kProbe)).u64(m.image_bytes).u8(m.force).u32(m.mode);
   out.u8(m.follow_symlinks);
   out.str(m.job_tag).str(m.source_key).str(m.destination).u8(m.tree);
+  out.str(m.cache_dir).u64(m.cache_budget).str(m.source_path);
 }
 void write(ByteWriter& out, const Probed& m) {
   out.u8(static_cast<std::uint8_t>(Tag::kProbed)).u8(m.cached).u64(m.digest.high).u64(m.digest.low);
@@ -246,8 +247,11 @@ std::optional<Message> read_body(Tag tag, ByteReader& in) {
       m.source_key = in.str(kMaxTextBytes);
       m.destination = in.str(kMaxTextBytes);
       m.tree = in.u8();
-      if (m.tree > 1) {
-        return std::nullopt;
+      m.cache_dir = in.str(kMaxTextBytes);
+      m.cache_budget = in.u64();
+      m.source_path = in.str(kMaxTextBytes);
+      if (m.tree > 1 || (m.tree == 1 && !m.cache_dir.empty())) {
+        return std::nullopt;  // a tree is never cached (yet): a probe saying both is not ours
       }
       return m;
     }

@@ -35,7 +35,7 @@
 
 namespace imgcast::replicator {
 
-inline constexpr std::uint16_t kProtocolVersion = 4;  // 4: Probe and Plan say "tree"
+inline constexpr std::uint16_t kProtocolVersion = 5;  // 5: Probe names the node cache
 
 using JobId = std::array<std::byte, 16>;
 using Nonce = std::array<std::byte, 32>;
@@ -75,6 +75,12 @@ struct Probe {
   // 1: the image is a directory tree's stream (tree/stream_layout.h), placed as a directory at
   // DST once verified; 0: one file. Only 0 and 1 decode.
   std::uint8_t tree = 0;
+  // --cache: the copy goes into each node's cache at `cache_dir` (node_cache.h), evicting to fit
+  // `cache_budget` bytes (0: no budget but the file system's), and DST, when not empty, is placed
+  // from the entry. Empty: no cache.
+  std::string cache_dir;
+  std::uint64_t cache_budget = 0;
+  std::string source_path;  // the root's source, for the entry's record (`imgcast cache list`)
 };
 struct Probed {
   std::uint8_t cached = 0;

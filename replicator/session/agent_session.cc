@@ -195,6 +195,24 @@ void AgentSession::on_probe(const Probe& probe) {
       (void)check_tree_destination(dst, probe.follow_symlinks != 0);
       image_.emplace(StagedImage::create(tree_stream_staging(dst), probe.image_bytes,
                                          probe.job_tag, 0600, probe.follow_symlinks != 0));
+    } else if (!probe.cache_dir.empty()) {
+      CacheTarget target;
+      target.cache_dir = expand_destination(probe.cache_dir, options_.rank, options_.host);
+      target.budget = probe.cache_budget;
+      target.destination = destination;
+      target.mode = static_cast<mode_t>(probe.mode);
+      target.follow_symlinks = probe.follow_symlinks != 0;
+      target.job_tag = probe.job_tag;
+      target.source_key = probe.source_key;
+      target.source_path = probe.source_path;
+      cache_.emplace(std::move(target));
+      if (const auto digest = cache_->find(probe.image_bytes, probe.force != 0)) {
+        answer.cached = 1;
+        answer.digest = *digest;
+        cached_ = true;
+      } else {
+        image_.emplace(cache_->stage(probe.image_bytes, StagedImage::Reserve::kNow));
+      }
     } else if (const auto record = find_cached_copy(destination, probe.source_key, probe.image_bytes,
                                              probe.force != 0, probe.follow_symlinks != 0)) {
       answer.cached = 1;
@@ -341,7 +359,9 @@ void AgentSession::check_done() {
   }
   // On its own thread: our children may still wait for the last chunks (background_placement.h).
   placing_.emplace([this, frozen] {
-    if (probe_.tree != 0) {
+    if (cache_) {
+      cache_->place(*image_, frozen);
+    } else if (probe_.tree != 0) {
       const std::string destination =
           expand_destination(probe_.destination, options_.rank, options_.host);
       (void)place_tree(*image_, tree_destination(destination), probe_.job_tag,

@@ -18,6 +18,7 @@
 #include "replicator/pipeline/data_channel.h"
 #include "replicator/plan/topology.h"
 #include "replicator/protocol/job_secret.h"
+#include "replicator/session/cache_placement.h"
 #include "replicator/session/agent.h"
 #include "replicator/session/background_placement.h"
 #include "replicator/session/event_loop.h"
@@ -69,6 +70,7 @@ class AgentSession final : public EventLoop::Session {
   Probe probe_;  // what the file was staged for; the plan must agree
 
   std::unique_ptr<Topology> topology_;
+  std::optional<CachePlacement> cache_;  // --cache: the node cache's part (pins while we live)
   std::optional<StagedImage> image_;
   std::optional<DataChannel> data_channel_;
   std::optional<EventLoop> loop_;

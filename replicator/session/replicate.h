@@ -66,6 +66,15 @@ struct ReplicateOptions {
   mode_t mode = 0644;
   // Replicate even to nodes whose copy is already this image (the node-local cache).
   bool force = false;
+  // --cache: every node's copy goes into its node cache (cache/node_cache.h) at `cache_dir`,
+  // which evicts to fit `cache_budget` (0: none but the file system's); `destination`, when not
+  // empty, is then placed from the entry. The root serves the transfer from its own entry when
+  // it has one, without reading the source. One image file only.
+  struct CacheOptions {
+    std::filesystem::path dir;  // may hold %r / %h, like `destination` (several nodes on one host)
+    std::uint64_t budget = 0;
+  };
+  std::optional<CacheOptions> cache;
   // Allow a destination directory reached through a symlink (refused otherwise: exit 4).
   bool follow_symlinks = false;
   // Up to this many nodes (never the root) may fail and the run still succeeds (exit 0).

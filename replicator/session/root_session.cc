@@ -88,14 +88,20 @@ void RootSession::check_inputs() {
                     "source): run imgcast replicate there, or put this host first",
                     options_.hosts[0]));
   }
+  secret_.job = random_job_id();
+  job_tag_ = to_hex(secret_.job).substr(0, 12);
   // Everything that can be checked here is checked before any agent starts: the source (opened
   // now, once, for the whole job), the plan and our own destination.
-  RootSource opened = open_root_source(
-      options_.sources.empty() ? std::vector<std::filesystem::path>{options_.source}
-                               : options_.sources);
-  source_ = std::move(opened.source);
-  tree_ = opened.tree;
-  source_key_ = source_->cache_key();
+  if (options_.cache) {
+    open_source_through_cache();  // our cache's entry when it has one, else the source
+  } else {
+    RootSource opened = open_root_source(
+        options_.sources.empty() ? std::vector<std::filesystem::path>{options_.source}
+                                 : options_.sources);
+    source_ = std::move(opened.source);
+    tree_ = opened.tree;
+    source_key_ = source_->cache_key();
+  }
   try {
     schedule_ = choose_schedule(size, source_->size(), options_.topology, options_.chunk_bytes,
                                 options_.link);
@@ -108,11 +114,9 @@ void RootSession::check_inputs() {
   // Before any agent starts: past the descriptor limit, accept() fails mid-setup for everyone.
   const bool per_host_launcher = !options_.publish && options_.agent_step.empty();
   ensure_descriptors(descriptor_budget(*topology_, per_host_launcher), options_.hosts.size());
-  secret_.job = random_job_id();
   secret_.key = options_.key ? *options_.key : JobKey::random();
   secret_.transport = options_.transport;
   secret_.transport_fallback = options_.transport_fallback;
-  job_tag_ = to_hex(secret_.job).substr(0, 12);
 
   agents_.resize(size);
   for (int rank = 0; rank < size; ++rank) {
@@ -120,6 +124,12 @@ void RootSession::check_inputs() {
     agents_[rank].host = options_.hosts[rank];
     agents_[rank].destination =
         expand_destination(options_.destination, rank, options_.hosts[rank]);
+  }
+  if (cache_) {
+    if (!root_cache_) {
+      image_.emplace(cache_->stage(source_->size(), StagedImage::Reserve::kLater));
+    }
+    return;
   }
   if (tree_) {
     refuse_destination_inside_sources(
@@ -262,7 +272,11 @@ Report RootSession::make_report(bool transfer) const {
     result.verified = agent.state == AgentRecord::State::kDone;
     result.seconds = agent.seconds;
     result.failure = agent.failure;
-    result.cached = agent.skipped;
+    // With --cache our entry was the transfer's source: our copy is the cache's, not sent.
+    result.cached = agent.skipped || (agent.rank == 0 && cache_ && root_cache_);
+    if (cache_ && result.destination.empty()) {
+      result.destination = "(cache only)";
+    }
     result.reparents = planner_ && agent.place > 0 ? planner_->reparents(agent.place) : 0;
     result.refetched = agent.refetched;
     result.transport = link_kinds_name(agent.link_kinds);

@@ -26,6 +26,7 @@
 #include "replicator/plan/topology.h"
 #include "replicator/protocol/admission.h"
 #include "replicator/protocol/job_secret.h"
+#include "replicator/session/cache_placement.h"
 #include "replicator/session/agent_launcher.h"
 #include "replicator/session/agent_record.h"
 #include "replicator/session/background_placement.h"
@@ -50,6 +51,9 @@ class RootSession final : public EventLoop::Session {
   // root_session.cc
   static double seconds_between(Clock::time_point from, Clock::time_point to);
   void check_inputs();
+  // --cache: the source's key by stat() alone, our cache's entry for it as the source when it
+  // has one (the source is then not opened at all), else the source (root_cache.cc).
+  void open_source_through_cache();
   void open_channels();
   // One turn of the event loop, then the agents' admission and the launcher's exits.
   void step(std::chrono::milliseconds timeout);
@@ -138,6 +142,8 @@ class RootSession final : public EventLoop::Session {
   std::unique_ptr<Topology> topology_;
   std::unique_ptr<ChunkSource> source_;  // an image file or a TreeStream (root_source.h)
   const TreeStream* tree_ = nullptr;      // source_ when it is a tree
+  std::optional<CachePlacement> cache_;  // --cache: our node cache's part (root_cache.cc)
+  std::string cache_source_path_;        // the source's absolute path, for every entry's record
   std::optional<StagedImage> image_;
   // Declared before everything they create (endpoints, regions), so they are destroyed last.
   std::unique_ptr<transport::Context> control_ctx_;

@@ -119,6 +119,11 @@ void RootSession::send_probes() {
   probe.source_key = source_key_;
   probe.destination = options_.destination;
   probe.tree = tree_ ? 1 : 0;
+  if (options_.cache) {
+    probe.cache_dir = options_.cache->dir.string();
+    probe.cache_budget = options_.cache->budget;
+    probe.source_path = cache_source_path_;
+  }
   probe_ = probe;
   for (auto& agent : agents_) {
     if (agent.rank == 0 || !agent.control) {
@@ -179,7 +184,9 @@ void RootSession::prepare_root() {
   if (!image_) {
     // Our copy was cached but others need the image: we stage it again as their source (and
     // place it again: the same bytes).
-    if (tree_) {
+    if (cache_) {
+      image_.emplace(cache_->stage(source_->size(), StagedImage::Reserve::kNow));
+    } else if (tree_) {
       image_.emplace(StagedImage::create(tree_stream_staging(tree_destination(
                                              agents_[0].destination)),
                                          source_->size(), job_tag_, 0600,

@@ -80,7 +80,9 @@ void RootSession::place_root_copy() {
   // (background_placement.h).
   tell_every_agent(Finish{digest});
   placing_.emplace([this, digest] {
-    if (tree_) {
+    if (cache_) {
+      cache_->place(*image_, digest);
+    } else if (tree_) {
       (void)place_tree(*image_, tree_destination(agents_[0].destination), job_tag_,
                        options_.follow_symlinks, source_key_, digest);
     } else {

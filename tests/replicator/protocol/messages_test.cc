@@ -46,8 +46,9 @@ std::vector<Message> samples() {
           Refetch{17},
           Burst{3, std::vector<std::byte>(kMaxBurstBytes, std::byte{0x5a})},
           BurstAck{3},
-          Probe{1ull << 33, 1, 0600, 1, "abc123", "0123456789abcdef", "/tmp/%h.sif"},
-          Probe{1ull << 33, 0, 0600, 0, "abc123", "", "/tmp/%h/env", 1},
+          Probe{1ull << 33, 1, 0600, 1, "abc123", "0123456789abcdef", "/tmp/%h.sif", 0, "", 0, ""},
+          Probe{1ull << 33, 0, 0600, 0, "abc123", "", "/tmp/%h/env", 1, "", 0, ""},
+          Probe{1ull << 33, 0, 0600, 0, "abc123", "0123456789abcdef", "", 0, "/tmp/imgcast-cache-0", 1ull << 30, "/lustre/app.sif"},
           Probed{1, ImageDigest{3, 4}},
           Skip{},
           Progress{1ull << 40}};
@@ -109,15 +110,22 @@ TEST(Messages, MoreParentsOrTreesThanTheTopologiesHaveAreRejected) {
 }
 
 TEST(Messages, ATreeFlagOtherThanZeroOrOneIsRejected) {
-  // The flag is the last byte of both messages: a 2 there is no kind of image we know.
-  for (const Message& message : {Message{Probe{}}, Message{Plan{}}}) {
-    auto bytes = encode(message);
-    ASSERT_EQ(bytes.back(), std::byte{0}) << message_name(message);
-    bytes.back() = std::byte{1};
-    EXPECT_TRUE(decode(bytes)) << message_name(message);
-    bytes.back() = std::byte{2};
-    EXPECT_FALSE(decode(bytes)) << message_name(message);
+  for (const std::uint8_t flag : {0, 1, 2, 255}) {
+    Probe probe;
+    probe.tree = flag;
+    Plan plan;
+    plan.tree = flag;
+    EXPECT_EQ(decode(encode(probe)).has_value(), flag <= 1) << int(flag);
+    EXPECT_EQ(decode(encode(plan)).has_value(), flag <= 1) << int(flag);
   }
+}
+
+TEST(Messages, AProbeForACachedTreeIsRejected) {
+  Probe probe;
+  probe.cache_dir = "/tmp/imgcast-cache-0";
+  EXPECT_TRUE(decode(encode(probe)));
+  probe.tree = 1;
+  EXPECT_FALSE(decode(encode(probe)));
 }
 
 TEST(Messages, ResultWithUnknownLinkKindBitsIsRejected) {

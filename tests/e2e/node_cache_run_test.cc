@@ -1,0 +1,192 @@
+// The node cache across jobs end to end (`imgcast replicate --cache`): real imgcast processes on
+// loopback "nodes", each with its own cache directory. A first run fills every cache and links
+// DST to the entry; the next is all hits; the root serves from its entry when the source cannot
+// be read; the budget evicts the least recently used entry and never a pinned one; a node whose
+// cache cannot fit the image fails alone; two jobs staging one image at once leave one entry.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "replicator/cache/node_cache.h"
+#include "tests/e2e/harness.h"
+
+namespace imgcast::test {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using replicator::NodeCache;
+
+class NodeCacheRun : public ::testing::Test {
+ protected:
+  fs::path cache(int rank) const { return job_.dir / fmt::format("cache{}", rank); }
+  std::string cache_pattern() const { return (job_.dir / "cache%r").string(); }
+
+  std::vector<std::string> command(const fs::path& source, std::vector<std::string> extra = {}) {
+    extra.insert(extra.begin(), {"--cache", "--cache-dir", cache_pattern(), "--json"});
+    return job_.command(source, extra);
+  }
+  nlohmann::json replicate(const fs::path& source, std::vector<std::string> extra = {},
+                           int expect_exit = 0) {
+    const ProcessResult result = run(command(source, std::move(extra)), 60s);
+    EXPECT_EQ(result.exit_code, expect_exit) << result.err;
+    return nlohmann::json::parse(result.out);
+  }
+  static std::vector<bool> cached(const nlohmann::json& report) {
+    std::vector<bool> out;
+    for (const auto& node : report.at("nodes")) {
+      out.push_back(node.at("cached").get<bool>());
+    }
+    return out;
+  }
+  std::size_t entries(int rank) {
+    return NodeCache::open(cache(rank)).list().size();
+  }
+
+  LocalJob job_{3};
+};
+
+ino_t inode_of(const fs::path& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_ino;
+}
+
+TEST_F(NodeCacheRun, AFirstRunFillsEveryCacheAndTheNextIsAllHits) {
+  const fs::path source = job_.dir / "app.sif";
+  write_random_file(source, (4u << 20) + 5, 61);
+  const auto first = replicate(source);
+  EXPECT_EQ(cached(first), (std::vector<bool>{false, false, false}));
+  job_.expect_all_copies_of(source);
+  for (int rank = 0; rank < 3; ++rank) {
+    const auto listed = NodeCache::open(cache(rank)).list();
+    ASSERT_EQ(listed.size(), 1u) << rank;
+    EXPECT_EQ(listed[0].record.sources.at(0).path, source.string());
+    // DST is the entry itself (a hard link on this tmpfs), not a second copy of the bytes.
+    EXPECT_EQ(inode_of(job_.copy(rank)),
+              inode_of(cache(rank) / "entries" / listed[0].record.digest.to_hex()));
+    EXPECT_EQ(list_dir(cache(rank) / "staging"), std::vector<std::string>{}) << rank;
+  }
+  // The job's DSTs are gone (a new job on the same nodes): every node places it from its cache.
+  for (int rank = 0; rank < 3; ++rank) {
+    fs::remove(job_.copy(rank));
+  }
+  const auto second = replicate(source);
+  EXPECT_EQ(cached(second), (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(second.at("digest_xxh3_128"), first.at("digest_xxh3_128"));
+  job_.expect_all_copies_of(source);
+}
+
+TEST_F(NodeCacheRun, WithoutDstTheImageGoesIntoTheCachesAlone) {
+  const fs::path source = job_.dir / "app.sif";
+  write_random_file(source, 1u << 20, 62);
+  std::vector<std::string> argv = {IMGCAST_BINARY, "replicate", "--cache", source.string(),
+                                   "--cache-dir", cache_pattern(), "--hosts", host_list(3),
+                                   "--rsh", "local", "--json"};
+  const ProcessResult result = run(argv, 60s);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (int rank = 0; rank < 3; ++rank) {
+    EXPECT_EQ(entries(rank), 1u);
+    EXPECT_EQ(list_dir(job_.node_dir(rank)), std::vector<std::string>{}) << rank;
+  }
+}
+
+TEST_F(NodeCacheRun, TheRootServesFromItsCacheWhenTheSourceCannotBeRead) {
+  // As an ordinary user (root reads any file): uid 65534 owns the job's directories.
+  const fs::path source = job_.dir / "app.sif";
+  write_random_file(source, (2u << 20) + 3, 63);
+  for (const fs::path& path : {job_.dir.path(), job_.node_dir(0), job_.node_dir(1),
+                               job_.node_dir(2), source}) {
+    ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0) << path;
+  }
+  const auto as_nobody = [&](std::vector<std::string> argv) {
+    argv.insert(argv.begin(), {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
+    return run(argv, 60s);
+  };
+  const ProcessResult first = as_nobody(command(source));
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  fs::remove_all(cache(1));
+  fs::remove_all(cache(2));
+  fs::remove(job_.copy(1));
+  fs::remove(job_.copy(2));
+  ASSERT_EQ(::chmod(source.c_str(), 0), 0);  // unreadable to its owner now
+  const ProcessResult second = as_nobody(command(source));
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  const auto report = nlohmann::json::parse(second.out);
+  EXPECT_EQ(cached(report), (std::vector<bool>{true, false, false}));
+  ASSERT_EQ(::chmod(source.c_str(), 0644), 0);
+  job_.expect_all_copies_of(source);
+}
+
+TEST_F(NodeCacheRun, TheBudgetEvictsTheLeastRecentlyUsedAndNeverAPinnedEntry) {
+  const std::uint64_t image = 2u << 20;
+  std::vector<fs::path> sources;
+  for (int i = 0; i < 4; ++i) {
+    sources.push_back(job_.dir / fmt::format("img{}.sif", i));
+    write_random_file(sources.back(), image, 70 + i);
+  }
+  const std::vector<std::string> budget = {"--cache-max", "5M"};  // two images fit, not three
+  const auto a = replicate(sources[0], budget);
+  const std::string a_digest = a.at("digest_xxh3_128");
+  // Pinned by hand on rank 1 only: it must survive there, and may go elsewhere.
+  NodeCache::open(cache(1)).pin(a_digest, "site");
+  (void)replicate(sources[1], budget);
+  (void)replicate(sources[2], budget);  // evicts img0 on ranks 0 and 2, img1 on rank 1
+  for (int rank = 0; rank < 3; ++rank) {
+    std::vector<std::string> held;
+    for (const auto& entry : NodeCache::open(cache(rank)).list()) {
+      held.push_back(entry.record.sources.at(0).path);
+    }
+    std::sort(held.begin(), held.end());
+    const std::vector<std::string> want =
+        rank == 1 ? std::vector<std::string>{sources[0].string(), sources[2].string()}
+                  : std::vector<std::string>{sources[1].string(), sources[2].string()};
+    EXPECT_EQ(held, want) << "rank " << rank;
+  }
+}
+
+TEST_F(NodeCacheRun, ANodeWhoseCacheCannotFitTheImageFailsAlone) {
+  const fs::path big = job_.dir / "big.sif";
+  const fs::path next = job_.dir / "next.sif";
+  write_random_file(big, 3u << 20, 80);
+  write_random_file(next, 2u << 20, 81);
+  const auto first = replicate(big, {"--cache-max", "4M"});
+  NodeCache::open(cache(2)).pin(first.at("digest_xxh3_128").get<std::string>(), "keep");
+  const auto report = replicate(next, {"--cache-max", "4M"}, /*expect_exit=*/3);
+  const auto& nodes = report.at("nodes");
+  EXPECT_TRUE(nodes.at(0).at("verified").get<bool>());
+  EXPECT_TRUE(nodes.at(1).at("verified").get<bool>());
+  EXPECT_FALSE(nodes.at(2).at("verified").get<bool>());
+  EXPECT_NE(nodes.at(2).at("failure").get<std::string>().find("in use or pinned"),
+            std::string::npos)
+      << nodes.at(2).dump();
+  EXPECT_EQ(list_dir(cache(2) / "staging"), std::vector<std::string>{});
+}
+
+TEST_F(NodeCacheRun, TwoJobsStagingOneImageAtOnceLeaveOneEntryPerNode) {
+  const fs::path source = job_.dir / "app.sif";
+  write_random_file(source, 8u << 20, 90);
+  LocalJob other(3);  // the second job's DSTs; the same caches
+  std::vector<std::string> second = other.command(source, {"--cache", "--cache-dir",
+                                                           cache_pattern(), "--json"});
+  Process one(command(source));
+  Process two(second);
+  const ProcessResult a = one.wait(60s);
+  const ProcessResult b = two.wait(60s);
+  EXPECT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(b.exit_code, 0) << b.err;
+  for (int rank = 0; rank < 3; ++rank) {
+    EXPECT_EQ(entries(rank), 1u) << rank;
+    EXPECT_EQ(list_dir(cache(rank) / "staging"), std::vector<std::string>{}) << rank;
+  }
+  job_.expect_all_copies_of(source);
+  other.expect_all_copies_of(source);
+}
+
+}  // namespace
+}  // namespace imgcast::test
