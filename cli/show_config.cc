@@ -81,8 +81,6 @@ void print_settings(std::ostream& out, const SettingsView& view) {
     if (view.only_subcommand.empty() || view.only_subcommand == section)
       print_section(out, view, section);
   }
-  if (view.only_subcommand == "agent")
-    out << "\n# [agent] takes no settings from a config file: the root passes them on\n";
 }
 
 }  // namespace imgcast::cli
