@@ -83,7 +83,9 @@ std::optional<std::string> read_trusted(const std::string& path, bool explicit_p
         "no config file",
         path, kConfigVariable, kConfigVariable));
   };
-  Fd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  // O_PATH: enough to fstat it and open the file in it, and needs no read permission on it (a
+  // home directory of mode 0711).
+  Fd d{::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)};
   if (d.fd < 0) {
     if (errno == ENOENT || errno == ENOTDIR)
       return missing();
