@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/context_factory.h"
 #include "cli/logging.h"
+#include "cli/option_checks.h"
 #include "cli/run_guard.h"
 #include "cli/sample_image.h"
 #include "cli/parse.h"
@@ -69,7 +70,9 @@ Run add_demo_command(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   cmd->add_option("--size", args->size, "Sample image size")->capture_default_str();
-  cmd->add_option("--chunk-size", args->chunk_size, "Chunk size")->capture_default_str();
+  cmd->add_option("--chunk-size", args->chunk_size, "Chunk size")
+      ->capture_default_str()
+      ->check(chunk_size_check());
   cmd->add_option("--topology", args->topology, "auto, binomial, chain, kary:K or twotree")
       ->capture_default_str();
   cmd->add_option("--dir", args->dir, "Where to put the scratch directory (default: $TMPDIR)");

@@ -20,6 +20,7 @@
 #include "cli/launch/node_identity.h"
 #include "cli/launch/rendezvous.h"
 #include "cli/logging.h"
+#include "cli/option_checks.h"
 #include "cli/run_guard.h"
 #include "replicator/session/agent.h"
 #include "replicator/image/destination.h"
@@ -175,7 +176,8 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
                   "The launch's id, the same on every node (default: the job id, or Slurm's "
                   "JOB.STEP)");
   cmd->add_option("--chunk-size", args->chunk_size, "Chunk size (4K..1G), or auto")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(chunk_size_check());
   cmd->add_option("--topology", args->topology, "auto, binomial, chain, kary:K or twotree")
       ->capture_default_str();
   cmd->add_option("--link-mbit", args->link_mbit,
@@ -187,8 +189,11 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--transport", args->transport,
                   "tcp, ucx, verbs or auto (RDMA where it works; a link whose RDMA setup fails "
                   "runs on TCP)")
-      ->capture_default_str();
-  cmd->add_option("--mode", args->mode, "File mode of every copy (octal)")->capture_default_str();
+      ->capture_default_str()
+      ->check(transport_check());
+  cmd->add_option("--mode", args->mode, "File mode of every copy (octal)")
+      ->capture_default_str()
+      ->check(mode_check());
   cmd->add_flag("--allow-setid", args->allow_setid,
                 "Let --mode set the setuid, setgid or sticky bit (refused otherwise)");
   cmd->add_flag("--force", args->force,
@@ -201,10 +206,12 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--timeout", args->timeout,
                   "Seconds for every node to arrive (the launcher may start them apart)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(seconds_check());
   cmd->add_option("--stall-timeout", args->stall_timeout,
                   "Seconds without progress before a node counts as failed")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(seconds_check());
 
   return [args, &global]() {
     const launch::Environment env = launch::process_environment();

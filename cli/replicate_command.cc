@@ -11,6 +11,7 @@
 #include "cli/context_factory.h"
 #include "cli/launch/allocation.h"
 #include "cli/logging.h"
+#include "cli/option_checks.h"
 #include "cli/progress_line.h"
 #include "cli/result_output.h"
 #include "cli/run_guard.h"
@@ -139,13 +140,15 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
       ->excludes(hosts);
   cmd->add_option("--launcher", args->launcher,
                   "How agents start: auto (srun inside Slurm, else --rsh), srun, mpirun or rsh")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "srun", "mpirun", "rsh"}));
   auto* rsh = cmd->add_option("--rsh", args->rsh,
                   "Command that starts the agent on a host: CMD HOST 'command' ('local': this "
                   "machine)")
       ->capture_default_str();
   cmd->add_option("--chunk-size", args->chunk_size, "Chunk size (4K..1G), or auto")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(chunk_size_check());
   cmd->add_option("--topology", args->topology, "auto, binomial, chain, kary:K or twotree")
       ->capture_default_str();
   cmd->add_option("--link-mbit", args->link_mbit,
@@ -159,16 +162,21 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--transport", args->transport,
                   "tcp, ucx, verbs or auto (RDMA where it works; a link whose RDMA setup fails "
                   "runs on TCP)")
-      ->capture_default_str();
-  cmd->add_option("--mode", args->mode, "File mode of every copy (octal)")->capture_default_str();
+      ->capture_default_str()
+      ->check(transport_check());
+  cmd->add_option("--mode", args->mode, "File mode of every copy (octal)")
+      ->capture_default_str()
+      ->check(mode_check());
   cmd->add_flag("--allow-setid", args->allow_setid,
                 "Let --mode set the setuid, setgid or sticky bit (refused otherwise)");
   cmd->add_option("--connect-timeout", args->connect_timeout,
                   "Seconds for every agent to join and get ready")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(seconds_check());
   cmd->add_option("--stall-timeout", args->stall_timeout,
                   "Seconds without progress before a node counts as failed")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(seconds_check());
   cmd->add_flag("--force", args->force,
                 "Send the image even to hosts whose copy is already this image (cached)");
   cmd->add_flag("--follow-symlinks", args->follow_symlinks,

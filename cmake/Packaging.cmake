@@ -19,7 +19,7 @@ else()
 endif()
 
 install(FILES README.md docs/usage.md docs/architecture.md docs/protocol.md docs/perf.md
-              docs/rdma.md
+              docs/rdma.md docs/imgcast.conf.example
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 set(CPACK_GENERATOR DEB)
