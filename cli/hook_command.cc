@@ -6,6 +6,7 @@
 // IMGCAST_PATH set to the staged file.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -21,7 +22,9 @@
 #include "cli/launch/rendezvous.h"
 #include "cli/logging.h"
 #include "cli/option_checks.h"
+#include "cli/parse.h"
 #include "cli/run_guard.h"
+#include "replicator/cache/node_cache.h"
 #include "replicator/session/agent.h"
 #include "replicator/image/destination.h"
 #include "replicator/session/replicate.h"
@@ -55,7 +58,20 @@ struct HookArgs {
   bool force = false;
   int allow_fail = 0;
   bool follow_symlinks = false;
+  bool cache = false;
+  std::string cache_dir;  // empty: replicator::default_cache_dir()
+  std::string cache_max = "0";
 };
+
+// The node cache's entry this node's copy is (--cache), pinned: held open across the exec of
+// CMD, so the entry stays in use while CMD (or anything that inherits it) runs, and no longer
+// once they are gone (the kernel drops the flock with the last descriptor).
+replicator::UniqueFd kept_pin;
+
+void keep_pin(int entry_fd) {
+  // F_DUPFD, not F_DUPFD_CLOEXEC: the duplicate must survive execvp(). It shares the flock.
+  kept_pin.reset(::fcntl(entry_fd, F_DUPFD, 3));
+}
 
 fs::path rendezvous_directory(const HookArgs& args, const launch::Environment& env) {
   if (!args.rendezvous_dir.empty())
@@ -97,6 +113,18 @@ int stage_as_root(const HookArgs& args, const GlobalOptions& global,
   options.connect_timeout = parse_seconds(args.timeout, "--timeout");
   options.bind_any = global.bind == "any";
   options.stall_timeout = parse_seconds(args.stall_timeout, "--stall-timeout");
+  if (args.cache) {
+    options.cache.emplace();
+    options.cache->dir = args.cache_dir.empty() ? replicator::default_cache_dir()
+                                                : fs::path(args.cache_dir);
+    if (!options.cache->dir.is_absolute()) {
+      throw replicator::InputError(fmt::format(
+          "the cache directory {} must be an absolute path: every node uses it",
+          options.cache->dir.string()));
+    }
+    options.cache->budget = parse_size(args.cache_max, "--cache-max");
+    options.keep_cache_pin = keep_pin;
+  }
   std::optional<replicator::Report> result;
   try {
     result.emplace(replicator::replicate(options, context_factory()));
@@ -130,6 +158,7 @@ int stage_as_agent(const HookArgs& args, const GlobalOptions& global,
   options.secret_line = invitation.secret_line;
   options.connect_timeout = timeout;
   options.bind_any = global.bind == "any";
+  options.keep_cache_pin = keep_pin;  // used only when node 0 runs with --cache
   return static_cast<int>(replicator::run_agent(options, context_factory()));
 }
 
@@ -204,6 +233,15 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
                   "Up to K nodes (not node 0) may fail and node 0 still exits 0")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
+  cmd->add_flag("--cache", args->cache,
+                "Stage SRC into every node's cache (kept across jobs) and DST from the entry; the "
+                "entry stays in use, never evicted, while CMD runs");
+  cmd->add_option("--cache-dir", args->cache_dir,
+                  "The node cache's directory (node 0's choice counts; default: "
+                  "$IMGCAST_CACHE_DIR, else /tmp/imgcast-cache-UID)");
+  cmd->add_option("--cache-max", args->cache_max,
+                  "The node cache's size budget, e.g. 100G (default 0: the file system's space)")
+      ->capture_default_str();
   cmd->add_option("--timeout", args->timeout,
                   "Seconds for every node to arrive (the launcher may start them apart)")
       ->capture_default_str()
@@ -258,7 +296,8 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
         throw;
       }
       if (result == 0) {
-        claim.record_staged(id.job);
+        // Node 0 knows it ran with --cache; an agent knows by the pin it was handed.
+        claim.record_staged(id.job, args->cache || kept_pin.valid());
       } else {
         claim.record_failed(id.job, id.step);
       }

@@ -14,10 +14,20 @@
 
 #include "replicator/errors.h"
 #include "replicator/image/cache_record.h"
+#include "replicator/image/file_trust.h"
 
 namespace imgcast::cli::launch {
 
 namespace {
+
+// DST, placed from the node cache: a regular file (not followed through a symlink) of ours that
+// no group or other may write, so no one else can have put something else there since.
+bool placed_copy_is_ours(int dir_fd, const std::filesystem::path& destination) {
+  struct stat st {};
+  return ::fstatat(dir_fd, destination.filename().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+         !replicator::file_distrust(st);
+}
+
 
 using replicator::InputError;
 using replicator::SecurityError;
@@ -132,6 +142,11 @@ NodeState NodeClaim::state(const std::string& job, const std::string& step) cons
     // Only while DST is still the copy we placed: ours, beside a record of ours that describes
     // it. Someone may have removed or replaced it since. (Not re-hashed: it was verified in
     // this job, and every other task of the node would hash it again, one after another.)
+    std::string how;
+    if (in >> how && how == "cache") {
+      return placed_copy_is_ours(dir_.get(), destination_) ? NodeState::kStaged
+                                                            : NodeState::kNothing;
+    }
     return replicator::open_cached_copy(destination_) ? NodeState::kStaged : NodeState::kNothing;
   }
   if (word == "failed" && (in >> recorded_step) && recorded_step == step)
@@ -160,7 +175,9 @@ void NodeClaim::record(const std::string& line) {
   }
 }
 
-void NodeClaim::record_staged(const std::string& job) { record(fmt::format("staged {}\n", job)); }
+void NodeClaim::record_staged(const std::string& job, bool from_cache) {
+  record(fmt::format("staged {}{}\n", job, from_cache ? " cache" : ""));
+}
 
 void NodeClaim::record_failed(const std::string& job, const std::string& step) {
   record(fmt::format("failed {} {}\n", job, step));

@@ -3,6 +3,7 @@
 // a lock file beside the destination stages; the others block on the lock and then read what it
 // recorded in a state file beside the destination:
 //   "staged JOB"       the verified file is in place for this job: nothing to do
+//   "staged JOB cache" the same, placed from the node cache (imgcast hook --cache)
 //   "failed JOB STEP"  this launch failed on this node: the others fail too, at once
 // Both files are small dot files in DST's directory, named after DST.
 //
@@ -34,8 +35,10 @@ class NodeClaim {
   // What an earlier holder recorded for this job / step. Throws SecurityError when the state
   // file is a symlink or not ours with mode 0600.
   NodeState state(const std::string& job, const std::string& step) const;
-  // Throw TransferError when the state cannot be written.
-  void record_staged(const std::string& job);
+  // Throw TransferError when the state cannot be written. `from_cache`: DST was placed from the
+  // node cache (a link to its entry, which carries no per-copy record): "staged" then counts
+  // while DST is a regular file of ours that no one else may write.
+  void record_staged(const std::string& job, bool from_cache = false);
   void record_failed(const std::string& job, const std::string& step);
 
  private:

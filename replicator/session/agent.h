@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "replicator/errors.h"
@@ -23,6 +24,10 @@ struct AgentOptions {
   std::uint16_t advertise_port = 0;
   // Listen on every address (--bind any) instead of `host`'s (listen_address.h).
   bool bind_any = false;
+  // --cache runs: called with the descriptor of the cache entry this node's copy is, pinned
+  // (node_cache.h), once it is; the caller may dup() it to keep the entry in use after the run
+  // (imgcast hook holds it while CMD runs). Optional.
+  std::function<void(int entry_fd)> keep_cache_pin;
 };
 
 // Returns the process exit code (ExitCode). Throws nothing: every failure is reported to the

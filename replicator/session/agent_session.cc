@@ -205,6 +205,7 @@ void AgentSession::on_probe(const Probe& probe) {
       target.job_tag = probe.job_tag;
       target.source_key = probe.source_key;
       target.source_path = probe.source_path;
+      target.keep_pin = options_.keep_cache_pin;
       cache_.emplace(std::move(target));
       if (const auto digest = cache_->find(probe.image_bytes, probe.force != 0)) {
         answer.cached = 1;

@@ -37,6 +37,9 @@ std::optional<ImageDigest> CachePlacement::find(std::uint64_t image_bytes, bool 
                                                 target_.job_tag, target_.follow_symlinks);
     log().info("{} from the cache ({})", target_.destination, placement_name(how));
   }
+  if (target_.keep_pin) {
+    target_.keep_pin(pin_->fd());
+  }
   return pin_->record().digest;
 }
 
@@ -56,6 +59,9 @@ void CachePlacement::place(StagedImage& image, const ImageDigest& digest) {
     const EntryPlacement how = place_from_entry(*pin_, target_.destination, target_.mode,
                                                 target_.job_tag, target_.follow_symlinks);
     log().debug("{} from the cache ({})", target_.destination, placement_name(how));
+  }
+  if (target_.keep_pin) {
+    target_.keep_pin(pin_->fd());
   }
 }
 

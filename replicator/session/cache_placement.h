@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -30,6 +31,9 @@ struct CacheTarget {
   std::string job_tag;
   std::string source_key;
   std::string source_path;    // for `imgcast cache list`
+  // Told the pinned entry's descriptor once this node's copy is the entry (after find() hits,
+  // or place()): to keep it in use beyond the run. Optional.
+  std::function<void(int entry_fd)> keep_pin;
 };
 
 class CachePlacement {

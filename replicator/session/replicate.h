@@ -75,6 +75,8 @@ struct ReplicateOptions {
     std::uint64_t budget = 0;
   };
   std::optional<CacheOptions> cache;
+  // As AgentOptions::keep_cache_pin, for the root's own entry. Optional.
+  std::function<void(int entry_fd)> keep_cache_pin;
   // Allow a destination directory reached through a symlink (refused otherwise: exit 4).
   bool follow_symlinks = false;
   // Up to this many nodes (never the root) may fail and the run still succeeds (exit 0).

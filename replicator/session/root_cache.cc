@@ -43,6 +43,7 @@ void RootSession::open_source_through_cache() {
   target.source_key = key;
   target.source_path = error ? source.string() : absolute.string();
   cache_source_path_ = target.source_path;
+  target.keep_pin = options_.keep_cache_pin;
   cache_.emplace(std::move(target));
   const std::uint64_t bytes = static_cast<std::uint64_t>(st.st_size);
   if (!key.empty()) {

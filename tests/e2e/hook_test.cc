@@ -11,7 +11,9 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <thread>
 
+#include "replicator/cache/node_cache.h"
 #include "tests/e2e/harness.h"
 #include "transport/unique_fd.h"
 
@@ -69,6 +71,47 @@ TEST(Hook, EveryNodeGetsAVerifiedCopyAndTheRendezvousIsGone) {
                                         "image.sif"}));
   }
   EXPECT_TRUE(list_dir(hook.job.dir / "rdv").empty());
+}
+
+// --cache: every node's copy goes into its cache, and the entry is in use (never evicted) for
+// exactly as long as CMD runs: the pin is a flock CMD inherits.
+TEST(Hook, WithTheCacheTheEntryIsInUseWhileTheCommandRuns) {
+  HookJob hook(2);
+  const auto source = hook.job.dir / "source.img";
+  write_random_file(source, (2u << 20) + 9, 44);
+  const auto release = hook.job.dir / "release";
+  const auto cache = [&](int rank) { return hook.job.dir / fmt::format("cache{}", rank); };
+  std::vector<std::unique_ptr<Process>> nodes;
+  for (int rank = 1; rank >= 0; --rank) {
+    nodes.push_back(hook.start(
+        rank, source,
+        {"--cache", "--cache-dir", (hook.job.dir / "cache%r").string(), "--", "sh", "-c",
+         fmt::format("touch \"$IMGCAST_PATH.running\"; while [ ! -e {} ]; do sleep 0.05; done",
+                     release.string())}));
+  }
+  for (int rank = 0; rank < 2; ++rank) {
+    const auto running = hook.job.copy(rank).string() + ".running";
+    for (int i = 0; i < 400 && !std::filesystem::exists(running); ++i) {
+      std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_TRUE(std::filesystem::exists(running)) << "rank " << rank;
+    auto node_cache = replicator::NodeCache::open(cache(rank));
+    const auto listed = node_cache.list();
+    ASSERT_EQ(listed.size(), 1u) << "rank " << rank;
+    EXPECT_TRUE(listed[0].in_use) << "rank " << rank;
+    EXPECT_TRUE(node_cache.prune(0, std::nullopt).empty()) << "rank " << rank;
+    EXPECT_TRUE(files_equal(source, hook.job.copy(rank))) << "rank " << rank;
+  }
+  std::ofstream(release) << "go";
+  for (auto& node : nodes) {
+    const ProcessResult result = node->wait(60s);
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+  }
+  for (int rank = 0; rank < 2; ++rank) {
+    auto node_cache = replicator::NodeCache::open(cache(rank));
+    ASSERT_EQ(node_cache.list().size(), 1u);
+    EXPECT_FALSE(node_cache.list()[0].in_use) << "rank " << rank;
+  }
 }
 
 // A directory source through the hook: every node gets the tree at DST.
