@@ -13,7 +13,8 @@
  *   optional /usr/lib/x86_64-linux-gnu/slurm-wlm/imgcast_spank.so imgcast=/usr/bin/imgcast
  *
  * Options after DST, comma-separated: transport=, chunk-size=, topology=, timeout=, mode=,
- * link-mbit= (passed to imgcast hook as --key value).
+ * link-mbit=, cache-dir=, cache-max= (passed to imgcast hook as --key value), and cache=yes
+ * (imgcast hook --cache: the image goes through each node's cache, pinned for the step).
  */
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h> /* flock */
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -48,8 +50,22 @@ static char imgcast_program[PATH_MAX] = "";
 /* Set by user_init in slurmstepd; the tasks, forked from it, inherit it. */
 static int staging_failed;
 
-static const char* const allowed_keys[] = {"transport", "chunk-size", "topology",
-                                           "timeout",   "mode",       "link-mbit"};
+static const char* const allowed_keys[] = {"transport", "chunk-size", "topology", "timeout",
+                                           "mode",      "link-mbit",  "cache",    "cache-dir",
+                                           "cache-max"};
+/* cache=yes: the node cache's entry DST was placed from, pinned (a shared flock on DST, the
+ * entry's own inode when it is a hard link) from staging until the step ends (slurm_spank_exit;
+ * a slurmstepd that dies drops it with its descriptors). */
+static int cache_pin_fd = -1;
+
+static int cache_requested(void) {
+  for (int i = 0; i < option_count; ++i) {
+    if (strcmp(option_keys[i], "cache") == 0)
+      return strcmp(option_values[i], "yes") == 0 || strcmp(option_values[i], "1") == 0 ||
+             strcmp(option_values[i], "true") == 0;
+  }
+  return 0;
+}
 
 /* Parses "SRC:DST[,key=value...]" into the globals; returns 0, or -1 after slurm_error. */
 static int parse_request(const char* text) {
@@ -91,7 +107,7 @@ static int parse_request(const char* text) {
     if (!known || option_count == MAX_OPTIONS || strlen(rest) >= 64 ||
         strlen(equals + 1) >= 256 || equals[1] == '\0') {
       slurm_error("imgcast: --imgcast option '%s' is not one of transport=, chunk-size=, "
-                  "topology=, timeout=, mode=, link-mbit=",
+                  "topology=, timeout=, mode=, link-mbit=, cache=yes, cache-dir=, cache-max=",
                   rest);
       return -1;
     }
@@ -266,6 +282,11 @@ static int run_hook(spank_t sp, const struct job_user* user, uint32_t job, uint3
   argv[n++] = rendezvous;
   for (int i = 0; i < option_count; ++i) {
     snprintf(option_flags[i], sizeof option_flags[i], "--%.63s", option_keys[i]);
+    if (strcmp(option_keys[i], "cache") == 0) {
+      if (cache_requested())
+        argv[n++] = option_flags[i]; /* a flag: --cache, no value */
+      continue;
+    }
     argv[n++] = option_flags[i];
     argv[n++] = option_values[i];
   }
@@ -365,6 +386,28 @@ int slurm_spank_user_init(spank_t sp, int ac, char** av) {
     /* Not failed here: Slurm 22.05 reports a user_init failure to srun as a launch failure and
      * srun then exits 0. Each task fails instead (task_init), so the step exits non-zero. */
     staging_failed = 1;
+  } else if (cache_requested() && cache_pin_fd < 0) {
+    /* As the job's user (user_init runs with its effective ids): never through a symlink, and
+     * never blocking on a FIFO someone put there. */
+    cache_pin_fd = open(destination, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (cache_pin_fd >= 0 && flock(cache_pin_fd, LOCK_SH | LOCK_NB) != 0) {
+      close(cache_pin_fd);
+      cache_pin_fd = -1;
+    }
+    if (cache_pin_fd < 0)
+      slurm_info("imgcast: %s is not pinned in the node cache for this step: %s", destination,
+                 strerror(errno));
+  }
+  return 0;
+}
+
+int slurm_spank_exit(spank_t sp, int ac, char** av) {
+  (void)sp;
+  (void)ac;
+  (void)av;
+  if (cache_pin_fd >= 0) {
+    close(cache_pin_fd); /* the step is over: its image may be evicted again */
+    cache_pin_fd = -1;
   }
   return 0;
 }

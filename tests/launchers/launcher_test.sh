@@ -144,6 +144,25 @@ JOB
     [[ $(grep -c "step2 /mnt/imgcast-node/sbatch.img" job.out) == 2 ]]
     verify sbatch.img "$nodes"
     ;;
+  spank_cache)
+    # cache=yes: each node's copy goes through its node cache, and the entry is pinned (a shared
+    # flock held by slurmstepd) while the step's tasks run, and free once the step ends.
+    spec="$work/source.img:/mnt/imgcast-node/cached.img,cache=yes,cache-dir=/mnt/imgcast-node/cache"
+    timeout 120 "${on_ctl[@]}" srun -N "$nodes" --imgcast="$spec" sh -c '
+      entry=$(ls /mnt/imgcast-node/cache/entries | grep -v json)
+      if flock -n -x "/mnt/imgcast-node/cache/entries/$entry" true; then echo NOT-PINNED; else echo PINNED; fi
+      md5sum < "$IMGCAST_PATH"' > out.txt
+    cat out.txt
+    [[ $(grep -c "^PINNED" out.txt) == "$nodes" ]]
+    [[ $(grep -c "$want" out.txt) == "$nodes" ]]
+    verify cached.img "$nodes"
+    for ((k = 0; k < nodes; k++)); do
+      entries=("$node_root/h$k"/cache/entries/*[0-9a-f])
+      [[ ${#entries[@]} == 1 ]] || { echo "FAIL: h$k's cache holds ${#entries[@]} entries"; exit 1; }
+      flock -n -x "${entries[0]}" true || { echo "FAIL: h$k's entry is still pinned after the step"; exit 1; }
+    done
+    echo "ok: pinned during the step, free after it"
+    ;;
   spank_failure)
     # A missing source fails the step (non-zero srun), names the source, runs no task, and the
     # other nodes hear of it at once (no timeout wait).
