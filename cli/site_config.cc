@@ -207,6 +207,8 @@ const std::vector<EnvShadow>& environment_shadows() {
   static const std::vector<EnvShadow> shadows = {
       {"", "rdma-device", "IMGCAST_RDMA_DEVICE"},
       {"hook", "rendezvous", "IMGCAST_RENDEZVOUS_DIR"},
+      {"replicate", "cache-dir", "IMGCAST_CACHE_DIR"},
+      {"hook", "cache-dir", "IMGCAST_CACHE_DIR"},
   };
   return shadows;
 }
