@@ -9,6 +9,7 @@
 #include "replicator/protocol/auth.h"
 #include "replicator/protocol/job_secret.h"
 #include "replicator/protocol/messages.h"
+#include "replicator/cache/entry_record.h"
 #include "replicator/tree/manifest.h"
 #include "replicator/tree/stream_layout.h"
 #include "transport/fallback/two_halves.h"
@@ -132,5 +133,16 @@ int main(int argc, char** argv) {
   write(root / "fuzz_two_halves", "both", both.data(), both.size());
   const auto tcp_only = transport::fallback::pack({}, tcp_half);
   write(root / "fuzz_two_halves", "tcp_only", tcp_only.data(), tcp_only.size());
+
+  replicator::EntryRecord record;
+  record.digest = {0x0123456789abcdefULL, 42};
+  record.bytes = 1 << 20;
+  record.inode = 7;
+  record.mtime_ns = 1'700'000'000'000'000'000;
+  record.added_ns = record.mtime_ns;
+  record.last_used_ns = record.mtime_ns + 1;
+  record.sources = {{"00112233aabbccdd", "/lustre/app.sif"}};
+  const std::string json = record.encode();
+  write(root / "fuzz_entry_record", "record", json.data(), json.size());
   return 0;
 }

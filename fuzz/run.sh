@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build-fuzz}
 seconds=${FUZZ_SECONDS:-60}
 targets=(fuzz_frame_header fuzz_region_descriptor fuzz_messages fuzz_job_secret fuzz_verbs_wire
-         fuzz_tree_manifest fuzz_two_halves)
+         fuzz_tree_manifest fuzz_two_halves fuzz_entry_record)
 
 cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER=clang++-14 \

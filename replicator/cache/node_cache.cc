@@ -184,6 +184,13 @@ void NodeCache::sweep_stale_reservations(std::uint64_t* live_bytes) {
   }
   for (const std::string& name : *listing) {
     if (!name.ends_with(kReserveSuffix)) {
+      // A copy committed into staging whose run holds no reservation any more (it died between
+      // the two renames): nobody will take it into the cache. Staging files (".*.tmp") are
+      // StagedImage's to sweep.
+      if (!name.starts_with(".") &&
+          std::find(listing->begin(), listing->end(), name + kReserveSuffix) == listing->end()) {
+        (void)::unlinkat(staging_fd_.get(), name.c_str(), 0);
+      }
       continue;
     }
     UniqueFd fd(::openat(staging_fd_.get(), name.c_str(),

@@ -106,7 +106,8 @@ class NodeCache {
   // Makes room for `bytes` before data moves: when the entries, the other copies on their way
   // in and this one would exceed `budget` (0: none), or the file system's free space, entries
   // no one uses go, least recently used first. Throws TransferError naming what stays pinned
-  // when it still does not fit. `job_tag` names the reservation.
+  // when it still does not fit. `job_tag` names the reservation. (0 bytes: a reservation that
+  // only marks the staging copy as a live run's, without evicting anything.)
   CacheReservation admit(std::uint64_t bytes, std::uint64_t budget, const std::string& job_tag);
 
   // Where a copy on its way in is staged (StagedImage's destination: its temporary file goes

@@ -44,9 +44,10 @@ std::optional<ImageDigest> CachePlacement::find(std::uint64_t image_bytes, bool 
 }
 
 StagedImage CachePlacement::stage(std::uint64_t image_bytes, StagedImage::Reserve reserve) {
-  if (!pin_) {
-    room_ = cache_.admit(image_bytes, target_.budget, target_.job_tag);
-  }
+  // With our entry pinned the copy is a buffer that place() drops: a reservation of no bytes
+  // (nothing evicted for it) still marks its staging file as a live run's.
+  room_ = pin_ ? cache_.admit(0, 0, target_.job_tag)
+               : cache_.admit(image_bytes, target_.budget, target_.job_tag);
   return StagedImage::create(cache_.staging_path(target_.job_tag), image_bytes, target_.job_tag,
                              0600, /*follow_symlinks=*/false, reserve);
 }

@@ -199,14 +199,14 @@ TEST_F(SiteConfig, UnknownKeysWarnOnceEachAndTheRestApplies) {
   const std::string path = config(
       "transport = tcp\n"
       "[replicate]\n"
-      "cache-dir = /var/cache/imgcast\n"
+      "cache-ttl = 7d\n"
       "mode = \"0600\"\n"
       "[agent]\n"
       "data-port = 7000\n");
   const ProcessResult result = replicate(path);
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(copy_mode(), 0600u);
-  for (const std::string key : {"'replicate.cache-dir'", "'agent.data-port'", "'transport'"}) {
+  for (const std::string key : {"'replicate.cache-ttl'", "'agent.data-port'", "'transport'"}) {
     const auto at = result.err.find(key);
     ASSERT_NE(at, std::string::npos) << key << "\n" << result.err;
     const auto start = result.err.rfind('\n', at) + 1;

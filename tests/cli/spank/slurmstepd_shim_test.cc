@@ -90,6 +90,14 @@ void slurm_error(const char* format, ...) {
   va_end(args);
 }
 
+void slurm_info(const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  std::vfprintf(stderr, format, args);
+  std::fputc('\n', stderr);
+  va_end(args);
+}
+
 }  // extern "C"
 
 namespace {
