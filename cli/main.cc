@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   const auto agent = imgcast::cli::add_agent_command(app, global);
   const auto demo = imgcast::cli::add_demo_command(app, global);
   const auto hook = imgcast::cli::add_hook_command(app, global);
+  const auto cache = imgcast::cli::add_cache_command(app, global);
 
   try {
     app.parse(argc, argv);
@@ -79,5 +80,7 @@ int main(int argc, char** argv) {
     return agent();
   if (app.got_subcommand("hook"))
     return hook();
+  if (app.got_subcommand("cache"))
+    return cache();
   return demo();
 }
