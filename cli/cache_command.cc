@@ -1,13 +1,15 @@
 // imgcast cache list | rm | prune | pin | unpin: this node's image cache (node_cache.h), by hand.
 // `list --hosts` asks other nodes (cache_hosts.cc).
+#include "cli/cache_command.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <iostream>
 #include <optional>
 
-#include "cli/cache_command.h"
 #include "cli/cache_output.h"
 #include "cli/commands.h"
 #include "cli/logging.h"
@@ -21,7 +23,7 @@ namespace imgcast::cli {
 
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // keys in the order written: "schema" first
 using replicator::CacheListing;
 using replicator::InputError;
 using replicator::NodeCache;
@@ -151,8 +153,8 @@ int run_prune(const CacheArgs& args, Output& out) {
                cache.dir().string());
   if (auto* text = out.text()) {
     for (const auto& record : removed) {
-      *text << fmt::format("removed {}  {}  last used {}\n",
-                           short_digest(record.digest.to_hex()), human_bytes(record.bytes),
+      *text << fmt::format("removed {}  {}  last used {}\n", short_digest(record.digest.to_hex()),
+                           human_bytes(record.bytes),
                            human_age(wall_clock_ns(), record.last_used_ns));
     }
     *text << fmt::format("removed {} {} ({}); kept {} ({})\n", removed.size(),
@@ -183,34 +185,37 @@ int run_pin(const CacheArgs& args, Output& out, bool pin) {
     const std::vector<CacheListing> listings = cache.list();
     const CacheListing* entry = find(listings, args.digest);
     if (entry == nullptr) {
-      throw InputError(fmt::format("no cache entry {} in {}: see imgcast cache list",
-                                   args.digest, cache.dir().string()));
+      throw InputError(fmt::format("no cache entry {} in {}: see imgcast cache list", args.digest,
+                                   cache.dir().string()));
     }
-    throw InputError(fmt::format(
-        "{} has no pin '{}' (its pins: {})", short_digest(entry->record.digest.to_hex()),
-        args.label, entry->manual_pins.empty() ? "none" : fmt::format("{}", fmt::join(entry->manual_pins, ", "))));
+    throw InputError(fmt::format("{} has no pin '{}' (its pins: {})",
+                                 short_digest(entry->record.digest.to_hex()), args.label,
+                                 entry->manual_pins.empty()
+                                     ? "none"
+                                     : fmt::format("{}", fmt::join(entry->manual_pins, ", "))));
   }
   const std::vector<CacheListing> listings = cache.list();
   const CacheListing* entry = find(listings, args.digest);
   if (entry == nullptr) {
     // Removed between the pin and this look (only an unpinned one can be): nothing to show.
-    throw InputError(fmt::format("cache entry {} is gone from {}", args.digest,
-                                 cache.dir().string()));
+    throw InputError(
+        fmt::format("cache entry {} is gone from {}", args.digest, cache.dir().string()));
   }
   const std::string hex = entry->record.digest.to_hex();
+  std::vector<std::string> pins = entry->manual_pins;
+  std::sort(pins.begin(), pins.end());
   spdlog::info("{} {} in {} ({})", pin ? "pinned" : "unpinned", hex, cache.dir().string(),
                args.label);
   if (auto* text = out.text()) {
     *text << fmt::format("{} {} ({}); its pins: {}\n", pin ? "pinned" : "unpinned",
                          short_digest(hex), args.label,
-                         entry->manual_pins.empty() ? "none"
-                                                    : fmt::format("{}", fmt::join(entry->manual_pins, ", ")));
+                         pins.empty() ? "none" : fmt::format("{}", fmt::join(pins, ", ")));
   }
   out.document({{"schema", pin ? "imgcast.cache.pin.v1" : "imgcast.cache.unpin.v1"},
                 {"cache_dir", cache.dir().string()},
                 {"digest", hex},
                 {"label", args.label},
-                {"pins", entry->manual_pins},
+                {"pins", pins},
                 {"in_use", entry->in_use}});
   return 0;
 }
@@ -245,8 +250,9 @@ Run add_cache_command(CLI::App& app, const GlobalOptions& global) {
       "list", "Every entry: digest, size, last use, added, pins, in use, sources");
   add_common(list, *args);
   add_host_options(list, *args);
-  list->footer("Examples:\n  imgcast cache list\n  imgcast cache list --hostfile hosts --rsh "
-               "'ssh -o BatchMode=yes' --json");
+  list->footer(
+      "Examples:\n  imgcast cache list\n  imgcast cache list --hostfile hosts --rsh "
+      "'ssh -o BatchMode=yes' --json");
 
   CLI::App* rm = cache->add_subcommand(
       "rm", "Remove entries (refused for one in use by a running job or pinned by hand)");
@@ -262,7 +268,8 @@ Run add_cache_command(CLI::App& app, const GlobalOptions& global) {
   prune->add_option("--max", args->max, "Size to shrink to: 10G, 512M, 1T (binary units)");
   prune->add_option("--older-than", args->older_than,
                     "Remove what was last used longer ago than this: 30m, 12h, 7d, 2w");
-  prune->footer("Examples:\n  imgcast cache prune --max 50G\n  imgcast cache prune --older-than 7d");
+  prune->footer(
+      "Examples:\n  imgcast cache prune --max 50G\n  imgcast cache prune --older-than 7d");
 
   CLI::App* pin = cache->add_subcommand(
       "pin", "Pin an entry by hand: prune, eviction and rm leave it until unpinned");

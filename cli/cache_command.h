@@ -39,6 +39,6 @@ void add_host_options(CLI::App* list, CacheArgs& args);
 // parallel; prints one table per host on `text` (when not null) and hands `document` the whole
 // {host: result} document. 0 when every host answered, 3 when some failed, 2 when all did.
 int run_list_on_hosts(const CacheArgs& args, const GlobalOptions& global, std::ostream* text,
-                      const std::function<void(const nlohmann::json&)>& document);
+                      const std::function<void(const nlohmann::ordered_json&)>& document);
 
 }  // namespace imgcast::cli

@@ -18,7 +18,7 @@
 
 namespace imgcast::cli {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // keys in the order written: "schema" first
 using replicator::ExitCode;
 
 void add_host_options(CLI::App* list, CacheArgs& args) {

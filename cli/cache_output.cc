@@ -8,7 +8,7 @@
 
 namespace imgcast::cli {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // keys in the order written: "schema" first
 
 std::int64_t wall_clock_ns() {
   struct timespec now {};
@@ -80,14 +80,13 @@ json entry_json(const replicator::EntryRecord& record, const std::vector<std::st
   for (const auto& source : record.sources) {
     sources.push_back({{"path", source.path}, {"key", source.key}});
   }
-  return {{"digest", record.digest.to_hex()},
-          {"bytes", record.bytes},
-          {"added_ns", record.added_ns},
-          {"added", iso8601(record.added_ns)},
-          {"last_used_ns", record.last_used_ns},
-          {"last_used", iso8601(record.last_used_ns)},
-          {"pins", pins},
-          {"in_use", in_use},
+  // Sorted: the library gives them in directory order, which would make the output churn.
+  std::vector<std::string> labels = pins;
+  std::sort(labels.begin(), labels.end());
+  return {{"digest", record.digest.to_hex()},    {"bytes", record.bytes},
+          {"added_ns", record.added_ns},         {"added", iso8601(record.added_ns)},
+          {"last_used_ns", record.last_used_ns}, {"last_used", iso8601(record.last_used_ns)},
+          {"pins", std::move(labels)},           {"in_use", in_use},
           {"sources", std::move(sources)}};
 }
 

@@ -15,6 +15,9 @@
 
 namespace imgcast::cli {
 
+// Keys in the order written, so every document starts with its "schema".
+using CacheJson = nlohmann::ordered_json;
+
 // Now, on the wall clock the cache's records use (CLOCK_REALTIME, ns since the epoch).
 std::int64_t wall_clock_ns();
 
@@ -27,18 +30,18 @@ std::string human_age(std::int64_t now_ns, std::int64_t then_ns);
 std::string iso8601(std::int64_t ns);
 
 // One entry: digest (whole), bytes, added/last_used (ns and ISO-8601), pins, in_use, sources.
-nlohmann::json entry_json(const replicator::EntryRecord& record,
-                          const std::vector<std::string>& pins, bool in_use);
-nlohmann::json entry_json(const replicator::CacheListing& listing);
+CacheJson entry_json(const replicator::EntryRecord& record, const std::vector<std::string>& pins,
+                     bool in_use);
+CacheJson entry_json(const replicator::CacheListing& listing);
 
 // `imgcast cache list --json`: schema imgcast.cache.list.v1.
-nlohmann::json list_document(const std::string& host, const std::filesystem::path& dir,
-                             const std::vector<replicator::CacheListing>& listings);
+CacheJson list_document(const std::string& host, const std::filesystem::path& dir,
+                        const std::vector<replicator::CacheListing>& listings);
 
 // The table of a list document: one line per entry (short digest, size, last use, added, pins,
 // in use, sources), then the total. Throws nlohmann::json::exception when the document lacks a
 // field (a remote host's answer is checked this way).
-void print_list_table(std::ostream& out, const nlohmann::json& document, std::int64_t now_ns);
+void print_list_table(std::ostream& out, const CacheJson& document, std::int64_t now_ns);
 
 // The digest as the table shows it: its first 12 hex digits (enough to name it in `cache rm`).
 std::string short_digest(const std::string& hex);

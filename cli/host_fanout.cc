@@ -174,8 +174,7 @@ std::vector<HostAnswer> run_on_hosts(const std::string& rsh, const std::vector<s
       std::string& out = answers[run.index].out;
       if (fds[2 * i].revents != 0 && !drain(run.out.get(), out, kMaxOutput, false))
         run.out.reset();
-      if (fds[2 * i + 1].revents != 0 &&
-          !drain(run.err.get(), errs[run.index], kKeptError, true))
+      if (fds[2 * i + 1].revents != 0 && !drain(run.err.get(), errs[run.index], kKeptError, true))
         run.err.reset();
       if (out.size() > kMaxOutput && !run.too_long) {
         run.too_long = true;
@@ -197,8 +196,7 @@ std::vector<HostAnswer> run_on_hosts(const std::string& rsh, const std::vector<s
         continue;
       }
       HostAnswer& answer = answers[it->index];
-      answer.ok = !it->timed_out && !it->too_long && WIFEXITED(status) &&
-                  WEXITSTATUS(status) == 0;
+      answer.ok = !it->timed_out && !it->too_long && WIFEXITED(status) && WEXITSTATUS(status) == 0;
       if (it->timed_out) {
         answer.error = fmt::format("no answer within {} s (--timeout)", timeout.count() / 1000.0);
       } else if (it->too_long) {

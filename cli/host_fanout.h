@@ -12,9 +12,9 @@ namespace imgcast::cli {
 
 struct HostAnswer {
   std::string host;
-  bool ok = false;      // exited with status 0 within the deadline
-  std::string out;      // its standard output
-  std::string error;    // when not ok: one line saying why (its own error line when it gave one)
+  bool ok = false;    // exited with status 0 within the deadline
+  std::string out;    // its standard output
+  std::string error;  // when not ok: one line saying why (its own error line when it gave one)
 };
 
 // `command` is one shell command line (every word quoted). At most `parallel` hosts run at

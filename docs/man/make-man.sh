@@ -10,11 +10,12 @@ include=$(mktemp)
 trap 'rm -f "$include"' EXIT
 {
   echo "[SUBCOMMANDS]"
-  for sub in replicate hook demo agent; do
+  for sub in replicate hook demo agent cache "cache list" "cache rm" "cache prune" "cache pin" "cache unpin"; do
     echo ".SS \"imgcast $sub\""
     echo ".nf"
     # Escape backslashes and leading dots for troff.
-    "$imgcast" "$sub" --help | sed -e 's/\\/\\\\/g' -e 's/^\./\\\&./'
+    # shellcheck disable=SC2086  # "cache list": the subcommand, then its own subcommand
+    "$imgcast" $sub --help | sed -e 's/\\/\\\\/g' -e 's/^\./\\\&./'
     echo ".fi"
   done
   cat <<'SECTIONS'
