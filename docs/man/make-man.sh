@@ -43,6 +43,9 @@ the copy being built, beside DST; removed on failure
 .I user.imgcast.cache \fR(xattr)\fP, \fI.NAME.imgcast-cache
 the node-local cache record of a placed copy
 .TP
+.I /tmp/imgcast-cache-UID \fR($IMGCAST_CACHE_DIR)\fP
+the node's image cache that outlives a job (imgcast cache list, rm, prune, pin, unpin)
+.TP
 .I .NAME.imgcast-lock\fR, \fP.NAME.imgcast-state
 imgcast hook's once-per-node lock and state, beside DST
 .TP
