@@ -98,7 +98,9 @@ int run_rm(const CacheArgs& args, Output& out) {
       }
       spdlog::info("removed cache entry {} from {}", entry->record.digest.to_hex(),
                    cache.dir().string());
-    } else if (!ok) {
+    } else if (ok) {  // an entry committed after the listing above: only its name is known
+      removed.push_back({{"digest", digest}});
+    } else {
       refused.push_back({{"digest", digest}, {"reason", why}});
       std::cerr << "imgcast: error: " << why << "\n";
     }
