@@ -43,5 +43,6 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global);
 Run add_agent_command(CLI::App& app, const GlobalOptions& global);
 Run add_demo_command(CLI::App& app, const GlobalOptions& global);
 Run add_hook_command(CLI::App& app, const GlobalOptions& global);
+Run add_cache_command(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace imgcast::cli

@@ -27,7 +27,7 @@ struct Cli {
   CLI::App app{"imgcast: stage a container image onto every node of a job, reading it once"};
   imgcast::cli::GlobalOptions global;
   bool show_config = false;
-  imgcast::cli::Run replicate, agent, demo, hook;
+  imgcast::cli::Run replicate, agent, demo, hook, cache;
 };
 
 // `show_config`: argv asks for --show-config, which needs neither a subcommand nor its
@@ -83,6 +83,7 @@ std::unique_ptr<Cli> make_cli(bool show_config) {
   cli->agent = imgcast::cli::add_agent_command(app, global);
   cli->demo = imgcast::cli::add_demo_command(app, global);
   cli->hook = imgcast::cli::add_hook_command(app, global);
+  cli->cache = imgcast::cli::add_cache_command(app, global);
   for (CLI::App* sub : app.get_subcommands({})) {
     sub->get_help_ptr()->configurable(false);
     if (!show_config)
@@ -153,6 +154,8 @@ int run(Cli& cli) {
     return cli.agent();
   if (cli.app.got_subcommand("hook"))
     return cli.hook();
+  if (cli.app.got_subcommand("cache"))
+    return cli.cache();
   return cli.demo();
 }
 

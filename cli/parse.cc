@@ -106,6 +106,49 @@ std::uint64_t parse_size(std::string_view text, std::string_view what) {
   return value << shift;
 }
 
+std::chrono::seconds parse_duration(std::string_view text, std::string_view what) {
+  const std::string_view t = trim(text);
+  auto bad = [&] {
+    return InputError(fmt::format(
+        "{} '{}' is not a duration: use a whole number with a unit s, m, h, d or w (e.g. 12h, "
+        "7d)",
+        what, text));
+  };
+  std::size_t digits = 0;
+  while (digits < t.size() && std::isdigit(static_cast<unsigned char>(t[digits])))
+    ++digits;
+  if (digits == 0 || digits > 12 || t.size() != digits + 1)
+    throw bad();
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < digits; ++i)
+    value = value * 10 + static_cast<unsigned>(t[i] - '0');
+  std::uint64_t unit = 0;
+  switch (std::tolower(static_cast<unsigned char>(t[digits]))) {
+    case 's':
+      unit = 1;
+      break;
+    case 'm':
+      unit = 60;
+      break;
+    case 'h':
+      unit = 3600;
+      break;
+    case 'd':
+      unit = 86400;
+      break;
+    case 'w':
+      unit = 7 * 86400;
+      break;
+    default:
+      throw bad();
+  }
+  // 100 years: far beyond any cache's age, and well inside what nanoseconds since the epoch hold.
+  constexpr std::uint64_t kMaxSeconds = 100ull * 366 * 86400;
+  if (value == 0 || value > kMaxSeconds / unit)
+    throw bad();
+  return std::chrono::seconds(static_cast<std::int64_t>(value * unit));
+}
+
 std::vector<std::string> parse_host_list(std::string_view text) {
   std::vector<std::string> hosts;
   if (trim(text).empty()) {

@@ -10,11 +10,12 @@ include=$(mktemp)
 trap 'rm -f "$include"' EXIT
 {
   echo "[SUBCOMMANDS]"
-  for sub in replicate hook demo agent; do
+  for sub in replicate hook demo agent cache "cache list" "cache rm" "cache prune" "cache pin" "cache unpin"; do
     echo ".SS \"imgcast $sub\""
     echo ".nf"
     # Escape backslashes and leading dots for troff.
-    "$imgcast" "$sub" --help | sed -e 's/\\/\\\\/g' -e 's/^\./\\\&./'
+    # shellcheck disable=SC2086  # "cache list": the subcommand, then its own subcommand
+    "$imgcast" $sub --help | sed -e 's/\\/\\\\/g' -e 's/^\./\\\&./'
     echo ".fi"
   done
   cat <<'SECTIONS'
@@ -41,6 +42,9 @@ the copy being built, beside DST; removed on failure
 .TP
 .I user.imgcast.cache \fR(xattr)\fP, \fI.NAME.imgcast-cache
 the node-local cache record of a placed copy
+.TP
+.I /tmp/imgcast-cache-UID \fR($IMGCAST_CACHE_DIR)\fP
+the node's image cache that outlives a job (imgcast cache list, rm, prune, pin, unpin)
 .TP
 .I .NAME.imgcast-lock\fR, \fP.NAME.imgcast-state
 imgcast hook's once-per-node lock and state, beside DST

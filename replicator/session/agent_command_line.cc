@@ -1,5 +1,7 @@
 #include "replicator/session/agent_command_line.h"
 
+#include <sstream>
+
 namespace imgcast::replicator {
 
 std::string agent_shell_command(const AgentProgram& program, const std::string& control_address,
@@ -32,6 +34,21 @@ std::vector<std::string> agent_step_argv(const std::vector<std::string>& step,
     argv.emplace_back(word);
   }
   argv.push_back(all_hosts);
+  return argv;
+}
+
+std::vector<std::string> rsh_argv(const std::string& rsh, const std::string& host,
+                                  const std::string& command) {
+  if (rsh == "local") {
+    return {"/bin/sh", "-c", command};
+  }
+  std::vector<std::string> argv;
+  std::istringstream words(rsh);
+  for (std::string word; words >> word;) {
+    argv.push_back(word);
+  }
+  argv.push_back(host);
+  argv.push_back(command);
   return argv;
 }
 

@@ -26,6 +26,13 @@ std::vector<std::string> agent_step_argv(const std::vector<std::string>& step,
                                          const std::string& control_address,
                                          const std::vector<std::string>& hosts);
 
+// The argv that runs `command` (one shell command line) on `host` through `rsh`: "local" is
+// /bin/sh -c on this machine; anything else is split on spaces ("ssh -o BatchMode=yes"), then
+// HOST and the command are appended, the way ssh takes them. Shared by the agents' launcher and
+// `imgcast cache list --hosts`, so both reach a host the same way.
+std::vector<std::string> rsh_argv(const std::string& rsh, const std::string& host,
+                                  const std::string& command);
+
 // Quotes one word for a POSIX shell: 'it'\''s'.
 std::string shell_quote(const std::string& word);
 

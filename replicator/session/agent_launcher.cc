@@ -8,11 +8,11 @@
 
 #include <cerrno>
 #include <cstring>
-#include <sstream>
 #include <thread>
 
 #include "replicator/errors.h"
 #include "replicator/log.h"
+#include "replicator/session/agent_command_line.h"
 #include "replicator/unique_fd.h"
 
 namespace imgcast::replicator {
@@ -29,21 +29,6 @@ std::string describe(int status) {
   return "ended";
 }
 
-std::vector<std::string> launcher_argv(const std::string& rsh, const std::string& host,
-                                       const std::string& command) {
-  if (rsh == "local") {
-    return {"/bin/sh", "-c", command};
-  }
-  std::vector<std::string> argv;
-  std::istringstream words(rsh);
-  for (std::string word; words >> word;) {
-    argv.push_back(word);
-  }
-  argv.push_back(host);
-  argv.push_back(command);
-  return argv;
-}
-
 }  // namespace
 
 AgentLauncher::AgentLauncher(std::string rsh) : rsh_(std::move(rsh)) {}
@@ -52,7 +37,7 @@ AgentLauncher::~AgentLauncher() { finish(std::chrono::milliseconds(2000)); }
 
 void AgentLauncher::launch(int rank, const std::string& host, const std::string& command,
                            const std::string& stdin_line) {
-  const std::vector<std::string> argv = launcher_argv(rsh_, host, command);
+  const std::vector<std::string> argv = rsh_argv(rsh_, host, command);
   std::vector<char*> raw;
   for (const auto& a : argv) {
     raw.push_back(const_cast<char*>(a.c_str()));

@@ -81,6 +81,30 @@ TEST(Parse, BadSizes) {
   }
 }
 
+TEST(Parse, GoodDurations) {
+  using std::chrono::seconds;
+  const std::vector<std::pair<const char*, seconds>> cases{
+      {"1s", seconds(1)},          {"90s", seconds(90)},         {"30m", seconds(1800)},
+      {"30M", seconds(1800)},      {"12h", seconds(12 * 3600)},  {"7d", seconds(7 * 86400)},
+      {"2w", seconds(14 * 86400)}, {" 3h ", seconds(3 * 3600)},  {"0012h", seconds(12 * 3600)},
+      {"36500d", seconds(36500LL * 86400)},
+  };
+  for (const auto& [text, value] : cases) {
+    EXPECT_EQ(parse_duration(text, "--older-than"), value) << text;
+  }
+}
+
+TEST(Parse, BadDurations) {
+  for (const char* bad : {"", " ", "30", "0d", "0s", "-1d", "+1d", "1.5h", "1 h", "h", "1hh",
+                          "1y", "1ms", "7days", "1e3s", "99999999999999d", "36600w", "1d\n5"}) {
+    const std::string what = input_error_of([&] { (void)parse_duration(bad, "--older-than"); });
+    EXPECT_NE(what.find("--older-than '" + std::string(bad) + "' is not a duration"),
+              std::string::npos)
+        << what;
+    EXPECT_NE(what.find("s, m, h, d or w"), std::string::npos) << what;
+  }
+}
+
 TEST(Parse, HostLists) {
   const std::vector<std::pair<const char*, std::vector<std::string>>> cases{
       {"a", {"a"}},

@@ -18,7 +18,7 @@ TEST_P(SubcommandHelp, ShowsUsageOptionsAndAnExample) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EverySubcommand, SubcommandHelp,
-                         ::testing::Values("replicate", "hook", "demo", "agent"));
+                         ::testing::Values("replicate", "hook", "demo", "agent", "cache"));
 
 TEST(Help, TopLevelListsSubcommandsExamplesAndExitCodes) {
   const ProcessResult result = run({IMGCAST_BINARY, "--help"});
