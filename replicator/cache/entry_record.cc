@@ -32,7 +32,10 @@ std::string EntryRecord::encode() const {
 
 std::optional<EntryRecord> EntryRecord::decode(std::string_view text) {
   const nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!json.is_object() || json.value("format", "") != "imgcast-cache-entry 1") {
+  // (Never json.value(): it throws when a field has another type.)
+  const auto format = json.is_object() ? json.find("format") : json.end();
+  if (!json.is_object() || format == json.end() || !format->is_string() ||
+      format->get<std::string>() != "imgcast-cache-entry 1") {
     return std::nullopt;
   }
   // Every field must be there with its type: a record is trusted whole or not at all.

@@ -27,6 +27,8 @@ TEST(EntryRecord, RejectsWhatIsNotAWholeRecord) {
   EXPECT_FALSE(EntryRecord::decode(""));
   EXPECT_FALSE(EntryRecord::decode("{"));
   EXPECT_FALSE(EntryRecord::decode("[1,2]"));
+  EXPECT_FALSE(EntryRecord::decode("{\"format\":3}"));  // found by fuzz_entry_record: a throw
+  EXPECT_FALSE(EntryRecord::decode("{\"format\":\"imgcast-cache-entry 1\",\"digest\":1}"));
   std::string other_format = good;
   other_format.replace(other_format.find("entry 1"), 7, "entry 9");
   EXPECT_FALSE(EntryRecord::decode(other_format));
