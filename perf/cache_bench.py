@@ -76,9 +76,14 @@ def entries(d):
         if name.endswith(".json"):
             continue
         try:
-            out[name] = os.stat(os.path.join(d, "entries", name)).st_ino
+            ino = os.stat(os.path.join(d, "entries", name)).st_ino
         except FileNotFoundError:
-            pass
+            continue
+        try:
+            last = json.load(open(os.path.join(d, "entries", name + ".json")))["last_used_ns"]
+        except (OSError, ValueError, KeyError):
+            last = None
+        out[name] = [ino, last]
     return out
 
 
@@ -165,8 +170,17 @@ def cmd_record(argv):
     if opts.get("before") and opts.get("after"):
         before, after = json.load(open(opts["before"])), json.load(open(opts["after"]))
         # An eviction: an entry a host had before the job and not after (or a new inode).
-        row["evictions"] = sum(1 for d, es in before.items() for dg, ino in es.items()
-                               if after.get(d, {}).get(dg) != ino)
+        pinned = set(opts.get("pinned", "").split())
+        row["evictions"] = 0
+        row["lru_in_use_skipped"] = 0
+        for d, es in before.items():
+            gone = [dg for dg, (ino, _) in es.items() if (after.get(d, {}).get(dg) or [None])[0] != ino]
+            row["evictions"] += len(gone)
+            # Plain LRU would have taken the least recently used entry first: when that one was
+            # in use (pinned by a running job), the cache had to pass over it.
+            aged = [dg for dg, (_, last) in es.items() if last is not None]
+            if gone and aged and min(aged, key=lambda dg: es[dg][1]) in pinned:
+                row["lru_in_use_skipped"] += 1
         row["entries_after"] = sum(len(es) for es in after.values())
     row["failed"] = not (row.get("exit_code") == 0 and row["verified_nodes"] == hosts and
                          row.get("dst_ok", True))
@@ -199,10 +213,10 @@ def cmd_summary(argv):
     print(f"\n{r0['nodes']} hosts, {r0['rate_mbit']} Mbit/s, {r0['images']} images × "
           f"{r0['size_mib']} MiB, cache budget {r0['budget']}, {r0['jobs']} jobs × "
           f"{r0['reps']} rep(s), seed {r0['seed']}, {r0['overlap']} earlier job(s) still "
-          f"running (pinned) while a job stages, destinations on {r0['dest_fs']}\n")
+          f"running (pinned) while a job stages, job {r0.get('long_job')} running (pinned) to the end, destinations on {r0['dest_fs']}\n")
     print("| mode | jobs | failed | hit rate (partial) | source MiB read per job: mean (total) "
           "| staging s hits p50 / p95 | staging s misses p50 / p95 | all jobs' staging s "
-          "| evictions | evicted in use |")
+          "| evictions (LRU entry in use, passed over) | evicted in use |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for mode in ("cache", "nocache"):
         rs = [r for r in rows if r["mode"] == mode]
@@ -214,6 +228,7 @@ def cmd_summary(argv):
         partial = sum(1 for r in rs if r["outcome"] == "partial")
         read = [r["source_bytes_read"] for r in rs]
         ev = sum(r.get("evictions", 0) for r in rs)
+        skipped = sum(r.get("lru_in_use_skipped", 0) for r in rs)
         in_use = sum(r.get("evicted_in_use", 0) for r in rs)
         hit_rate = f"{len(hits) / len(rs):.0%} ({partial})"
         print(f"| {mode} | {len(rs)} | {len(rs) - len(ok)} | {hit_rate} | "
@@ -221,7 +236,7 @@ def cmd_summary(argv):
               f"{fmt(pct(hits, 50))} / {fmt(pct(hits, 95))} ({len(hits)}) | "
               f"{fmt(pct(misses, 50))} / {fmt(pct(misses, 95))} ({len(misses)}) | "
               f"{sum(r['seconds'] for r in rs if r['seconds'] is not None):.1f} | "
-              f"{ev if mode == 'cache' else '-'} | {in_use if mode == 'cache' else '-'} |")
+              f"{f'{ev} ({skipped})' if mode == 'cache' else '-'} | {in_use if mode == 'cache' else '-'} |")
     hit_rows = [r for r in rows if r["mode"] == "cache" and r["outcome"] == "hit" and not r["failed"]]
     if hit_rows:
         print(f"\nhits, imgcast's own view: setup p50 "

@@ -32,7 +32,12 @@
 #   evicted_in_use     a job "runs" after staging: it holds its image in use on every host (a
 #                      shared flock() on DIR/entries/DIGEST, taken under the cache's lock as
 #                      imgcast takes its pins: perf/cache_bench.py pin) while the next OVERLAP jobs
-#                      stage, then ends (pin released, its DST removed). After every job, every
+#                      stage, then ends (pin released, its DST removed); one long job (LONG_JOB,
+#                      auto: the first job of the least-run image) runs to the end of the
+#                      sequence, so its image ages into the LRU end while in use (a recent job's
+#                      image is never the LRU entry: without it pins are never tested).
+#                      lru_in_use_skipped: hosts where an eviction happened while the least
+#                      recently used entry (by the records' last_used_ns) was in use. After every job, every
 #                      image still pinned must still be its host's entry (same inode): each one
 #                      that is not counts here. The goal is 0.
 #   failed             imgcast exited non-zero, or a host did not verify, or a DST is not right:
@@ -44,7 +49,7 @@
 #   HOSTS=4 JOBS=8 SIZE_MIB=32 BUDGET=128M perf/run cache   quick (< 1 min)
 #   knobs: HOSTS (8), JOBS (40), IMAGES (6), SIZE_MIB (256), BUDGET (1G: --cache-max),
 #          RATE_MBIT (1000), REPS (1: the whole sequence again, caches emptied first),
-#          SEED (7), ZIPF_S (1.0), BURST (0.3), OVERLAP (2), DEST_FS disk|tmpfs (disk: 8 caches
+#          SEED (7), ZIPF_S (1.0), BURST (0.3), OVERLAP (2), LONG_JOB (auto | none | K), DEST_FS disk|tmpfs (disk: 8 caches
 #          of 1 GiB do not fit in this machine's /dev/shm), MODES ("cache nocache"),
 #          VERIFY (1 | all | 0), IMGCAST_FLAGS (none), OUT, PERF_CLUSTER or IMGCAST_CLUSTER
 set -euo pipefail
@@ -59,6 +64,7 @@ seed=${SEED:-7}
 zipf_s=${ZIPF_S:-1.0}
 burst=${BURST:-0.3}
 overlap=${OVERLAP:-2}
+long_job=${LONG_JOB:-auto}
 fs=${DEST_FS:-disk}
 modes=${MODES:-cache nocache}
 verify=${VERIFY:-1}
@@ -84,6 +90,7 @@ image_bytes=$((size_mib * 1048576))
 loopdev=
 declare -A pin_pid=() pin_digest=() pin_dst=()
 window=()   # job keys whose pins are held, oldest first
+long_keys=()  # the long job's pins (until the end of the rep)
 release_pin() {  # release_pin KEY: the job ends
   local key=$1 h
   kill -TERM "${pin_pid[$key]}" 2>/dev/null || true
@@ -93,8 +100,9 @@ release_pin() {  # release_pin KEY: the job ends
 }
 release_all() {
   local key
-  for key in "${window[@]}"; do release_pin "$key"; done
+  for key in "${window[@]}" "${long_keys[@]}"; do release_pin "$key"; done
   window=()
+  long_keys=()
 }
 cleanup() {
   set +e
@@ -128,6 +136,11 @@ done
 sync -f "$pfs/img0.sif"
 
 mapfile -t sequence < <(python3 "$helper" seq "$seed" "$jobs" "$images" "$burst" "$zipf_s")
+if [[ $long_job == auto ]]; then
+  long_job=$(python3 -c 'import sys; s = sys.argv[1:]; print(min(range(len(s)), key=lambda j: (s.count(s[j]), j)))' "${sequence[@]}")
+fi
+[[ $long_job == none ]] && long_job=-1
+echo "   long job: $long_job (img${sequence[$long_job]:-}), in use until the end of the sequence"
 
 now() { date +%s.%N; }
 elapsed() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.3f", e - s }'; }
@@ -182,24 +195,26 @@ run_job() {
   # Images still in use by earlier jobs: each must still be its host's entry.
   local evicted_in_use=0 key2
   if [[ $mode == cache ]]; then
-    for key2 in "${window[@]}"; do
+    for key2 in "${window[@]}" "${long_keys[@]}"; do
       evicted_in_use=$((evicted_in_use + $(python3 "$helper" lost "$work/pin-$key2.ready" "${pin_digest[$key2]}")))
     done
   fi
-  python3 "$helper" record "$out" --report "$work/report.json" "${snapshot[@]}" \
+  local pinned_now="" k3
+  for k3 in "${window[@]}" "${long_keys[@]}"; do pinned_now+="${pin_digest[$k3]} "; done
+  python3 "$helper" record "$out" --report "$work/report.json" "${snapshot[@]}" --pinned "$pinned_now" \
     bench=cache run_id="$run_id" mode="$mode" rep="$rep" job="$job" image="$img" \
     nodes="$n" images="$images" size_mib="$size_mib" budget="\"$budget\"" jobs="$jobs" reps="$reps" \
-    seed="$seed" zipf_s="$zipf_s" burst="$burst" overlap="$overlap" rate_mbit="$rate" dest_fs="$fs" \
+    seed="$seed" zipf_s="$zipf_s" burst="$burst" overlap="$overlap" long_job="$long_job" rate_mbit="$rate" dest_fs="$fs" \
     seconds="$seconds" exit_code="$rc" source_bytes_read=$(( (r1 - r0) * 512 )) \
     dst_ok="$dst_ok" dst_problems="\"${bad[*]:-}\"" evicted_in_use="$evicted_in_use" \
-    pinned_by_running_jobs="${#window[@]}" machine_cpu_percent="$cpu" \
+    pinned_by_running_jobs="$(( ${#window[@]} + ${#long_keys[@]} ))" machine_cpu_percent="$cpu" \
     exec_overhead_seconds="$exec_overhead" > "$work/row.json"
   python3 - "$work/row.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 print(f"| {r['rep']} | {r['job']:>3} | img{r['image']} | {r['mode']:<7} | {r['seconds']:>7.3f} | "
       f"{r['cached']}/{r['nodes']} {r['outcome']:<7} | {r['source_bytes_read'] / 1048576:>7.1f} | "
-      f"{r.get('evictions', '-')!s:>3} | {r['evicted_in_use']} | "
+      f"{r.get('evictions', '-')!s:>3} {('(' + str(r['lru_in_use_skipped']) + ')') if r.get('lru_in_use_skipped') else ''} | {r['evicted_in_use']} | "
       f"{'FAILED ' + r['dst_problems'] + ' ' + str(r.get('failures', '')) if r['failed'] else 'ok'} | {r['machine_cpu_percent']} |")
 PY
   if [[ $rc != 0 ]]; then sed -n 1,5p "$work/err.txt" >&2; fi
@@ -214,7 +229,7 @@ PY
     pin_digest[$key]=$digest
     pin_dst[$key]=$dst_name
     for _ in $(seq 200); do [[ -e $work/pin-$key.ready ]] && break; sleep 0.02; done
-    window+=("$key")
+    if [[ $job == "$long_job" ]]; then long_keys+=("$key"); else window+=("$key"); fi
   else
     for ((h = 0; h < n; h++)); do rm -f "$node_root/h$h/$dst_name"; done
   fi
