@@ -2,6 +2,8 @@
 // with filler bursts to the first agent that joined (link_meter.h), so the plan's chunk size and
 // topology come from a measured speed. --link-mbit skips it.
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <time.h>
 
 #include "replicator/log.h"
@@ -92,6 +94,30 @@ void RootSession::finish_link_meter() {
     tell(agent, *probe_);
   }
   probe_held_ = false;
+}
+
+void RootSession::settle_link_meter() {
+  if (!meter_) {
+    return;
+  }
+  // Only when the probes went out during the measurement (our cache entry stood). A transfer
+  // needs the figure: wait for it (the meter gives up within its own bound). None does when
+  // every node has the image: stop timing, before any Skip reaches the measured agent.
+  const bool every_copy_cached =
+      root_cache_ && std::all_of(agents_.begin() + 1, agents_.end(), [&](const AgentRecord& a) {
+        return a.state == AgentRecord::State::kFailed ||
+               (a.cached && *a.cached == root_cache_->digest);
+      });
+  if (every_copy_cached) {
+    meter_.reset();
+    filler_ = {};
+    link_note_ = "not timed: every node has the image";
+    return;
+  }
+  while (meter_) {
+    step(std::chrono::milliseconds(20));
+    check_link_meter();
+  }
 }
 
 }  // namespace imgcast::replicator

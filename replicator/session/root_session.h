@@ -99,6 +99,8 @@ class RootSession final : public EventLoop::Session {
   // Sets link_ from the measurement (or keeps the default and says why), and sends the measured
   // agent the Probe held back for it.
   void finish_link_meter();
+  // Before the plan: the measurement ended, or dropped when no node needs data.
+  void settle_link_meter();
 
   // root_transfer.cc
   void run_transfer();

@@ -129,7 +129,10 @@ void RootSession::send_probes() {
     if (agent.rank == 0 || !agent.control) {
       continue;
     }
-    if (meter_ && agent.rank == meter_rank_) {
+    // Held while the link is timed, unless our own cache entry stands: then the agents' answers
+    // are likely hits that cost them nothing, and a run where every node has the image need
+    // not wait for the measurement (settle_link_meter).
+    if (meter_ && agent.rank == meter_rank_ && !(cache_ && root_cache_)) {
       probe_held_ = true;  // finish_link_meter() sends it
       continue;
     }
@@ -138,6 +141,7 @@ void RootSession::send_probes() {
 }
 
 bool RootSession::choose_participants() {
+  settle_link_meter();
   participants_ = {0};
   for (std::size_t rank = 1; rank < agents_.size(); ++rank) {
     auto& agent = agents_[rank];
