@@ -14,6 +14,7 @@
 #include <iostream>
 #include <optional>
 
+#include "cli/cache_flags.h"
 #include "cli/commands.h"
 #include "cli/context_factory.h"
 #include "cli/key_hygiene.h"
@@ -22,9 +23,7 @@
 #include "cli/launch/rendezvous.h"
 #include "cli/logging.h"
 #include "cli/option_checks.h"
-#include "cli/parse.h"
 #include "cli/run_guard.h"
-#include "replicator/cache/node_cache.h"
 #include "replicator/session/agent.h"
 #include "replicator/image/destination.h"
 #include "replicator/session/replicate.h"
@@ -58,9 +57,7 @@ struct HookArgs {
   bool force = false;
   int allow_fail = 0;
   bool follow_symlinks = false;
-  bool cache = false;
-  std::string cache_dir;  // empty: replicator::default_cache_dir()
-  std::string cache_max = "0";
+  CacheFlags cache;
 };
 
 // The node cache's entry this node's copy is (--cache), pinned: held open across the exec of
@@ -113,16 +110,8 @@ int stage_as_root(const HookArgs& args, const GlobalOptions& global,
   options.connect_timeout = parse_seconds(args.timeout, "--timeout");
   options.bind_any = global.bind == "any";
   options.stall_timeout = parse_seconds(args.stall_timeout, "--stall-timeout");
-  if (args.cache) {
-    options.cache.emplace();
-    options.cache->dir = args.cache_dir.empty() ? replicator::default_cache_dir()
-                                                : fs::path(args.cache_dir);
-    if (!options.cache->dir.is_absolute()) {
-      throw replicator::InputError(fmt::format(
-          "the cache directory {} must be an absolute path: every node uses it",
-          options.cache->dir.string()));
-    }
-    options.cache->budget = parse_size(args.cache_max, "--cache-max");
+  options.cache = cache_options(args.cache);
+  if (options.cache) {
     options.keep_cache_pin = keep_pin;
   }
   std::optional<replicator::Report> result;
@@ -233,15 +222,9 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
                   "Up to K nodes (not node 0) may fail and node 0 still exits 0")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
-  cmd->add_flag("--cache", args->cache,
-                "Stage SRC into every node's cache (kept across jobs) and DST from the entry; the "
-                "entry stays in use, never evicted, while CMD runs");
-  cmd->add_option("--cache-dir", args->cache_dir,
-                  "The node cache's directory (node 0's choice counts; default: "
-                  "$IMGCAST_CACHE_DIR, else /tmp/imgcast-cache-UID)");
-  cmd->add_option("--cache-max", args->cache_max,
-                  "The node cache's size budget, e.g. 100G (default 0: the file system's space)")
-      ->capture_default_str();
+  add_cache_flags(cmd, args->cache,
+                  "Stage SRC into every node's cache (kept across jobs) and DST from the entry; "
+                  "the entry stays in use, never evicted, while CMD runs (node 0's flags count)");
   cmd->add_option("--timeout", args->timeout,
                   "Seconds for every node to arrive (the launcher may start them apart)")
       ->capture_default_str()
@@ -297,7 +280,7 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
       }
       if (result == 0) {
         // Node 0 knows it ran with --cache; an agent knows by the pin it was handed.
-        claim.record_staged(id.job, args->cache || kept_pin.valid());
+        claim.record_staged(id.job, args->cache.cache || kept_pin.valid());
       } else {
         claim.record_failed(id.job, id.step);
       }

@@ -36,15 +36,6 @@ struct Running {
   bool too_long = false;
 };
 
-std::string describe(int status) {
-  if (WIFEXITED(status)) {
-    return fmt::format("exited with status {}", WEXITSTATUS(status));
-  }
-  if (WIFSIGNALED(status)) {
-    return fmt::format("was killed by signal {}", WTERMSIG(status));
-  }
-  return "ended";
-}
 
 // Its own "imgcast: error: ..." line when the remote imgcast gave one (the reason, already one
 // line), else the last line ssh or the shell printed.
@@ -203,8 +194,8 @@ std::vector<HostAnswer> run_on_hosts(const std::string& rsh, const std::vector<s
         answer.error = fmt::format("printed more than {} MiB: not a cache list", kMaxOutput >> 20);
       } else if (!answer.ok) {
         const std::string line = error_line(errs[it->index]);
-        answer.error = line.empty() ? fmt::format("--rsh command {}", describe(status))
-                                    : fmt::format("{} ({})", line, describe(status));
+        answer.error = line.empty() ? fmt::format("--rsh command {}", replicator::describe_exit(status))
+                                    : fmt::format("{} ({})", line, replicator::describe_exit(status));
       }
       spdlog::debug("{}: {}", answer.host, answer.ok ? "answered" : answer.error);
       it = running.erase(it);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <sstream>
 
+#include "cli/cache_flags.h"
 #include "cli/commands.h"
 #include "cli/context_factory.h"
 #include "cli/launch/allocation.h"
@@ -16,7 +17,6 @@
 #include "cli/result_output.h"
 #include "cli/run_guard.h"
 #include "cli/parse.h"
-#include "replicator/cache/node_cache.h"
 #include "replicator/session/replicate.h"
 #include "transport/factory.h"
 
@@ -44,9 +44,7 @@ struct ReplicateArgs {
   bool force = false;
   int allow_fail = 0;
   bool follow_symlinks = false;
-  bool cache = false;
-  std::string cache_dir;  // empty: replicator::default_cache_dir()
-  std::string cache_max = "0";
+  CacheFlags cache;
 };
 
 // The hosts: --hosts / --hostfile, else the batch allocation this runs in.
@@ -186,16 +184,9 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
                   "still named)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
-  cmd->add_flag("--cache", args->cache,
-                "Stage SRC (one image file) into every host's node cache, kept across jobs; DST "
-                "is then optional and placed from the cache entry (a link where it can be)");
-  cmd->add_option("--cache-dir", args->cache_dir,
-                  "The node cache's directory on every host (default: $IMGCAST_CACHE_DIR, else "
-                  "/tmp/imgcast-cache-UID)");
-  cmd->add_option("--cache-max", args->cache_max,
-                  "The node cache's size budget, e.g. 100G: least recently used entries no job "
-                  "uses are evicted to fit (default 0: only the file system's free space)")
-      ->capture_default_str();
+  add_cache_flags(cmd, args->cache,
+                  "Stage SRC (one image file) into every host's node cache, kept across jobs; DST "
+                  "is then optional and placed from the cache entry (a link where it can be)");
   cmd->add_flag("--json", args->json, "Print the summary as JSON (schema in docs/usage.md)");
   cmd->add_option("--agent-path", args->agent_path,
                   "imgcast's path on the other hosts (default: this executable's path)");
@@ -210,21 +201,13 @@ Run add_replicate_command(CLI::App& app, const GlobalOptions& global) {
         json_out.emplace();
       }
       replicator::ReplicateOptions options;
-      if (args->cache) {
+      if (args->cache.cache) {
         if (args->paths.size() > 2) {
           throw replicator::InputError("--cache takes one image file: SRC [DST]");
         }
         options.source = args->paths.front();
         options.destination = args->paths.size() == 2 ? args->paths.back() : std::string();
-        options.cache.emplace();
-        options.cache->dir = args->cache_dir.empty() ? replicator::default_cache_dir()
-                                                     : std::filesystem::path(args->cache_dir);
-        if (!options.cache->dir.is_absolute()) {
-          throw replicator::InputError(fmt::format(
-              "the cache directory {} must be an absolute path: every host uses it",
-              options.cache->dir.string()));
-        }
-        options.cache->budget = parse_size(args->cache_max, "--cache-max");
+        options.cache = cache_options(args->cache);
       } else if (args->paths.size() < 2) {
         throw replicator::InputError(
             "name the source and the destination: imgcast replicate SRC... DST (or --cache SRC)");

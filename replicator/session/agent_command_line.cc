@@ -1,5 +1,8 @@
 #include "replicator/session/agent_command_line.h"
 
+#include <sys/wait.h>
+#include <fmt/format.h>
+
 #include <sstream>
 
 namespace imgcast::replicator {
@@ -63,6 +66,16 @@ std::string shell_quote(const std::string& word) {
   }
   out.push_back('\'');
   return out;
+}
+
+std::string describe_exit(int status) {
+  if (WIFEXITED(status)) {
+    return fmt::format("exited with status {}", WEXITSTATUS(status));
+  }
+  if (WIFSIGNALED(status)) {
+    return fmt::format("was killed by signal {}", WTERMSIG(status));
+  }
+  return "ended";
 }
 
 }  // namespace imgcast::replicator

@@ -30,6 +30,10 @@ std::vector<std::string> agent_step_argv(const std::vector<std::string>& step,
 // /bin/sh -c on this machine; anything else is split on spaces ("ssh -o BatchMode=yes"), then
 // HOST and the command are appended, the way ssh takes them. Shared by the agents' launcher and
 // `imgcast cache list --hosts`, so both reach a host the same way.
+// How a finished process ended, from waitpid()'s status: "exited with status N", "was killed
+// by signal N". For the lines that name a host whose rsh or agent failed.
+std::string describe_exit(int status);
+
 std::vector<std::string> rsh_argv(const std::string& rsh, const std::string& host,
                                   const std::string& command);
 

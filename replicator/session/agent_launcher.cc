@@ -17,20 +17,6 @@
 
 namespace imgcast::replicator {
 
-namespace {
-
-std::string describe(int status) {
-  if (WIFEXITED(status)) {
-    return fmt::format("exited with status {}", WEXITSTATUS(status));
-  }
-  if (WIFSIGNALED(status)) {
-    return fmt::format("was killed by signal {}", WTERMSIG(status));
-  }
-  return "ended";
-}
-
-}  // namespace
-
 AgentLauncher::AgentLauncher(std::string rsh) : rsh_(std::move(rsh)) {}
 
 AgentLauncher::~AgentLauncher() { finish(std::chrono::milliseconds(2000)); }
@@ -130,7 +116,7 @@ std::vector<AgentLauncher::Exit> AgentLauncher::reap() {
     const pid_t done = ::waitpid(it->pid, &status, WNOHANG);
     if (done == it->pid) {
       const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-      exits.push_back(Exit{it->rank, describe(status), ok});
+      exits.push_back(Exit{it->rank, describe_exit(status), ok});
       it = children_.erase(it);
     } else {
       ++it;
