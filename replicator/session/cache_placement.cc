@@ -32,14 +32,7 @@ std::optional<ImageDigest> CachePlacement::find(std::uint64_t image_bytes, bool 
   if (!pin_) {
     return std::nullopt;
   }
-  if (!target_.destination.empty()) {
-    const EntryPlacement how = place_from_entry(*pin_, target_.destination, target_.mode,
-                                                target_.job_tag, target_.follow_symlinks);
-    log().info("{} from the cache ({})", target_.destination, placement_name(how));
-  }
-  if (target_.keep_pin) {
-    target_.keep_pin(pin_->fd());
-  }
+  place_destination();
   return pin_->record().digest;
 }
 
@@ -56,10 +49,14 @@ void CachePlacement::place(StagedImage& image, const ImageDigest& digest) {
   image.commit();  // fsync and rename inside the cache's staging directory
   pin_ = cache_.commit(target_.job_tag, digest, target_.source_key, target_.source_path);
   room_.release();  // the entry counts now, not the reservation
+  place_destination();
+}
+
+void CachePlacement::place_destination() {
   if (!target_.destination.empty()) {
     const EntryPlacement how = place_from_entry(*pin_, target_.destination, target_.mode,
                                                 target_.job_tag, target_.follow_symlinks);
-    log().debug("{} from the cache ({})", target_.destination, placement_name(how));
+    log().info("{} from the cache ({})", target_.destination, placement_name(how));
   }
   if (target_.keep_pin) {
     target_.keep_pin(pin_->fd());

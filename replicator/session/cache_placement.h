@@ -59,6 +59,8 @@ class CachePlacement {
   void place(StagedImage& image, const ImageDigest& digest);
 
  private:
+  void place_destination();  // DST from the pinned entry, then the pin handed to keep_pin
+
   CacheTarget target_;
   NodeCache cache_;
   std::optional<EntryPin> pin_;
