@@ -94,12 +94,20 @@ Kind choose_kind(std::string_view requested) {
     }
     log().info("transport auto: skipped verbs: {}", verbs.reason);
 #if IMGCAST_HAVE_UCX
-    bool rdma = false;
-    const Availability ucx = ucx::probe_ucx(rdma);
     // A test and diagnostic knob (docs/rdma.md): UCX over tcp/shm counts as RDMA-capable, so
     // auto's fallback can be exercised on a machine without an RDMA device.
     const char* as_rdma = std::getenv("IMGCAST_TEST_UCX_AS_RDMA");
-    if (ucx.usable && !rdma && as_rdma != nullptr && std::string_view(as_rdma) == "1") {
+    const bool test_as_rdma = as_rdma != nullptr && std::string_view(as_rdma) == "1";
+    // Without a device UCX could only run over tcp/shm: not started at all, since a UCX context
+    // and worker cost the root ~20 ms of every run, a cache hit's included.
+    if (!test_as_rdma && !ucx::has_rdma_device()) {
+      log().info("transport auto: skipped ucx: no RDMA device");
+      log().info("transport auto: chose tcp");
+      return Kind::kTcp;
+    }
+    bool rdma = false;
+    const Availability ucx = ucx::probe_ucx(rdma);
+    if (ucx.usable && !rdma && test_as_rdma) {
       log().info("transport auto: IMGCAST_TEST_UCX_AS_RDMA=1 counts UCX over tcp/shm as RDMA");
       rdma = true;
     }

@@ -82,7 +82,9 @@ void RootSession::on_agent_message(AgentRecord& agent, const Message& message) {
       agent.host = plain ? join->host : fmt::format("rank{}", agent.rank);
       agent.destination = expand_destination(options_.destination, agent.rank, agent.host);
     }
-    start_link_meter(agent);
+    if (!(cache_ && root_cache_)) {
+      start_link_meter(agent);  // with our cache entry standing, settle_link_meter() decides
+    }
     return;
   }
   if (const auto* ack = std::get_if<BurstAck>(&message);

@@ -1,6 +1,7 @@
 // RootSession's link measurement: while the other agents start and join, the root times its link
 // with filler bursts to the first agent that joined (link_meter.h), so the plan's chunk size and
-// topology come from a measured speed. --link-mbit skips it.
+// topology come from a measured speed. --link-mbit skips it. With the root's own cache entry
+// standing it waits for the probes, and times the link only if some node needs the image.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -97,23 +98,20 @@ void RootSession::finish_link_meter() {
 }
 
 void RootSession::settle_link_meter() {
-  if (!meter_) {
-    return;
+  if (!meter_ && cache_ && root_cache_) {
+    // Our own cache entry stands, so the agents' answers are likely hits: the link was not timed
+    // while they joined (a run where every node has the image needs no figure, and the bursts
+    // would take CPU from their start). A run that does need it times it now, to a node that
+    // needs the image.
+    for (auto& agent : agents_) {
+      const bool hit = agent.cached && *agent.cached == root_cache_->digest;
+      if (agent.rank != 0 && agent.control && !agent.finished() && !hit) {
+        start_link_meter(agent);
+        break;
+      }
+    }
   }
-  // Only when the probes went out during the measurement (our cache entry stood). A transfer
-  // needs the figure: wait for it (the meter gives up within its own bound). None does when
-  // every node has the image: stop timing, before any Skip reaches the measured agent.
-  const bool every_copy_cached =
-      root_cache_ && std::all_of(agents_.begin() + 1, agents_.end(), [&](const AgentRecord& a) {
-        return a.state == AgentRecord::State::kFailed ||
-               (a.cached && *a.cached == root_cache_->digest);
-      });
-  if (every_copy_cached) {
-    meter_.reset();
-    filler_ = {};
-    link_note_ = "not timed: every node has the image";
-    return;
-  }
+  // A transfer needs the figure: wait for it (the meter gives up within its own bound).
   while (meter_) {
     step(std::chrono::milliseconds(20));
     check_link_meter();

@@ -129,10 +129,9 @@ void RootSession::send_probes() {
     if (agent.rank == 0 || !agent.control) {
       continue;
     }
-    // Held while the link is timed, unless our own cache entry stands: then the agents' answers
-    // are likely hits that cost them nothing, and a run where every node has the image need
-    // not wait for the measurement (settle_link_meter).
-    if (meter_ && agent.rank == meter_rank_ && !(cache_ && root_cache_)) {
+    // Held while the link is timed (with our own cache entry standing it is not timed yet:
+    // settle_link_meter).
+    if (meter_ && agent.rank == meter_rank_) {
       probe_held_ = true;  // finish_link_meter() sends it
       continue;
     }

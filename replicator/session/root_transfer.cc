@@ -77,8 +77,12 @@ void RootSession::place_root_copy() {
   const ImageDigest digest = node_->digest();
   // Every agent waits for the digest to place its own copy: it goes now, and our copy is placed
   // meanwhile, on its own thread, while the loop keeps serving our children
-  // (background_placement.h).
-  tell_every_agent(Finish{digest});
+  // (background_placement.h). Not a node whose cached copy stood: it was done at its Skip.
+  for (auto& agent : agents_) {
+    if (agent.rank != 0 && agent.control && !agent.skipped) {
+      tell(agent, Finish{digest});
+    }
+  }
   placing_.emplace([this, digest] {
     if (cache_) {
       cache_->place(*image_, digest);

@@ -30,6 +30,7 @@ class CacheTest : public ::testing::Test {
     extra.push_back("--json");
     const ProcessResult result = run(job_.command(source_, extra), 60s);
     EXPECT_EQ(result.exit_code, 0) << result.err;
+    last_err_ = result.err;
     return nlohmann::json::parse(result.out);
   }
   static std::vector<bool> cached(const nlohmann::json& report) {
@@ -75,6 +76,7 @@ class CacheTest : public ::testing::Test {
     ASSERT_EQ(::setxattr(copy.c_str(), "user.imgcast.cache", text.data(), text.size(), 0), 0);
   }
 
+  std::string last_err_;  // what the last replicate() wrote to stderr
   static constexpr uid_t kNobody = 65534;  // the other user (the tests run as root)
   LocalJob job_{4};
   std::filesystem::path source_ = job_.dir / "source.img";
@@ -101,6 +103,9 @@ TEST_F(CacheTest, AMissingOrChangedCopyIsSentToItsNodeAlone) {
   const nlohmann::json again = replicate();
   // The root stages again as the source of the others; ranks 1 keeps its copy.
   EXPECT_EQ(cached(again), (std::vector<bool>{false, true, false, false}));
+  // The skipped node is done at its Skip: the transfer's Finish is not sent to it (it used to
+  // log "unexpected Finish from the root").
+  EXPECT_EQ(last_err_.find("error"), std::string::npos) << last_err_;
   job_.expect_all_copies_of(source_);
 }
 

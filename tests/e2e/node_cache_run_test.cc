@@ -82,6 +82,26 @@ TEST_F(NodeCacheRun, AFirstRunFillsEveryCacheAndTheNextIsAllHits) {
   job_.expect_all_copies_of(source);
 }
 
+// With the root's own entry standing the link is not timed while the agents join (a run where
+// every node has the image needs no figure); it is timed after the probes when one node misses.
+TEST_F(NodeCacheRun, WithTheRootsEntryStandingTheLinkIsTimedOnlyWhenANodeNeedsTheImage) {
+  const fs::path source = job_.dir / "app.sif";
+  write_random_file(source, (2u << 20) + 9, 67);
+  replicate(source);
+  for (int rank = 0; rank < 3; ++rank) {
+    fs::remove(job_.copy(rank));
+  }
+  const auto hits = replicate(source);
+  EXPECT_EQ(cached(hits), (std::vector<bool>{true, true, true}));
+  fs::remove_all(cache(2));
+  fs::remove(job_.copy(2));
+  const auto one_miss = replicate(source);
+  EXPECT_EQ(cached(one_miss), (std::vector<bool>{true, true, false}));
+  EXPECT_NE(one_miss.at("plan").get<std::string>().find("measured in"), std::string::npos)
+      << one_miss.at("plan");
+  job_.expect_all_copies_of(source);
+}
+
 TEST_F(NodeCacheRun, WithoutDstTheImageGoesIntoTheCachesAlone) {
   const fs::path source = job_.dir / "app.sif";
   write_random_file(source, 1u << 20, 62);

@@ -90,12 +90,6 @@ void apply_tcp_segment_default(ucp_config_t* config) {
   }
 }
 
-bool has_rdma_device() {
-  std::error_code ignored;
-  const std::filesystem::path devices = "/sys/class/infiniband";
-  return std::filesystem::exists(devices, ignored) && !std::filesystem::is_empty(devices, ignored);
-}
-
 std::shared_ptr<UcxCore> make_core(const ContextOptions& options) {
   // Refused here, once, in one line: UCX would only fail each endpoint later, as "Destination
   // is unreachable", and the replicator would re-parent round and round (ucx_tls.h).
@@ -231,6 +225,12 @@ class UcxContext final : public Context {
 };
 
 }  // namespace
+
+bool has_rdma_device() {
+  std::error_code ignored;
+  const std::filesystem::path devices = "/sys/class/infiniband";
+  return std::filesystem::exists(devices, ignored) && !std::filesystem::is_empty(devices, ignored);
+}
 
 std::unique_ptr<Context> make_ucx_context(const ContextOptions& options) {
   return std::make_unique<UcxContext>(options);

@@ -14,5 +14,8 @@ std::unique_ptr<Context> make_ucx_context(const ContextOptions& options);
 // Creates a context and a worker to see that UCX works here; says whether it found a
 // transport that moves data by RDMA (what --transport auto looks for).
 Availability probe_ucx(bool& rdma_capable);
+// Whether the kernel lists an RDMA device (/sys/class/infiniband): one directory read, no UCX
+// call. Without one, probe_ucx() cannot report rdma_capable, so --transport auto skips it.
+bool has_rdma_device();
 
 }  // namespace imgcast::transport::ucx
