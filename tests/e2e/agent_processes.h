@@ -13,13 +13,13 @@
 #include <thread>
 
 #include "tests/e2e/harness.h"
+#include "tests/support/proc_stats.h"
 
 namespace imgcast::test {
 
 // The parent pid of a process, from /proc/PID/stat (0 when it is gone).
 inline pid_t parent_of(const std::filesystem::path& proc_entry) {
-  std::ifstream in(proc_entry / "stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const std::string stat = read_proc_file(proc_entry / "stat");
   const auto close = stat.rfind(')');  // the command name may hold spaces and parentheses
   if (close == std::string::npos)
     return 0;
@@ -41,8 +41,7 @@ inline pid_t find_agent(int rank, pid_t root) {
       continue;
     if (parent_of(entry.path()) != root)
       continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+    std::string cmdline = read_proc_file(entry.path() / "cmdline");
     cmdline.push_back('\0');
     if (cmdline.find("agent") != std::string::npos &&
         cmdline.find(needle + std::string(1, '\0')) != std::string::npos &&
@@ -65,8 +64,7 @@ inline void wait_until_data_flows(const Process& replicate) {
 
 // Whether `pid` still runs: a zombie (dead, not yet reaped by whoever inherited it) does not.
 inline bool running(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/stat", pid));
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const std::string stat = read_proc_file(fmt::format("/proc/{}/stat", pid));
   const auto close = stat.rfind(')');
   return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
 }

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "tests/e2e/harness.h"
+#include "tests/support/proc_stats.h"
 
 namespace imgcast::test {
 namespace {
@@ -22,10 +23,7 @@ namespace {
 using namespace std::chrono_literals;
 
 std::string read_proc(pid_t pid, const char* what) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/" + what);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return read_proc_file("/proc/" + std::to_string(pid) + "/" + what);
 }
 
 TEST(SecretHygiene, AnAgentsSecretIsNotInItsEnvironBlockAndItDumpsNoCore) {

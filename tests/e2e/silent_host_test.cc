@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "tests/e2e/harness.h"
+#include "tests/support/proc_stats.h"
 
 namespace imgcast::test {
 namespace {
@@ -47,8 +48,7 @@ class SilentHostTest : public ::testing::Test {
       const std::string name = entry.path().filename().string();
       if (name.find_first_not_of("0123456789") != std::string::npos)
         continue;
-      std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-      const std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+      const std::string cmdline = read_proc_file(entry.path() / "cmdline");
       struct stat net {};
       if (cmdline.rfind(IMGCAST_BINARY, 0) == 0 &&
           cmdline.find(std::string("agent") + '\0') != std::string::npos &&

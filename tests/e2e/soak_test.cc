@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "tests/e2e/harness.h"
+#include "tests/support/proc_stats.h"
 
 namespace imgcast::test {
 namespace {
@@ -23,8 +24,7 @@ int open_fds() {
 int processes_with(const std::string& marker) {
   int count = 0;
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    std::ifstream in(entry.path() / "environ", std::ios::binary);
-    std::string environ((std::istreambuf_iterator<char>(in)), {});
+    const std::string environ = read_proc_file(entry.path() / "environ");
     if (environ.find(marker) != std::string::npos) {
       ++count;
     }

@@ -1,4 +1,5 @@
 #include "tests/support/listening_ports.h"
+#include "tests/support/proc_stats.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -64,8 +65,7 @@ std::vector<pid_t> all_pids() {
 }
 
 pid_t parent_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const std::string stat = read_proc_file("/proc/" + std::to_string(pid) + "/stat");
   const auto close = stat.rfind(')');  // the command name may hold spaces and parentheses
   if (close == std::string::npos) {
     return -1;

@@ -18,6 +18,20 @@ std::string proc_path(pid_t pid, const char* entry) {
 
 }  // namespace
 
+std::string read_proc_file(const std::string& path) {
+  std::string out;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return out;
+  }
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) {
+    out.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
 long resident_kib(pid_t pid) {
   std::ifstream in(proc_path(pid, "status"));
   std::string line;

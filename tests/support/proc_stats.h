@@ -6,9 +6,13 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <string>
 
 namespace imgcast::test {
 
+// The whole of a file under /proc/PID ("" if the process is gone, even mid-read: an ifstream
+// would throw there, since libstdc++'s filebuf throws when read(2) fails with ESRCH).
+std::string read_proc_file(const std::string& path);
 // VmRSS in KiB; -1 if the process is gone.
 long resident_kib(pid_t pid);
 // Entries of /proc/PID/fd; -1 if the process is gone.
