@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -42,6 +43,18 @@ std::string name_of(std::string_view path) {
 
 std::size_t depth_of(std::string_view path) {
   return static_cast<std::size_t>(std::count(path.begin(), path.end(), '/')) + 1;
+}
+
+// The process's umask, from /proc/self/status (umask(2) can only be read by setting it, which
+// would race other threads creating files); -1 when the kernel does not say.
+int current_umask() {
+  UniqueFd status(::open("/proc/self/status", O_RDONLY | O_CLOEXEC));
+  char text[4096];
+  const ssize_t n = status.valid() ? ::read(status.get(), text, sizeof text - 1) : -1;
+  if (n <= 0) return -1;
+  text[n] = '\0';
+  const char* line = std::strstr(text, "\nUmask:");
+  return line != nullptr ? static_cast<int>(std::strtol(line + 8, nullptr, 8)) : -1;
 }
 
 [[noreturn]] void fail(std::string_view what, std::string_view path) {
@@ -101,7 +114,15 @@ class Builder {
   Builder(int top_fd, const TreeManifest& manifest, std::span<const std::byte> data,
           const TreeWriteOptions& options)
       : top_fd_(top_fd), manifest_(manifest), data_(data), options_(options),
-        cursor_(top_fd), link_cursor_(top_fd) {}
+        cursor_(top_fd), link_cursor_(top_fd), umask_(current_umask()) {
+    // What an entry created here gets by itself: our uid, and our gid or, under a setgid
+    // directory (inherited by every directory made below it), that directory's. An entry whose
+    // manifest owners are those needs no chown: a user's own tree, the common case, saves a
+    // system call per entry (tree placement is most of a node's CPU: docs/perf.md).
+    struct stat top {};
+    own_gid_ = ::fstat(top_fd, &top) == 0 && (top.st_mode & S_ISGID) != 0 ? top.st_gid
+                                                                          : ::getegid();
+  }
 
   TreeCounts run() {
     std::vector<std::uint32_t> symlinks;
@@ -159,20 +180,30 @@ class Builder {
     ++counts_.directories;
   }
 
+  bool needs_chown(const TreeEntry& entry) const {
+    return options_.keep_owner && (entry.uid != ::geteuid() || entry.gid != own_gid_);
+  }
+
   void write_file(const TreeEntry& entry) {
     const int parent = cursor_.at(parent_of(entry.path));
-    UniqueFd file(::openat(parent, name_of(entry.path).c_str(),
-                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!file.valid()) fail("create", entry.path);
-    write_all(file.get(), data_.subspan(entry.offset, entry.size), entry.path);
     mode_t mode = entry.mode;
-    if (options_.keep_owner) {
-      if (::fchown(file.get(), entry.uid, entry.gid) != 0) fail("set the owner of", entry.path);
-    } else {
+    if (!options_.keep_owner) {
       mode &= ~static_cast<mode_t>(S_ISUID | S_ISGID);
     }
-    // fchmod after fchown: chown clears setuid bits.
-    if (::fchmod(file.get(), mode) != 0) fail("set the mode of", entry.path);
+    // Created with its own mode when the umask leaves that mode whole and it has no special bit
+    // (chown would clear setuid/setgid, and fchmod must come after it): no fchmod. The file is
+    // written through this fd whatever its mode, unseen by others inside the 0700 staging tree.
+    const bool mode_at_create = umask_ >= 0 && (mode & 07000) == 0 &&
+                                (mode & static_cast<mode_t>(umask_)) == 0;
+    UniqueFd file(::openat(parent, name_of(entry.path).c_str(),
+                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                           mode_at_create ? mode : 0600));
+    if (!file.valid()) fail("create", entry.path);
+    write_all(file.get(), data_.subspan(entry.offset, entry.size), entry.path);
+    if (needs_chown(entry) && ::fchown(file.get(), entry.uid, entry.gid) != 0) {
+      fail("set the owner of", entry.path);
+    }
+    if (!mode_at_create && ::fchmod(file.get(), mode) != 0) fail("set the mode of", entry.path);
     const timespec times[2] = {to_timespec(entry.mtime_ns), to_timespec(entry.mtime_ns)};
     if (::futimens(file.get(), times) != 0) fail("set the mtime of", entry.path);
     if (options_.flush == TreeWriteOptions::Flush::kPerFile && ::fsync(file.get()) != 0) {
@@ -201,7 +232,7 @@ class Builder {
     if (::symlinkat(entry.target.c_str(), parent, name.c_str()) != 0) {
       fail("create symlink", entry.path);
     }
-    if (options_.keep_owner &&
+    if (needs_chown(entry) &&
         ::fchownat(parent, name.c_str(), entry.uid, entry.gid, AT_SYMLINK_NOFOLLOW) != 0) {
       fail("set the owner of", entry.path);
     }
@@ -229,6 +260,8 @@ class Builder {
   const TreeWriteOptions& options_;
   DirectoryCursor cursor_;       // parents of the entries being created
   DirectoryCursor link_cursor_;  // parents of hardlink targets
+  int umask_;                    // the process's, -1: unknown (every file gets its fchmod)
+  gid_t own_gid_;                // the group an entry created here gets by itself
   TreeCounts counts_;
 };
 

@@ -75,6 +75,36 @@ TEST(TreeWriter, KeepsOwnersWhenAsked) {
   EXPECT_EQ(st.st_gid, 4343u);
 }
 
+// A file is created with its mode when the umask leaves it whole, and chowned only when its
+// owners differ from what it gets by itself: neither shortcut may change what is placed.
+TEST(TreeWriter, ModesAndOwnersSurviveTheUmaskAndASetgidDirectory) {
+  TempDir dir;
+  const mode_t old_umask = ::umask(022);
+  TreeManifest m;
+  const std::uint32_t uid = ::geteuid();
+  const std::uint32_t gid = ::getegid();
+  m.top = {.mode = 0755, .uid = uid, .gid = gid};
+  m.entries = {{.type = TreeEntryType::kFile, .path = "shared", .mode = 0666, .uid = uid, .gid = gid},
+               {.type = TreeEntryType::kFile, .path = "plain", .mode = 0644, .uid = uid, .gid = gid},
+               {.type = TreeEntryType::kFile, .path = "none", .mode = 0, .uid = uid, .gid = gid}};
+  const UniqueFd out = open_dir(dir / "copy");
+  if (uid == 0) {
+    // Under a setgid directory of another group a new file takes that group: ours is given back.
+    ASSERT_EQ(::fchown(out.get(), 0, 4343), 0);
+    ASSERT_EQ(::fchmod(out.get(), 02755), 0);
+  }
+  (void)write_tree(out.get(), m, {}, {.keep_owner = true, .flush = TreeWriteOptions::Flush::kNone});
+  ::umask(old_umask);
+  const std::pair<const char*, mode_t> expected[] = {{"shared", 0666}, {"plain", 0644}, {"none", 0}};
+  for (const auto& [name, mode] : expected) {
+    struct stat st {};
+    ASSERT_EQ(::lstat((dir / "copy" / name).c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_mode & 07777, mode) << name;
+    EXPECT_EQ(st.st_uid, uid) << name;
+    EXPECT_EQ(st.st_gid, gid) << name;
+  }
+}
+
 TEST(TreeWriter, RefusesHostileInputBeforeWritingAnything) {
   TempDir dir;
   const UniqueFd out = open_dir(dir / "copy");
