@@ -234,9 +234,13 @@ CacheReservation NodeCache::admit(std::uint64_t bytes, std::uint64_t budget,
     limit = budget > reserved ? budget - reserved : 0;
   }
   struct statvfs vfs {};
+  std::optional<std::uint64_t> disk_free;  // set when the file system is the tighter limit
   if (::fstatvfs(staging_fd_.get(), &vfs) == 0) {
     const std::uint64_t free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
-    limit = std::min(limit, cached + free_bytes);
+    if (cached + free_bytes < limit) {
+      limit = cached + free_bytes;
+      disk_free = free_bytes;
+    }
   }
   const auto evict = choose_evictions(candidates, bytes, limit);
   if (!evict) {
@@ -245,8 +249,10 @@ CacheReservation NodeCache::admit(std::uint64_t bytes, std::uint64_t budget,
       pinned += c.in_use ? c.record->bytes : 0;
     }
     throw TransferError(fmt::format(
-        "the cache {} cannot take {}: {} of it is in entries in use or pinned{}{}", dir_.string(),
-        describe_bytes(bytes), describe_bytes(pinned),
+        "the cache {} cannot take {}: {} of it is in entries in use or pinned{}{}{}",
+        dir_.string(), describe_bytes(bytes), describe_bytes(pinned),
+        disk_free ? fmt::format(", {} is free on its file system", describe_bytes(*disk_free))
+                  : std::string(),
         budget != 0 ? fmt::format(", the budget is {}", describe_bytes(budget)) : std::string(),
         reserved != 0 ? fmt::format(", {} is held by copies on their way in",
                                     describe_bytes(reserved))

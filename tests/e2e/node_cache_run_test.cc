@@ -3,16 +3,23 @@
 // DST to the entry; the next is all hits; the root serves from its entry when the source cannot
 // be read; the budget evicts the least recently used entry and never a pinned one; a node whose
 // cache cannot fit the image fails alone; two jobs staging one image at once leave one entry.
+// Faults: the root SIGKILLed mid-transfer leaves no entry and the next run sweeps what it left;
+// a cache on a file system too small for the image fails that node alone, leaving nothing.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "replicator/cache/node_cache.h"
+#include "tests/e2e/agent_processes.h"
 #include "tests/e2e/harness.h"
 
 namespace imgcast::test {
@@ -206,6 +213,109 @@ TEST_F(NodeCacheRun, TwoJobsStagingOneImageAtOnceLeaveOneEntryPerNode) {
   }
   job_.expect_all_copies_of(source);
   other.expect_all_copies_of(source);
+}
+
+
+TEST_F(NodeCacheRun, TheRootKilledMidTransferLeavesNoEntryAndTheNextRunSweepsWhatItLeft) {
+  const fs::path source = job_.dir / "app.sif";
+  write_random_file(source, 256u << 20, 95);  // large enough to be in flight when the root dies
+  // A budget for one image: a dead run's reservation still counted would make the next run fail.
+  const std::vector<std::string> budget = {"--cache-max", "300M"};
+  job_.log_level = "debug";  // wait_until_data_flows() reads the root's debug log
+  std::vector<std::string> argv = command(source, budget);
+  argv.insert(argv.end(), {"--topology", "chain", "--chunk-size", "256K"});
+  Process replicate(argv);
+  wait_until_data_flows(replicate);
+  std::vector<pid_t> agents;
+  for (int rank = 1; rank < 3; ++rank) {
+    agents.push_back(find_agent(rank, replicate.pid()));
+    EXPECT_GT(agents.back(), 0) << "rank " << rank << ": " << replicate.err_so_far();
+  }
+  ASSERT_EQ(::kill(replicate.pid(), SIGKILL), 0);
+  const auto killed = std::chrono::steady_clock::now();
+  for (pid_t agent : agents) {  // each on its own: nobody signals them
+    while (agent > 0 && running(agent) && std::chrono::steady_clock::now() < killed + 5s) {
+      std::this_thread::sleep_for(2ms);
+    }
+  }
+  const auto slowest = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - killed);
+  for (pid_t agent : agents) {
+    EXPECT_FALSE(agent > 0 && running(agent)) << "agent " << agent << " still runs 5 s on";
+    if (agent > 0 && running(agent))
+      ::kill(agent, SIGKILL);  // not left behind, whatever failed
+  }
+  (void)replicate.wait(5s);
+  std::cerr << "agents gone " << slowest.count() << " ms after the root's SIGKILL\n";
+  for (int rank = 0; rank < 3; ++rank) {
+    // No entry, partial or whole: a copy enters entries/ only verified, and none was.
+    EXPECT_EQ(list_dir(cache(rank) / "entries"), std::vector<std::string>{}) << rank;
+    EXPECT_EQ(list_dir(job_.node_dir(rank)), std::vector<std::string>{}) << rank;
+  }
+  for (int rank : {1, 2}) {  // the agents removed their staging copy and reservation
+    EXPECT_EQ(list_dir(cache(rank) / "staging"), std::vector<std::string>{}) << rank;
+  }
+  // The root's staging copy and reservation have nobody left to remove them.
+  const std::vector<std::string> left = list_dir(cache(0) / "staging");
+  const auto holds = [&](const std::string& part) {
+    return std::any_of(left.begin(), left.end(),
+                       [&](const std::string& name) { return name.find(part) != std::string::npos; });
+  };
+  EXPECT_TRUE(holds(".reserve") && holds(".imgcast-")) << ::testing::PrintToString(left);
+
+  job_.log_level = "info";
+  const auto again = run(command(source, budget), 120s);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.err.find("removed the stale cache reservation"), std::string::npos) << again.err;
+  EXPECT_EQ(cached(nlohmann::json::parse(again.out)), (std::vector<bool>{false, false, false}));
+  for (int rank = 0; rank < 3; ++rank) {
+    EXPECT_EQ(entries(rank), 1u) << rank;
+    EXPECT_EQ(list_dir(cache(rank) / "staging"), std::vector<std::string>{}) << rank;
+  }
+  job_.expect_all_copies_of(source);
+}
+
+// A small tmpfs mounted over a directory for one test, unmounted when it goes.
+struct SmallTmpfs {
+  SmallTmpfs(const fs::path& at, const char* options) : path(at) {
+    fs::create_directories(at);
+    if (::mount("tmpfs", at.c_str(), "tmpfs", 0, options) != 0)
+      cannot_mount = std::strerror(errno);
+  }
+  ~SmallTmpfs() {
+    if (cannot_mount.empty())
+      ::umount(path.c_str());
+  }
+  fs::path path;
+  std::string cannot_mount;  // empty when mounted
+};
+
+TEST_F(NodeCacheRun, ANodeWhoseCacheFileSystemIsTooSmallFailsAloneAndLeavesNothing) {
+  const fs::path source = job_.dir / "app.sif";
+  write_random_file(source, 4u << 20, 96);
+  // Rank 2's cache directory is a 1 MiB tmpfs of its own (mode 0700: ours alone, as required).
+  const SmallTmpfs small(cache(2), "size=1m,mode=0700");
+  if (!small.cannot_mount.empty()) {
+    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << small.cannot_mount;
+  }
+  const auto report = replicate(source, {}, /*expect_exit=*/3);
+  const auto& nodes = report.at("nodes");
+  EXPECT_TRUE(nodes.at(0).at("verified").get<bool>());
+  EXPECT_TRUE(nodes.at(1).at("verified").get<bool>());
+  ASSERT_FALSE(nodes.at(2).at("verified").get<bool>());
+  const std::string failure = nodes.at(2).at("failure").get<std::string>();
+  EXPECT_EQ(failure.find('\n'), std::string::npos) << failure;
+  EXPECT_NE(failure.find(fmt::format("the cache {} cannot take 4.0 MiB", cache(2).string())),
+            std::string::npos)
+      << failure;
+  EXPECT_NE(failure.find("free on its file system"), std::string::npos) << failure;
+  for (int rank : {0, 1}) {
+    EXPECT_TRUE(files_equal(source, job_.copy(rank))) << rank;
+    EXPECT_EQ(entries(rank), 1u) << rank;
+  }
+  EXPECT_EQ(list_dir(cache(2) / "entries"), std::vector<std::string>{});
+  EXPECT_EQ(list_dir(cache(2) / "staging"), std::vector<std::string>{});
+  EXPECT_EQ(list_dir(job_.node_dir(2)), std::vector<std::string>{});  // no DST, no temp file
 }
 
 }  // namespace
