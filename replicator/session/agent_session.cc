@@ -20,6 +20,8 @@ AgentSession::AgentSession(const AgentOptions& options, const JobSecret& secret,
       control_ctx_(make_context(tp::Kind::kTcp, control_context_options())),
       data_ctx_(make_context(secret.transport, data_context_options(secret.transport_fallback))) {}
 
+AgentSession::~AgentSession() { tree_stream_.fail(); }  // before placing_ joins its thread
+
 ExitCode AgentSession::run() {
   tp::ListenOptions listen;
   listen.advertise_host = options_.advertise_host.empty() ? options_.host : options_.advertise_host;
@@ -262,6 +264,9 @@ void AgentSession::on_plan(const Plan& plan) {
     }
     node_ = &data_channel_->start(node_options, *image_);
     orphan_reported_.assign(plan.parents.size(), false);
+    if (probe_.tree != 0) {
+      start_tree_placement();
+    }
   } catch (const ImgcastError& error) {
     report_failure(error.code(), error.what());
     return;
@@ -341,13 +346,12 @@ void AgentSession::check_done() {
       tell_root(Progress{last_bytes_});
     }
   }
-  if (placing_) {
-    if (placing_->done()) {
-      finish_placement(now);
-    }
+  if (placing_ && placing_->done()) {
+    finish_placement(now);  // a tree's may end before the stream does: a failure
     return;
   }
-  if (!node_->complete() || !expected_digest_) {
+  tree_stream_.verified(node_->bytes_verified());
+  if (confirmed_ || !node_->complete() || !expected_digest_) {
     return;
   }
   // freeze(): no more writes, then the whole mapping hashed again as it lies (data_node.h).
@@ -358,18 +362,27 @@ void AgentSession::check_done() {
                                frozen.to_hex(), expected_digest_->to_hex()));
     return;
   }
+  confirmed_ = true;
+  if (probe_.tree != 0) {
+    tree_stream_.confirm(frozen);  // its placement, under way since the plan, may finish
+    return;
+  }
   // On its own thread: our children may still wait for the last chunks (background_placement.h).
   placing_.emplace([this, frozen] {
     if (cache_) {
       cache_->place(*image_, frozen);
-    } else if (probe_.tree != 0) {
-      const std::string destination =
-          expand_destination(probe_.destination, options_.rank, options_.host);
-      (void)place_tree(*image_, tree_destination(destination), probe_.job_tag,
-                       probe_.follow_symlinks != 0, source_key_, frozen);
     } else {
       place_copy(*image_, source_key_, frozen);
     }
+  });
+}
+
+void AgentSession::start_tree_placement() {
+  placing_.emplace([this] {
+    const std::string destination =
+        expand_destination(probe_.destination, options_.rank, options_.host);
+    (void)place_tree_as_it_arrives(*image_, tree_destination(destination), probe_.job_tag,
+                                   probe_.follow_symlinks != 0, source_key_, tree_stream_);
   });
 }
 
@@ -392,6 +405,7 @@ void AgentSession::finish_placement(Clock::time_point now) {
 }
 
 void AgentSession::report_failure(ExitCode code, const std::string& reason) {
+  tree_stream_.fail();  // a tree's placement waiting for bytes stops, and removes what it built
   placing_.reset();  // waits for a placement under way: the staged copy is its until it ends
   if (image_) {
     image_->discard();

@@ -22,6 +22,7 @@
 #include "replicator/session/agent.h"
 #include "replicator/session/background_placement.h"
 #include "replicator/session/event_loop.h"
+#include "replicator/session/stream_progress.h"
 
 namespace imgcast::replicator {
 
@@ -29,6 +30,10 @@ class AgentSession final : public EventLoop::Session {
  public:
   AgentSession(const AgentOptions& options, const JobSecret& secret,
                const ContextFactory& make_context);
+  // A tree placement still waiting for its stream is told to stop, then joined.
+  ~AgentSession() override;
+  AgentSession(const AgentSession&) = delete;
+  AgentSession& operator=(const AgentSession&) = delete;
   ExitCode run();
 
   void on_control_event(transport::Completion& event) override;
@@ -51,6 +56,8 @@ class AgentSession final : public EventLoop::Session {
   void on_reparent(const Reparent& reparent);
   // After every turn once the plan is here: failures, stalls, orphans, progress, the finish.
   void check_done();
+  // A tree is written as its stream arrives: its placement starts with the plan.
+  void start_tree_placement();
   // The placement thread has ended: the Result, or the failure it threw.
   void finish_placement(Clock::time_point now);
   void report_failure(ExitCode code, const std::string& reason);
@@ -87,6 +94,8 @@ class AgentSession final : public EventLoop::Session {
   bool skipped_ = false;               // ... and the root let it stand
   std::string source_key_;
   std::optional<ExitCode> exit_;
+  bool confirmed_ = false;  // the whole stream matched the root's digest (a tree: told to it)
+  StreamProgress tree_stream_;  // a tree's placement waits on it (outlives placing_)
   // Last, so it is destroyed (and its thread joined) before the StagedImage it works on.
   std::optional<BackgroundPlacement> placing_;
 };

@@ -30,6 +30,8 @@ RootSession::RootSession(const ReplicateOptions& options, const ContextFactory& 
   }
 }
 
+RootSession::~RootSession() { tree_stream_.fail(); }  // before placing_ joins its thread
+
 Report RootSession::run() {
   check_inputs();
   open_channels();

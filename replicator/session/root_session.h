@@ -31,6 +31,7 @@
 #include "replicator/session/agent_record.h"
 #include "replicator/session/background_placement.h"
 #include "replicator/session/event_loop.h"
+#include "replicator/session/stream_progress.h"
 #include "replicator/session/replicate.h"
 #include "replicator/tree/tree_stream.h"
 
@@ -39,6 +40,10 @@ namespace imgcast::replicator {
 class RootSession final : public EventLoop::Session {
  public:
   RootSession(const ReplicateOptions& options, const ContextFactory& make_context);
+  // A tree placement still waiting for its stream is told to stop, then joined.
+  ~RootSession() override;
+  RootSession(const RootSession&) = delete;
+  RootSession& operator=(const RootSession&) = delete;
   Report run();
 
   void on_control_event(transport::Completion& event) override;
@@ -168,6 +173,8 @@ class RootSession final : public EventLoop::Session {
   // short (the report still stands).
   bool saying_goodbye_ = false;
   bool stop_during_goodbye_ = false;
+  bool root_copy_done_ = false;  // our copy is complete: its Finish went out, its placement runs
+  StreamProgress tree_stream_;   // a tree's placement waits on it (outlives placing_)
   // Last, so it is destroyed (and its thread joined) before the StagedImage it works on.
   std::optional<BackgroundPlacement> placing_;
 };

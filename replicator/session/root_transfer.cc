@@ -18,6 +18,13 @@ void RootSession::run_transfer() {
   data_start_ = Clock::now();
   node_->use_source(*source_);
   loop_->hurry();  // its first pump lets the reader go; no sleeping before it
+  if (tree_) {
+    // Our tree is written as the source is read into its stream (stream_progress.h).
+    placing_.emplace([this] {
+      (void)place_tree_as_it_arrives(*image_, tree_destination(agents_[0].destination), job_tag_,
+                                     options_.follow_symlinks, source_key_, tree_stream_);
+    });
+  }
   log().debug("all {} nodes ready after {:.3f}s; data flows", agents_.size(),
               seconds_between(start_, data_start_));
   auto last_progress = data_start_;
@@ -32,7 +39,10 @@ void RootSession::run_transfer() {
       tell_every_agent(Abort{*failure});
       throw TransferError(fmt::format("{} (root): {}", agents_[0].host, *failure));
     }
-    if (node_->complete() && agents_[0].state != AgentRecord::State::kDone && !placing_) {
+    if (tree_) {
+      tree_stream_.verified(node_->bytes_verified());
+    }
+    if (node_->complete() && !root_copy_done_) {
       place_root_copy();
     }
     if (placing_ && placing_->done()) {
@@ -73,6 +83,7 @@ void RootSession::run_transfer() {
 }
 
 void RootSession::place_root_copy() {
+  root_copy_done_ = true;
   node_->stop_pages();  // before the cache record pins the file's mtime
   const ImageDigest digest = node_->digest();
   // Every agent waits for the digest to place its own copy: it goes now, and our copy is placed
@@ -83,12 +94,13 @@ void RootSession::place_root_copy() {
       tell(agent, Finish{digest});
     }
   }
+  if (tree_) {
+    tree_stream_.confirm(digest);  // its placement, under way since the start, may finish
+    return;
+  }
   placing_.emplace([this, digest] {
     if (cache_) {
       cache_->place(*image_, digest);
-    } else if (tree_) {
-      (void)place_tree(*image_, tree_destination(agents_[0].destination), job_tag_,
-                       options_.follow_symlinks, source_key_, digest);
     } else {
       place_copy(*image_, source_key_, digest);
     }

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "replicator/errors.h"
 #include "replicator/image/cache_record.h"
@@ -152,10 +153,23 @@ std::optional<CacheRecord> find_cached_tree(const fs::path& destination,
   return std::nullopt;
 }
 
-TreeCounts place_tree(StagedImage& stream, const fs::path& destination, const std::string& job_tag,
-                      bool follow_symlinks, const std::string& source_key,
-                      const ImageDigest& digest) {
+namespace {
+
+// place_tree() and place_tree_as_it_arrives(): `arriving` null when the whole stream is there and
+// `digest` is its confirmed digest.
+TreeCounts place(StagedImage& stream, const fs::path& destination, const std::string& job_tag,
+                 bool follow_symlinks, const std::string& source_key,
+                 std::optional<ImageDigest> digest, StreamProgress* arriving) {
+  if (arriving != nullptr) {
+    // The header says how long the manifest is; a malformed one is refused just below.
+    arriving->wait_for(kTreeHeaderBytes);
+    const auto header = decode_tree_header(stream.bytes());
+    if (header && header->stream_bytes() == stream.bytes().size()) {
+      arriving->wait_for(kTreeHeaderBytes + header->manifest_bytes);
+    }
+  }
   // Validates header, sizes and the whole manifest before anything is created (SecurityError).
+  // It reads the header and the manifest only, not the data section.
   const ReceivedTree received = parse_tree_stream(stream.bytes());
   // Asked again now: DST may have changed during the transfer.
   const bool replace = check_tree_destination(destination, follow_symlinks);
@@ -165,12 +179,21 @@ TreeCounts place_tree(StagedImage& stream, const fs::path& destination, const st
   options.flush = stream.in_memory() ? TreeWriteOptions::Flush::kNone
                                      : TreeWriteOptions::Flush::kSyncfs;
   options.stop = stop_now;
+  if (arriving != nullptr) {
+    const std::uint64_t data_start = stream.bytes().size() - received.data.size();
+    options.await_data = [arriving, data_start](std::uint64_t end) {
+      arriving->wait_for(data_start + end);
+    };
+  }
   const TreeCounts counts = tree.write(received.manifest, received.data, options);
+  if (arriving != nullptr) {
+    digest = arriving->wait_for_confirmation();
+  }
   if (!source_key.empty()) {
     CacheRecord record;
     record.source_key = source_key;
     record.image_bytes = stream.bytes().size();
-    record.digest = digest;
+    record.digest = *digest;
     // On the staging directory before the rename, so the tree never shows without it. The
     // directory fd is only for a sidecar (file systems without user xattrs).
     UniqueFd dir(::open(directory_of(destination).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -193,6 +216,21 @@ TreeCounts place_tree(StagedImage& stream, const fs::path& destination, const st
               destination.string(), counts.files, counts.directories, counts.symlinks,
               counts.hardlinks, counts.bytes);
   return counts;
+}
+
+}  // namespace
+
+TreeCounts place_tree(StagedImage& stream, const fs::path& destination, const std::string& job_tag,
+                      bool follow_symlinks, const std::string& source_key,
+                      const ImageDigest& digest) {
+  return place(stream, destination, job_tag, follow_symlinks, source_key, digest, nullptr);
+}
+
+TreeCounts place_tree_as_it_arrives(StagedImage& stream, const fs::path& destination,
+                                    const std::string& job_tag, bool follow_symlinks,
+                                    const std::string& source_key, StreamProgress& arriving) {
+  return place(stream, destination, job_tag, follow_symlinks, source_key, std::nullopt,
+               &arriving);
 }
 
 }  // namespace imgcast::replicator

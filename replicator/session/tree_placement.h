@@ -21,6 +21,7 @@
 #include "replicator/image/cache_record.h"
 #include "replicator/image/integrity.h"
 #include "replicator/image/staged_image.h"
+#include "replicator/session/stream_progress.h"
 #include "replicator/tree/tree_writer.h"
 
 namespace imgcast::replicator {
@@ -54,5 +55,14 @@ std::optional<CacheRecord> find_cached_tree(const std::filesystem::path& destina
 TreeCounts place_tree(StagedImage& stream, const std::filesystem::path& destination,
                       const std::string& job_tag, bool follow_symlinks,
                       const std::string& source_key, const ImageDigest& digest);
+
+// The same while the stream still arrives (run from the plan on, on the placement's thread):
+// the manifest is parsed once its bytes are checked, each file written once its own are, and
+// the tree placed only once `arriving` confirms the whole stream's digest; on fail() the staging
+// tree is removed. The bytes are checked chunk by chunk before they are written, and nothing
+// leaves the staging directory before the whole stream matched the root's digest.
+TreeCounts place_tree_as_it_arrives(StagedImage& stream, const std::filesystem::path& destination,
+                                    const std::string& job_tag, bool follow_symlinks,
+                                    const std::string& source_key, StreamProgress& arriving);
 
 }  // namespace imgcast::replicator

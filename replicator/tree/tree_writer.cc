@@ -185,6 +185,9 @@ class Builder {
   }
 
   void write_file(const TreeEntry& entry) {
+    if (options_.await_data && entry.size > 0) {
+      options_.await_data(entry.offset + entry.size);
+    }
     const int parent = cursor_.at(parent_of(entry.path));
     mode_t mode = entry.mode;
     if (!options_.keep_owner) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "replicator/tree/manifest.h"
@@ -34,6 +35,10 @@ struct TreeWriteOptions {
   // stop_signal.h) must not wait for 10^5 files and a syncfs: the launcher may kill us soon
   // after, and then the staging tree would stay. nullptr: never stops.
   bool (*stop)() noexcept = nullptr;
+  // Called before a file's bytes are read, with the end of its range in the data section:
+  // returns once they are there (the stream may still be arriving: the placement writes files
+  // as their bytes come, session/stream_progress.h), or throws to stop. Empty: all data is there.
+  std::function<void(std::uint64_t)> await_data = nullptr;
 };
 
 // What was built, for the report.
