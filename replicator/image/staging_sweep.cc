@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "replicator/log.h"
+#include "replicator/tree/safe_remove.h"
 #include "replicator/unique_fd.h"
 
 namespace imgcast::replicator {
@@ -61,7 +62,8 @@ bool is_staging_name(std::string_view name) noexcept {
 }
 
 bool claim_staging_file(int dir_fd, const std::string& name, int fd) noexcept {
-  // Blocking is fine: a sweep holds the lock only for its fstat and unlink.
+  // Blocking is fine: a sweep that took the lock of an entry this fresh holds it only for its
+  // fstat and unlink (or the rmdir of an empty directory).
   while (::flock(fd, LOCK_EX) != 0) {
     if (errno != EINTR) {
       return true;  // no locks on this file system: no sweep can take one either
@@ -73,21 +75,48 @@ bool claim_staging_file(int dir_fd, const std::string& name, int fd) noexcept {
 int sweep_stale_staging(int dir_fd, const std::string& dir_name) noexcept {
   int removed = 0;
   try {
+    struct stat here {};
+    if (::fstat(dir_fd, &here) != 0) {
+      return 0;
+    }
     for (const std::string& name : staging_names(dir_fd)) {
-      // O_NOFOLLOW|O_NONBLOCK: a planted symlink or FIFO is neither followed nor waited on.
+      // O_NOFOLLOW|O_NONBLOCK: a planted symlink or FIFO is neither followed nor waited on. A
+      // directory opens O_RDONLY too, and that descriptor is where its builder's lock is.
       UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
       struct stat st {};
-      if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
-          st.st_uid != ::geteuid()) {
-        continue;  // not a file of ours: not ours to judge
+      if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || st.st_uid != ::geteuid()) {
+        continue;  // not ours: another user's entry is not ours to judge, let alone remove
+      }
+      // Ownership of the top is what counts for a tree: its removal never follows a symlink, so
+      // nothing inside can point it elsewhere. A directory on another filesystem is a mount
+      // point, never a staging tree (StagedTree makes it with mkdirat beside the destination).
+      const bool tree = S_ISDIR(st.st_mode);
+      if (!S_ISREG(st.st_mode) && !(tree && st.st_dev == here.st_dev)) {
+        continue;
       }
       if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
         continue;  // a live run holds it (EWOULDBLOCK), or locks do not work here
       }
-      // Under the lock, the name must still be this file: another sweep may have removed it and
-      // a new run created a fresh one under the same name.
-      if (!name_leads_to(dir_fd, name.c_str(), fd.get()) ||
-          ::unlinkat(dir_fd, name.c_str(), 0) != 0) {
+      // Under the lock, the name must still be this entry: another sweep may have removed it and
+      // a new run created a fresh one under the same name. The lock stays held (fd open) across
+      // the removal, so a builder racing us for a fresh name waits, then finds it gone.
+      if (!name_leads_to(dir_fd, name.c_str(), fd.get())) {
+        continue;
+      }
+      if (tree) {
+        if (!remove_tree_at(dir_fd, name)) {
+          // Said each time: something in it resists (a file made immutable, say) and only the
+          // user can clear it.
+          log().warn("could not remove all of the stale staging directory {}/{}: {}", dir_name,
+                     name, std::strerror(errno));
+          continue;
+        }
+        ++removed;
+        log().info("removed stale staging directory {}/{} (the run that built it is gone)",
+                   dir_name, name);
+        continue;
+      }
+      if (::unlinkat(dir_fd, name.c_str(), 0) != 0) {
         continue;
       }
       ++removed;

@@ -33,7 +33,9 @@ bool remove_below(int dir_fd, const std::string& name, int& first_error) {
     // A directory kept at mode 0500 or 0000 (as the tree asked): ours, so made enterable.
     child.reset(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   }
-  if (!child.valid()) return fail();
+  // Gone meanwhile: another run's sweep (staging_sweep.h) may be removing the same abandoned
+  // tree, and what it took is removed all the same.
+  if (!child.valid()) return errno == ENOENT || fail();
   if ((st.st_mode & 0700) != 0700) (void)::fchmod(child.get(), (st.st_mode & 07777) | 0700);
   const auto names = list_directory(child.get());
   if (!names) return fail();

@@ -14,6 +14,7 @@
 #include "replicator/errors.h"
 #include "replicator/image/cache_record.h"
 #include "replicator/image/staged_image.h"
+#include "replicator/image/staging_sweep.h"
 #include "replicator/log.h"
 #include "replicator/tree/safe_remove.h"
 
@@ -53,14 +54,17 @@ StagedTree StagedTree::create(const fs::path& destination, const std::string& jo
   tree.dir_fd_ = open_destination_directory(dir);
   if (!follow_symlinks) refuse_symlinked_directory(named);
 
+  // Staging trees (and files) of runs that died (SIGKILL, a crash) would fill the disk over
+  // time: their builder's lock is gone, so they go now (staging_sweep.h).
+  (void)sweep_stale_staging(tree.dir_fd_.get(), dir.string());
+
   const std::string base = "." + name + ".imgcast-" + sanitized(job_tag);
   std::mt19937 random(std::random_device{}());
   for (int attempt = 0; attempt < 16 && tree.temp_name_.empty(); ++attempt) {
     std::string candidate =
         attempt == 0 ? base + ".tmp" : fmt::format("{}-{:x}.tmp", base, random());
-    if (::mkdirat(tree.dir_fd_.get(), candidate.c_str(), 0700) == 0) {
-      tree.temp_name_ = std::move(candidate);  // ours to remove from here on
-    } else if (errno != EEXIST) {
+    if (::mkdirat(tree.dir_fd_.get(), candidate.c_str(), 0700) != 0) {
+      if (errno == EEXIST) continue;  // another live run's, or not ours: try another name
       const int error = errno;
       if (error == EACCES || error == EPERM || error == EROFS) {
         throw InputError(fmt::format("destination directory {} is not writable: {}",
@@ -69,20 +73,31 @@ StagedTree StagedTree::create(const fs::path& destination, const std::string& jo
       throw TransferError(fmt::format("cannot create a staging directory in {}: {}",
                                       dir.string(), std::strerror(error)));
     }
+    // O_NOFOLLOW: the name was just made a directory by us; if it is anything else now, stop.
+    UniqueFd fd(::openat(tree.dir_fd_.get(), candidate.c_str(),
+                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid() && errno == ENOENT) continue;  // a sweep took it before our lock was on
+    if (!fd.valid()) {
+      const int error = errno;
+      tree.temp_name_ = std::move(candidate);  // ours: the destructor removes it
+      throw TransferError(fmt::format("cannot open the staging directory {} in {}: {}",
+                                      tree.temp_name_, dir.string(), std::strerror(error)));
+    }
+    // The liveness lock, held on this descriptor until the tree is placed or removed: a sweep
+    // (ours or another run's) removes a staging directory only when it can take it.
+    if (!claim_staging_file(tree.dir_fd_.get(), candidate, fd.get())) {
+      continue;  // swept between our mkdir and the lock: the name is not ours any more
+    }
+    tree.temp_name_ = std::move(candidate);  // ours to remove from here on
+    tree.tree_fd_ = std::move(fd);
   }
   if (tree.temp_name_.empty()) {
     throw TransferError(fmt::format(
-        "cannot create a staging directory in {}: too many stale {}* entries; remove them",
+        "cannot create a staging directory in {}: too many {}* entries held by live runs or "
+        "not ours; remove them",
         dir.string(), base));
   }
   tree.old_name_ = base + ".old";
-  // O_NOFOLLOW: the name was just made a directory by us; if it is anything else now, stop.
-  tree.tree_fd_.reset(::openat(tree.dir_fd_.get(), tree.temp_name_.c_str(),
-                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!tree.tree_fd_.valid()) {
-    throw TransferError(fmt::format("cannot open the staging directory {} in {}: {}",
-                                    tree.temp_name_, dir.string(), std::strerror(errno)));
-  }
   return tree;
 }
 
@@ -102,11 +117,13 @@ StagedTree::~StagedTree() { discard(); }
 void StagedTree::discard() noexcept {
   if (committed_ || removed_ || temp_name_.empty() || !dir_fd_.valid()) return;
   removed_ = true;
-  tree_fd_.reset();
+  // The lock stays on (tree_fd_ open) until the tree is gone: released earlier, another run's
+  // sweep would take it and remove the same tree alongside us.
   if (!remove_tree_at(dir_fd_.get(), temp_name_)) {
     log().warn("could not remove the staging tree {} beside {}: {}", temp_name_,
                destination_.string(), std::strerror(errno));
   }
+  tree_fd_.reset();
 }
 
 TreeCounts StagedTree::write(const TreeManifest& manifest, std::span<const std::byte> data,

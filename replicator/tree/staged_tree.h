@@ -17,6 +17,10 @@
 //
 // Like StagedImage, the destination's directory is opened once and every step is relative to
 // it; the directory itself must not resolve through a symlink unless the caller allows it.
+//
+// Like a staging file, the staging directory is flock()ed (on its own O_DIRECTORY descriptor)
+// for its whole life, and create() first sweeps the directory's staging files and directories
+// whose lock is free (their run died, e.g. SIGKILLed mid-build): staging_sweep.h.
 #pragma once
 
 #include <filesystem>

@@ -1,10 +1,12 @@
 // The sweep of abandoned staging files: a file a live StagedImage holds is never removed, one
-// whose owner is gone (its lock released) is, and nothing that is not ours is touched.
+// whose owner is gone (its lock released) is, and nothing that is not ours is touched. Staging
+// directories: tests/replicator/tree/staging_dir_sweep_test.cc.
 #include "replicator/image/staging_sweep.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -66,8 +68,9 @@ TEST(StagingSweep, LeavesWhatIsNotAPlainStagingFileOfOurs) {
   TempDir dir;
   std::ofstream(dir / "victim") << "keep me";
   fs::create_symlink(dir / "victim", dir / ".a.sif.imgcast-j.tmp");  // a symlink: not followed
-  fs::create_directory(dir / ".b.sif.imgcast-j.tmp");                 // not a regular file
-  std::ofstream(dir / "c.sif") << "a copy";                           // not a staging name
+  // Neither a file nor a directory (a FIFO is not waited on either).
+  ASSERT_EQ(::mkfifo((dir / ".b.sif.imgcast-j.tmp").c_str(), 0600), 0);
+  std::ofstream(dir / "c.sif") << "a copy";  // not a staging name
   const UniqueFd dir_fd = open_dir(dir.path());
   EXPECT_EQ(sweep_stale_staging(dir_fd.get(), dir.path().string()), 0);
   EXPECT_EQ(list_dir(dir.path()).size(), 4u);
