@@ -17,6 +17,9 @@ struct GlobalOptions {
   bool quiet = false;       // -q: no progress line and no table; errors and --json only
   std::string rdma_device;  // --rdma-device DEV[:PORT] for the verbs backend; forwarded to agents
   std::string bind = "auto";  // --bind auto|any: where listeners bind; forwarded to agents
+  // How many words follow the command line's first `--` (-1: none): hook's CMD ARGS..., which
+  // CLI11 hands over as positionals after SRC... DST.
+  int words_after_separator = -1;
 
   // The global options an agent started by this process gets, so it logs and picks its RDMA
   // device the same way.

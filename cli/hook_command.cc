@@ -1,9 +1,10 @@
-// imgcast hook SRC DST [-- CMD ARGS...]: run by a launcher on every node of a job (srun
+// imgcast hook SRC... DST [-- CMD ARGS...]: run by a launcher on every node of a job (srun
 // --ntasks-per-node=1, mpirun --map-by ppr:1:node, a Slurm TaskProlog, the SPANK plugin). Each
 // node learns its index and the node count from the launcher's variables; node 0 reads SRC and
 // is the root; the nodes meet through a rendezvous file in a shared directory (no fixed port);
 // the first task of each node stages, other tasks of that node wait for it; then CMD runs with
-// IMGCAST_PATH set to the staged file.
+// IMGCAST_PATH set to the staged file (or tree). SRC... DST as for replicate: one image file,
+// one directory, or several of them into the directory DST.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <fcntl.h>
@@ -37,7 +38,10 @@ namespace fs = std::filesystem;
 using replicator::ExitCode;
 
 struct HookArgs {
-  std::string source;
+  // The positional words, words then command: SRC... DST, then CMD... when the command line has
+  // a `--` (split by split_words(), from GlobalOptions::words_after_separator).
+  std::vector<std::string> words;
+  std::vector<std::filesystem::path> sources;
   std::string destination;
   std::vector<std::string> command;
   std::string rendezvous_dir;
@@ -70,6 +74,26 @@ void keep_pin(int entry_fd) {
   kept_pin.reset(::fcntl(entry_fd, F_DUPFD, 3));
 }
 
+// words = SRC... DST [CMD...]: the last `command_words` (-1: no `--`) are CMD.
+void split_words(HookArgs& args, int command_words) {
+  std::vector<std::string> paths = args.words;
+  paths.insert(paths.end(), args.command.begin(), args.command.end());
+  args.command.clear();
+  if (command_words > 0 && static_cast<std::size_t>(command_words) <= paths.size()) {
+    args.command.assign(paths.end() - command_words, paths.end());
+    paths.resize(paths.size() - static_cast<std::size_t>(command_words));
+  }
+  if (paths.size() < 2) {
+    throw replicator::InputError(
+        "name the source and the destination: imgcast hook SRC... DST [-- CMD ARGS...]");
+  }
+  args.destination = paths.back();
+  args.sources.assign(paths.begin(), paths.end() - 1);
+  if (args.cache.cache && args.sources.size() > 1) {
+    throw replicator::InputError("--cache takes one image file: imgcast hook SRC DST --cache");
+  }
+}
+
 fs::path rendezvous_directory(const HookArgs& args, const launch::Environment& env) {
   if (!args.rendezvous_dir.empty())
     return args.rendezvous_dir;
@@ -85,7 +109,11 @@ int stage_as_root(const HookArgs& args, const GlobalOptions& global,
                   const launch::NodeIdentity& id, const std::string& host,
                   launch::Rendezvous& rendezvous) {
   replicator::ReplicateOptions options;
-  options.source = args.source;
+  if (args.sources.size() == 1) {
+    options.source = args.sources.front();  // one file or one directory (root_source.h)
+  } else {
+    options.sources = args.sources;  // several: each by its last component inside DST
+  }
   options.destination = args.destination;
   options.hosts = id.hosts;
   if (options.hosts.empty()) {
@@ -177,10 +205,16 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
       "directory).\nExamples:\n"
       "  srun --ntasks-per-node=1 imgcast hook /lustre/app.sif /tmp/app.sif\n"
       "  srun imgcast hook /lustre/app.sif /tmp/app.sif -- apptainer exec /tmp/app.sif app\n"
-      "  mpirun --map-by ppr:1:node imgcast hook /shared/app.sif /tmp/app.sif");
-  cmd->add_option("SRC", args->source, "Image to stage (read by node 0 only)")->required();
-  cmd->add_option("DST", args->destination, "Node-local path of the copy (%r: node, %h: host)")
-      ->required();
+      "  mpirun --map-by ppr:1:node imgcast hook /shared/app.sif /tmp/app.sif\n"
+      "  srun imgcast hook /lustre/app.sif /lustre/data /tmp/job -- ./run.sh   (several: "
+      "/tmp/job/app.sif, /tmp/job/data)");
+  cmd->add_option("SRC... DST", args->words,
+                  "The image file or directory to stage (read by node 0 only), or several, then "
+                  "the node-local path of the copy (%r: node, %h: host)")
+      ->required()
+      ->expected(1, 1 << 20);
+  // CLI11 fills a vector positional with one unbroken run of words: the run after the options
+  // (`-- CMD ARGS...`) lands here, and split_words() rejoins them.
   cmd->add_option("CMD", args->command, "Command to run once the copy is in place (after --)");
   cmd->add_option("--rendezvous", args->rendezvous_dir,
                   "Directory every node shares, for the rendezvous file");
@@ -239,6 +273,7 @@ Run add_hook_command(CLI::App& app, const GlobalOptions& global) {
     const std::string host = launch::this_node_name(env);
     std::string staged;
     const int code = run_guarded([&] {
+      split_words(*args, global.words_after_separator);
       const launch::PmixQuery pmix = launch::query_pmix_job;
       launch::NodeIdentity id = launch::detect_node_identity(
           env, launch::IdentityOverrides{args->rank, args->nodes, args->job_id, args->step_id},

@@ -107,6 +107,15 @@ bool asks_show_config(int argc, char** argv) {
   return false;
 }
 
+// The words after argv's first `--` (-1: there is none).
+int words_after_separator(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--")
+      return argc - 1 - i;
+  }
+  return -1;
+}
+
 // Parses argv; an exit code when the process should end here (help, version, an error).
 // `config_path`: the config file applied, to which an error on this parse is due (the same argv
 // has already parsed cleanly without it).
@@ -182,6 +191,7 @@ int main(int argc, char** argv) {
   const std::unique_ptr<Cli> given = make_cli(show);
   if (auto code = parse(given->app, argc, argv, ""))
     return *code;
+  given->global.words_after_separator = words_after_separator(argc, argv);
   // The agent never reads a config file: the root that starts it passes every setting on its
   // command line, and a node's own file must not change its part in the protocol.
   if (given->app.got_subcommand("agent")) {
@@ -214,6 +224,7 @@ int main(int argc, char** argv) {
       return *code;
     }
     effective = configured.get();
+    effective->global.words_after_separator = words_after_separator(argc, argv);
   }
   warn_all(effective->global, applied.warnings);
 

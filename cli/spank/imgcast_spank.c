@@ -1,7 +1,10 @@
 /*
  * imgcast SPANK plugin: `srun --imgcast=SRC:DST[,key=value...]` (or `#SBATCH --imgcast=...`)
  * stages SRC as DST on every node of the step before its tasks start, reading SRC once, and
- * exports IMGCAST_PATH=DST to the tasks.
+ * exports IMGCAST_PATH=DST to the tasks. SRC may be an image file or a directory; several
+ * sources, `--imgcast=SRC:SRC...:DST`, go into the directory DST in one transfer (each by its
+ * last component, as `imgcast replicate SRC... DST`). A ':' or ',' inside a path is written
+ * '\:' or '\,' (and a backslash '\\').
  *
  * It runs `imgcast hook` from slurm_spank_user_init: that callback runs in slurmstepd once per
  * node of a step, as the job's user, before any task is forked; a failure there fails the step.
@@ -38,10 +41,13 @@
 SPANK_PLUGIN(imgcast, 1)
 
 #define MAX_OPTIONS 8
+#define MAX_SOURCES 16
 #define MAX_TEXT 4096
 
-/* What --imgcast asked for; empty source: not asked. */
-static char source[MAX_TEXT];
+/* What --imgcast asked for; no source: not asked. The sources point into source_text. */
+static char source_text[MAX_TEXT];
+static const char* sources[MAX_SOURCES];
+static int source_count;
 static char destination[MAX_TEXT];
 static char option_keys[MAX_OPTIONS][64];
 static char option_values[MAX_OPTIONS][256];
@@ -67,54 +73,118 @@ static int cache_requested(void) {
   return 0;
 }
 
-/* Parses "SRC:DST[,key=value...]" into the globals; returns 0, or -1 after slurm_error. */
+/* Copies one field of `*cursor` into out (at most out_size bytes with its NUL), up to the first
+ * unescaped character of `stops` or the end; "\:", "\," and "\\" stand for ':', ',' and '\'.
+ * Sets *stopped to the character that ended it ('\0': the end) and moves *cursor past it.
+ * Returns 0, -1 for another backslash sequence, -2 when the field does not fit. */
+static int next_field(const char** cursor, char* out, size_t out_size, const char* stops,
+                      char* stopped) {
+  const char* in = *cursor;
+  size_t used = 0;
+  for (;;) {
+    char c = *in;
+    if (c == '\0' || strchr(stops, c) != NULL) {
+      *stopped = c;
+      *cursor = c == '\0' ? in : in + 1;
+      out[used] = '\0';
+      return 0;
+    }
+    if (c == '\\') {
+      c = in[1];
+      if (c != ':' && c != ',' && c != '\\')
+        return -1;
+      ++in;
+    }
+    if (used + 1 >= out_size)
+      return -2;
+    out[used++] = c;
+    ++in;
+  }
+}
+
+/* Parses "SRC[:SRC...]:DST[,key=value...]" into the globals; returns 0, or -1 after one
+ * slurm_error line. */
 static int parse_request(const char* text) {
-  char buffer[MAX_TEXT];
-  if (text == NULL || strlen(text) >= sizeof buffer) {
-    slurm_error("imgcast: --imgcast needs SRC:DST[,key=value...] (shorter than %d bytes)",
-                MAX_TEXT);
-    return -1;
-  }
-  strcpy(buffer, text);
-  char* rest = strchr(buffer, ',');
-  if (rest != NULL)
-    *rest++ = '\0';
-  char* colon = strchr(buffer, ':');
-  if (colon == NULL || colon == buffer || colon[1] == '\0') {
-    slurm_error("imgcast: --imgcast=%s: expected SRC:DST, e.g. --imgcast=/lustre/app.sif:/tmp/app.sif",
-                text);
-    return -1;
-  }
-  *colon = '\0';
-  if (buffer[0] != '/' || colon[1] != '/' || strchr(colon + 1, '%') != NULL) {
-    slurm_error("imgcast: --imgcast=%s: SRC and DST must be absolute paths (DST without %%)", text);
-    return -1;
-  }
-  strcpy(source, buffer);
-  strcpy(destination, colon + 1);
+  static const char usage[] =
+      "expected SRC[:SRC...]:DST[,key=value...] with absolute paths ('\\:' and '\\,' for a ':' "
+      "or ',' in a path), e.g. --imgcast=/lustre/app.sif:/lustre/data:/tmp/job";
+  source_count = 0;
   option_count = 0;
-  while (rest != NULL && *rest != '\0') {
-    char* next = strchr(rest, ',');
-    if (next != NULL)
-      *next++ = '\0';
-    char* equals = strchr(rest, '=');
+  if (text == NULL || strlen(text) >= sizeof source_text) {
+    slurm_error("imgcast: --imgcast: %s (shorter than %d bytes)", usage, MAX_TEXT);
+    return -1;
+  }
+  /* Paths: SRC:...:DST, NUL-separated in source_text (unescaping only shortens them). */
+  const char* paths[MAX_SOURCES + 1];
+  int count = 0;
+  size_t used = 0;
+  const char* cursor = text;
+  char stop = ':';
+  while (stop == ':') {
+    if (count == MAX_SOURCES + 1) {
+      slurm_error("imgcast: --imgcast=%s: at most %d sources before DST", text, MAX_SOURCES);
+      return -1;
+    }
+    char* field = source_text + used;
+    const int got = next_field(&cursor, field, sizeof source_text - used, ":,", &stop);
+    if (got != 0) {
+      slurm_error("imgcast: --imgcast=%s: %s", text,
+                  got == -1 ? "a backslash escapes only ':', ',' or '\\'" : usage);
+      return -1;
+    }
+    paths[count++] = field;
+    used += strlen(field) + 1;
+  }
+  if (count < 2 || paths[0][0] == '\0' || paths[count - 1][0] == '\0') {
+    slurm_error("imgcast: --imgcast=%s: %s", text, usage);
+    return -1;
+  }
+  for (int i = 0; i < count; ++i) {
+    if (paths[i][0] != '/') {
+      slurm_error("imgcast: --imgcast=%s: '%s' is not an absolute path (%s)", text, paths[i],
+                  usage);
+      return -1;
+    }
+  }
+  if (strchr(paths[count - 1], '%') != NULL) {
+    slurm_error("imgcast: --imgcast=%s: DST must not hold %% (%s)", text, paths[count - 1]);
+    return -1;
+  }
+  /* Options: key=value, comma-separated; an empty one only at the end. */
+  int options = 0;
+  while (stop == ',') {
+    char item[64 + 256];
+    const int got = next_field(&cursor, item, sizeof item, ",", &stop);
+    if (got == 0 && item[0] == '\0' && stop == '\0')
+      break; /* a trailing comma */
+    char* equals = got == 0 ? strchr(item, '=') : NULL;
     int known = 0;
     if (equals != NULL) {
       *equals = '\0';
       for (size_t i = 0; i < sizeof allowed_keys / sizeof allowed_keys[0]; ++i)
-        known |= strcmp(rest, allowed_keys[i]) == 0;
+        known |= strcmp(item, allowed_keys[i]) == 0;
     }
-    if (!known || option_count == MAX_OPTIONS || strlen(rest) >= 64 ||
-        strlen(equals + 1) >= 256 || equals[1] == '\0') {
+    if (!known || options == MAX_OPTIONS || strlen(item) >= 64 || strlen(equals + 1) >= 256 ||
+        equals[1] == '\0') {
       slurm_error("imgcast: --imgcast option '%s' is not one of transport=, chunk-size=, "
                   "topology=, timeout=, mode=, link-mbit=, cache=yes, cache-dir=, cache-max=",
-                  rest);
+                  got == 0 ? item : "(too long or a bad backslash)");
       return -1;
     }
-    strcpy(option_keys[option_count], rest);
-    strcpy(option_values[option_count], equals + 1);
-    ++option_count;
-    rest = next;
+    strcpy(option_keys[options], item);
+    strcpy(option_values[options], equals + 1);
+    ++options;
+  }
+  strcpy(destination, paths[count - 1]);
+  for (int i = 0; i < count - 1; ++i)
+    sources[i] = paths[i];
+  source_count = count - 1;
+  option_count = options;
+  if (cache_requested() && source_count > 1) {
+    slurm_error("imgcast: --imgcast=%s: cache=yes takes one image file (SRC:DST), not %d sources",
+                text, source_count);
+    source_count = 0;
+    return -1;
   }
   return 0;
 }
@@ -128,9 +198,9 @@ static int on_option(int val, const char* optarg, int remote) {
 /* Registered with spank_option_register (not the spank_options table) so that sbatch and
  * salloc (the "allocator" context) offer it too. */
 static struct spank_option imgcast_option = {
-    "imgcast", "SRC:DST[,key=value...]",
-    "Stage SRC as DST on every node of each step, reading SRC once (imgcast); the tasks get "
-    "IMGCAST_PATH=DST",
+    "imgcast", "SRC[:SRC...]:DST[,key=value...]",
+    "Stage SRC as DST on every node of each step, reading SRC once (imgcast); several sources "
+    "(files or directories) go into the directory DST; the tasks get IMGCAST_PATH=DST",
     1, 0, on_option};
 
 /* Without imgcast= in plugstack.conf: the configured install path, then the usual places. */
@@ -263,12 +333,13 @@ static int run_hook(spank_t sp, const struct job_user* user, uint32_t job, uint3
     strcpy(rendezvous, "/tmp");
   }
   char option_flags[MAX_OPTIONS][80];
-  const char* argv[32 + 2 * MAX_OPTIONS];
+  const char* argv[32 + MAX_SOURCES + 2 * MAX_OPTIONS];
   int n = 0;
   argv[n++] = imgcast_program;
   argv[n++] = "-q";
   argv[n++] = "hook";
-  argv[n++] = source;
+  for (int i = 0; i < source_count; ++i)
+    argv[n++] = sources[i]; /* one argv word each: SRC... DST, as imgcast replicate takes them */
   argv[n++] = destination;
   argv[n++] = "--rank";
   argv[n++] = node_text;
@@ -343,15 +414,16 @@ static int run_hook(spank_t sp, const struct job_user* user, uint32_t job, uint3
       line += 9;
     slurm_error("imgcast: %s", line);
   }
-  slurm_error("imgcast: staging %s as %s failed on node %u (exit %d); the step does not start",
-              source, destination, node, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  slurm_error("imgcast: staging %s%s as %s failed on node %u (exit %d); the step does not start",
+              sources[0], source_count > 1 ? " and the other sources" : "", destination, node,
+              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   return -1;
 }
 
 int slurm_spank_user_init(spank_t sp, int ac, char** av) {
   (void)ac;
   (void)av;
-  if (source[0] == '\0' || spank_remote(sp) != 1)
+  if (source_count == 0 || spank_remote(sp) != 1)
     return 0;
   uint32_t job = 0, step = 0, node = 0, nodes = 0;
   if (spank_get_item(sp, S_JOB_ID, &job) != ESPANK_SUCCESS ||

@@ -31,8 +31,9 @@ struct HookJob {
     std::vector<std::string> argv = {IMGCAST_BINARY,
                                      "-q",
                                      "hook",
-                                     source.string(),
-                                     job.destination(),
+                                     source.string()};
+    argv.insert(argv.end(), more_sources.begin(), more_sources.end());
+    argv.insert(argv.end(), {job.destination(),
                                      "--rank",
                                      std::to_string(rank),
                                      "--nodes",
@@ -42,12 +43,13 @@ struct HookJob {
                                      "--rendezvous",
                                      (job.dir / "rdv").string(),
                                      "--timeout",
-                                     timeout};
+                                     timeout});
     argv.insert(argv.end(), extra.begin(), extra.end());
     return std::make_unique<Process>(argv);
   }
 
   LocalJob job;
+  std::vector<std::string> more_sources;  // after the first: SRC... DST
   std::string job_id = "hook-test-1";
   std::string timeout = "20";
 };
@@ -133,6 +135,48 @@ TEST(Hook, ADirectorySourceBecomesATreeOnEveryNode) {
     EXPECT_TRUE(files_equal(source / "lib" / "libx.so", copy / "lib" / "libx.so")) << rank;
     EXPECT_EQ(std::filesystem::read_symlink(copy / "link"), "lib/libx.so") << rank;
   }
+}
+
+// Several sources, as for replicate: one transfer, each by its last component inside DST, and
+// the command after -- sees DST as IMGCAST_PATH.
+TEST(Hook, SeveralSourcesGoIntoTheDirectoryDstAndTheCommandRuns) {
+  HookJob hook(2);
+  const auto image = hook.job.dir / "app.sif";
+  write_random_file(image, (2u << 20) + 3, 45);
+  const auto env = hook.job.dir / "env";
+  std::filesystem::create_directories(env / "lib");
+  write_random_file(env / "lib" / "libx.so", 70000, 46);
+  hook.more_sources = {env.string()};
+  std::vector<std::unique_ptr<Process>> nodes;
+  for (int rank = 1; rank >= 0; --rank) {
+    nodes.push_back(hook.start(
+        rank, image,
+        {"--", "sh", "-c", "cmp \"$IMGCAST_PATH/app.sif\" \"$0\" && echo SAME", image.string()}));
+  }
+  for (auto& node : nodes) {
+    const ProcessResult result = node->wait(60s);
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_NE(result.out.find("SAME"), std::string::npos) << result.out << result.err;
+  }
+  for (int rank = 0; rank < 2; ++rank) {
+    const auto copy = hook.job.copy(rank);  // DST: the directory holding both
+    EXPECT_TRUE(files_equal(image, copy / "app.sif")) << rank;
+    EXPECT_TRUE(files_equal(env / "lib" / "libx.so", copy / "env" / "lib" / "libx.so")) << rank;
+  }
+}
+
+TEST(Hook, OneWordBeforeTheCommandOrSeveralSourcesWithTheCacheAreUsageErrors) {
+  TempDir dir;
+  ProcessResult result = run({IMGCAST_BINARY, "hook", "/etc/hostname", "--rank", "0", "--nodes",
+                              "1", "--", "true"}, 10s);
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("imgcast hook SRC... DST [-- CMD ARGS...]"), std::string::npos)
+      << result.err;
+  result = run({IMGCAST_BINARY, "hook", "/etc/hostname", "/etc/hosts", (dir / "x").string(),
+                "--cache", "--rank", "0", "--nodes", "1"}, 10s);
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("--cache takes one image file"), std::string::npos) << result.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "x"));
 }
 
 // A node whose hook never starts (its task failed to launch) fails alone: the root plans over

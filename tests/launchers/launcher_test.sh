@@ -163,6 +163,43 @@ JOB
     done
     echo "ok: pinned during the step, free after it"
     ;;
+  spank_sources)
+    # Several sources in one transfer: an image file and a directory (its name holds a ':',
+    # written '\:') go into the directory DST on every node, each by its last component.
+    mkdir -p "env:v2/lib" && printf 'python = 3.11\n' > "env:v2/pyvenv.cfg"
+    head -c 300000 /dev/urandom > "env:v2/lib/blob" && ln -s ../pyvenv.cfg "env:v2/lib/cfg"
+    timeout 120 "${on_ctl[@]}" srun -N "$nodes" \
+      --imgcast="$work/source.img:$work/env\:v2:/mnt/imgcast-node/job,transport=tcp" \
+      sh -c 'cd "$IMGCAST_PATH" && echo "$PWD $(md5sum < source.img) $(cat env:v2/lib/cfg)"' > out.txt
+    cat out.txt
+    [[ $(grep -c "^/mnt/imgcast-node/job $want .*python = 3.11" out.txt) == "$nodes" ]]
+    for ((k = 0; k < nodes; k++)); do
+      copy=$node_root/h$k/job
+      [[ $(md5sum < "$copy/source.img" | cut -d' ' -f1) == "$want" ]] || { echo "FAIL: h$k"; exit 1; }
+      diff -r --no-dereference "env:v2" "$copy/env:v2" || { echo "FAIL: h$k's env:v2"; exit 1; }
+      [[ $(ls "$copy") == $'env:v2\nsource.img' ]] || { echo "FAIL: h$k holds $(ls "$copy")"; exit 1; }
+    done
+    echo "ok: $nodes nodes hold source.img and env:v2 in /mnt/imgcast-node/job"
+    ;;
+  spank_bad_spec)
+    # A bad --imgcast is refused before any step starts, with one clear line, and runs nothing.
+    bad=("$work/source.img:job|'job' is not an absolute path"
+         "$work/source.img:$work:/mnt/imgcast-node/x,cache=yes|cache=yes takes one image file"
+         "$work/source\\q.img:/mnt/imgcast-node/x|a backslash escapes only"
+         "$work/source.img|expected SRC\[:SRC...\]:DST")
+    for item in "${bad[@]}"; do
+      spec=${item%%|*} why=${item#*|}
+      if timeout 60 "${on_ctl[@]}" srun -N "$nodes" --imgcast="$spec" sh -c 'echo TASK-RAN' \
+           > out.txt 2> err.txt; then
+        echo "FAIL: srun --imgcast=$spec succeeded"; cat out.txt err.txt; exit 1
+      fi
+      cat err.txt
+      ! grep -q TASK-RAN out.txt
+      grep "imgcast: --imgcast" err.txt | grep -q -- "$why" || { echo "FAIL: no '$why'"; exit 1; }
+    done
+    for ((k = 0; k < nodes; k++)); do [[ ! -e $node_root/h$k/x ]]; done
+    echo "ok: every bad spec was refused with its reason"
+    ;;
   spank_failure)
     # A missing source fails the step (non-zero srun), names the source, runs no task, and the
     # other nodes hear of it at once (no timeout wait).

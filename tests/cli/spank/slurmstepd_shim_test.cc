@@ -82,9 +82,17 @@ spank_err_t spank_getenv(spank_t, const char*, char*, int) { return static_cast<
 
 spank_err_t spank_setenv(spank_t, const char*, const char*, int) { return kOk; }
 
+std::string last_error;  // the plugin's last slurm_error line
+
 void slurm_error(const char* format, ...) {
   va_list args;
   va_start(args, format);
+  char line[8192];
+  va_list copy;
+  va_copy(copy, args);
+  std::vsnprintf(line, sizeof line, format, copy);
+  va_end(copy);
+  last_error = line;
   std::vfprintf(stderr, format, args);
   std::fputc('\n', stderr);
   va_end(args);
@@ -105,7 +113,9 @@ namespace {
 using UserInit = int (*)(spank_t, int, char**);
 
 // slurmstepd's life, in a child: returns the exit code (0: the plugin let the task run).
-int run_like_slurmstepd(const std::string& report) {
+// `sources`: the --imgcast text before DST (the report), with its trailing ':'.
+int run_like_slurmstepd(const std::string& report,
+                        const std::string& sources = "/lustre/app.sif:") {
   void* plugin = ::dlopen(IMGCAST_SPANK_PLUGIN, RTLD_NOW | RTLD_LOCAL);
   if (plugin == nullptr) {
     std::fprintf(stderr, "dlopen: %s\n", ::dlerror());
@@ -120,7 +130,7 @@ int run_like_slurmstepd(const std::string& report) {
       init(nullptr, 1, init_args) != 0 || registered == nullptr) {
     return 11;
   }
-  const std::string request = "/lustre/app.sif:" + report;
+  const std::string request = sources + report;
   if (registered->cb(registered->val, request.c_str(), 1) != 0)
     return 12;
   // A descriptor slurmstepd holds without close-on-exec (its sockets to slurmd are such).
@@ -132,6 +142,18 @@ int run_like_slurmstepd(const std::string& report) {
   if (user_init(nullptr, 0, nullptr) != 0)
     return 15;
   return task_init(nullptr, 0, nullptr) == 0 ? 0 : 16;
+}
+
+// The plugin loaded in this process, its --imgcast callback registered.
+spank_option* loaded_option() {
+  static spank_option* option = [] {
+    void* plugin = ::dlopen(IMGCAST_SPANK_PLUGIN, RTLD_NOW | RTLD_LOCAL);
+    auto init = plugin ? reinterpret_cast<UserInit>(::dlsym(plugin, "slurm_spank_init")) : nullptr;
+    std::string program_arg = "imgcast=" SPANK_PROBE_PROGRAM;
+    char* init_args[] = {program_arg.data()};
+    return init != nullptr && init(nullptr, 1, init_args) == 0 ? registered : nullptr;
+  }();
+  return option;
 }
 
 std::string read_file(const std::filesystem::path& path) {
@@ -169,6 +191,60 @@ TEST(SpankPrivilegeDrop, TheForkedProgramIsTheJobUserWithNoRootLeftAndOnlyStanda
   EXPECT_NE(text.find("CapAmb:\t0000000000000000\n"), std::string::npos) << text;
   EXPECT_NE(text.find("NoNewPrivs:\t1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("fds: 0 1 2\n"), std::string::npos) << text;
+  std::filesystem::remove_all(dir);
+}
+
+// --imgcast=SRC[:SRC...]:DST[,key=value...]: what parses, and the one line for what does not.
+TEST(SpankRequest, SeveralSourcesParseAndBadSpecsSayWhyInOneLine) {
+  spank_option* option = loaded_option();
+  ASSERT_NE(option, nullptr);
+  const auto parses = [&](const char* text) { return option->cb(option->val, text, 0) == 0; };
+  EXPECT_TRUE(parses("/lustre/app.sif:/tmp/app.sif"));
+  EXPECT_TRUE(parses("/lustre/app.sif:/lustre/data:/lustre/env/:/tmp/job,transport=tcp"));
+  EXPECT_TRUE(parses("/lustre/a\\:b.sif:/lustre/c\\,d:/tmp/job,timeout=60,"));
+  const std::pair<const char*, const char*> bad[] = {
+      {"/lustre/app.sif", "expected SRC[:SRC...]:DST"},
+      {"/lustre/app.sif:", "expected SRC[:SRC...]:DST"},
+      {":/tmp/x", "expected SRC[:SRC...]:DST"},
+      {"/lustre/a.sif:data:/tmp/job", "'data' is not an absolute path"},
+      {"/lustre/a.sif::/tmp/job", "'' is not an absolute path"},
+      {"/lustre/a.sif:/tmp/job%r", "DST must not hold %"},
+      {"/lustre/a\\b.sif:/tmp/job", "a backslash escapes only"},
+      {"/lustre/a.sif:/lustre/b:/tmp/job,cache=yes", "cache=yes takes one image file"},
+      {"/lustre/a.sif:/tmp/job,bogus=1", "option 'bogus' is not one of"},
+      {"/a:/b:/c:/d:/e:/f:/g:/h:/i:/j:/k:/l:/m:/n:/o:/p:/q:/tmp/job", "at most 16 sources"},
+  };
+  for (const auto& [text, why] : bad) {
+    last_error.clear();
+    EXPECT_FALSE(parses(text)) << text;
+    EXPECT_NE(last_error.find(why), std::string::npos) << text << " -> " << last_error;
+    EXPECT_EQ(last_error.find('\n'), std::string::npos) << last_error;
+  }
+  EXPECT_EQ(option->cb(option->val, std::string(5000, '/').c_str(), 0), -1);
+}
+
+// Several sources reach imgcast hook as separate argv words, unescaped, before DST.
+TEST(SpankRequest, SeveralSourcesAreSeparateWordsOfTheHook) {
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "needs root: it plays slurmstepd, which drops from root to the job's user";
+  char pattern[] = "/tmp/imgcast-spank-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const std::filesystem::path dir = pattern;
+  ASSERT_EQ(::chown(dir.c_str(), kJobUid, kJobGid), 0);
+  const auto report = dir / "report";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0)
+    ::_exit(run_like_slurmstepd(report, "/lustre/app.sif:/lustre/my data\\:v2/:/lustre/x\\,y:"));
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  const std::string text = read_file(report);
+  EXPECT_NE(text.find("paths: |/lustre/app.sif|/lustre/my data:v2/|/lustre/x,y|" +
+                      report.string() + "|\n"),
+            std::string::npos)
+      << text;
   std::filesystem::remove_all(dir);
 }
 
