@@ -18,7 +18,7 @@ else()
   message(STATUS "imgcast: help2man not found: no man page (apt-get install help2man)")
 endif()
 
-install(FILES README.md docs/usage.md docs/architecture.md docs/protocol.md docs/perf.md
+install(FILES README.md docs/usage.md docs/launchers.md docs/architecture.md docs/protocol.md docs/perf.md
               docs/rdma.md docs/imgcast.conf.example
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 

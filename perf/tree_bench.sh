@@ -25,14 +25,16 @@
 # by every host of the whole job, whatever mount namespace it runs in: opens per regular file
 # (distinct non-empty inodes, as an empty file has nothing to read; goal for imgcast: 1) beside each row. Every copy is compared with the source
 # after every run (type, mode, size, link count and link target of every entry, and the bytes of
-# every file); a run that did not verify is marked and not counted. MPI or sbcast of a tar
-# followed by an untar is not run here (sbcast of one file is perf/emulated.sh's; add its untar
-# time to compare).
+# every file); a run that did not verify is marked and not counted.
+#   mpitar    tar cf + MPI_Bcast of the tar (Open MPI's pipeline at its best setting here,
+#             perf/comparators/mpi_bcast.sh) + tar xf on every host: python-mpi-bcast, dbcast
+#   sbcasttar tar cf + Slurm's sbcast of the tar in a batch job + tar xf on every host
+#             (both bring the cluster up with --slurm: a control host for mpirun and sbatch)
 #
 #   perf/run tree                                  16 hosts, 200 Mbit/s, 20000 files, REPS=2
 #   FILES=5000 N=4 REPS=1 perf/run tree            quick
 #   knobs: FILES (20000), N (16), RATE_MBIT (200), REPS (2), DEST_FS tmpfs|disk (tmpfs),
-#          SYSTEMS ("tree onefile rawfile tarpipe rsync tree1 untar1"), SEED (22), VERIFY (1), IMGCAST_FLAGS (none),
+#          SYSTEMS ("tree onefile rawfile tarpipe mpitar sbcasttar rsync tree1 untar1"), SEED (22), VERIFY (1), IMGCAST_FLAGS (none),
 #          OUT, PERF_CLUSTER or IMGCAST_CLUSTER (emulated cluster id, default 0)
 set -euo pipefail
 files=${FILES:-20000}
@@ -40,7 +42,7 @@ n=${N:-16}
 rate=${RATE_MBIT:-200}
 reps=${REPS:-2}
 fs=${DEST_FS:-tmpfs}
-systems=${SYSTEMS:-tree onefile rawfile tarpipe rsync tree1 untar1}
+systems=${SYSTEMS:-tree onefile rawfile tarpipe mpitar sbcasttar rsync tree1 untar1}
 seed=${SEED:-22}
 verify=${VERIFY:-1}
 imgcast_flags=${IMGCAST_FLAGS:-}
@@ -73,10 +75,14 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 "$cluster" down
-IMGCAST_CLUSTER_STORAGE=$fs "$cluster" up "$n" "$rate" >/dev/null
-node_root=$("$cluster" node-root)
+# The PFS is mounted before the cluster comes up: slurmd's mount namespace is a copy of the
+# mounts at its start, and sbcast's job on h0 must see the tar.
 mkdir -p "$pfs"
 mountpoint -q "$pfs" || mount -t tmpfs -o size=4g,mode=0755 imgcast-treepfs "$pfs"
+slurm=()  # the MPI and sbcast comparators need the control host and Slurm
+[[ " $systems " != *" mpitar "* && " $systems " != *" sbcasttar "* ]] || slurm=(--slurm)
+IMGCAST_CLUSTER_STORAGE=$fs "$cluster" up "$n" "$rate" "${slurm[@]}" >/dev/null
+node_root=$("$cluster" node-root)
 mkdir -p "$work"
 cc -O2 -o "$work/fanotify_opens" "$here/perf/fanotify_opens.c"
 
@@ -120,7 +126,7 @@ verified_copies() {  # verified_copies SYSTEM HOSTS
 }
 clear_copies() {
   local h
-  for ((h = 0; h < n; h++)); do rm -rf "$node_root/h$h"/env* "$node_root/h$h"/.env*; done
+  for ((h = 0; h < n; h++)); do rm -rf "$node_root/h$h"/env* "$node_root/h$h"/.env* "$node_root/h$h"/pipe.tar; done
   rm -f "$work"/pipe.tar
 }
 
@@ -175,22 +181,36 @@ run_untar1() {
   "$cluster" exec h0 sh -c "tar xf $pfs/env.tar -C /mnt/imgcast-node $(sync_flag)"
   elapsed "$s" "$(now)"; echo
 }
-run_tarpipe() {
-  local s t1 t2 e pids=() h failed=0
+# tar cf on h0, then `BROADCAST...` (which must leave the tar at /mnt/imgcast-node/NAME on every
+# host), then tar xf on every host at once. Prints the whole time and its three parts, and the
+# seconds the broadcast reports of itself where it does (sbcast's, timed inside its batch job,
+# leave out sbatch's queueing and job launch, which a job script that is already running on its
+# allocation does not pay).
+tar_broadcast_untar() {  # tar_broadcast_untar NAME BROADCAST...
+  local name=$1 s t1 t2 e pids=() h failed=0 reported
+  shift
   s=$(now)
   "$cluster" exec h0 tar cf "$work/pipe.tar" -C "$pfs" env
   t1=$(now)
-  imgcast_cmd "$work/pipe.tar" /mnt/imgcast-node/env.tar
+  reported=$("$@" | tail -1)
   t2=$(now)
   for ((h = 0; h < n; h++)); do
-    "$cluster" exec "h$h" sh -c "tar xf /mnt/imgcast-node/env.tar -C /mnt/imgcast-node $(sync_flag)" &
+    "$cluster" exec "h$h" sh -c "tar xf /mnt/imgcast-node/$name -C /mnt/imgcast-node $(sync_flag)" &
     pids+=($!)
   done
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   e=$(now)
   ((failed == 0)) || return 1
-  echo "$(elapsed "$s" "$e") tar_seconds=$(elapsed "$s" "$t1") imgcast_seconds=$(elapsed "$t1" "$t2") untar_seconds=$(elapsed "$t2" "$e")"
+  echo "$(elapsed "$s" "$e") tar_seconds=$(elapsed "$s" "$t1") broadcast_seconds=$(elapsed "$t1" "$t2") untar_seconds=$(elapsed "$t2" "$e")$([[ $reported =~ ^[0-9.]+$ ]] && echo " broadcast_reported_seconds=$reported")"
 }
+run_tarpipe() { tar_broadcast_untar env.tar imgcast_cmd "$work/pipe.tar" /mnt/imgcast-node/env.tar; }
+# What mpiFileUtils users and NERSC's python-mpi-bcast do: Open MPI's MPI_Bcast at its best
+# setting here (pipeline, 64 MiB chunks, 512 KiB segments: perf/comparators/mpi_bcast.sh).
+run_mpitar() {
+  tar_broadcast_untar pipe.tar "$here/perf/comparators/mpi_bcast.sh" "$work/pipe.tar" "$n" 64 pipeline
+}
+# Slurm's sbcast of the tar in a batch job (its default fanout), then the untar.
+run_sbcasttar() { tar_broadcast_untar pipe.tar "$here/perf/comparators/sbcast.sh" "$work/pipe.tar" "$n"; }
 run_rsync() {
   local s pids=() h failed=0
   s=$(now)
@@ -215,6 +235,8 @@ measure() {  # measure REP SYSTEM
     onefile) variant="imgcast, the tree's tar as one file, defaults"; prefix=$pfs/env.tar ;;
     rawfile) variant="imgcast, the tree's file bytes as one file, defaults"; prefix=$pfs/env.raw ;;
     tarpipe) variant="tar cf + imgcast + tar xf on every host" ;;
+    mpitar) variant="tar cf + MPI_Bcast (Open MPI pipeline, 64 MiB chunks) + tar xf on every host" ;;
+    sbcasttar) variant="tar cf + Slurm sbcast + tar xf on every host" ;;
     rsync) variant="rsync daemon on h0, rsync -aH from every host" ;;
     *) echo "tree_bench: unknown system '$system'" >&2; exit 1 ;;
   esac
@@ -238,7 +260,7 @@ measure() {  # measure REP SYSTEM
   local per_file; per_file=$(awk -v o="$opens" -v f="$nonempty" -v s="$system" 'BEGIN { printf "%.3f", (s ~ /file$/ || s == "untar1") ? o : o / f }')
   local per_any; per_any=$(awk -v o="$opens" -v f="$inodes" 'BEGIN { printf "%.3f", o / f }')
   local extra=()
-  if [[ $system != tarpipe && $system != rsync && $system != untar1 && -s $work/imgcast.json ]]; then
+  if [[ $system != *tar* && $system != rsync && -s $work/imgcast.json ]]; then
     extra+=("$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('setup_seconds=%s transfer_seconds=%s' % (d.get('setup_seconds'), d.get('transfer_seconds')))" "$work/imgcast.json")")
   fi
   # shellcheck disable=SC2068
@@ -280,9 +302,16 @@ for system, (s, k, o, v) in med.items():
     ratio = f"{tree / s:.2f}" if tree else "-"
     opens = f"{o:g} (of the one file)" if system.endswith("file") or system == "untar1" else f"{o:g}"
     print(f"| {system} | {v} | {s:.2f} ({k}) | {ratio} | {opens} |")
-goals = {"onefile": "≤ 1.15", "rawfile": "≤ 1.15", "tarpipe": "≤ 1.0", "rsync": "-"}
+goals = {"onefile": "≤ 1.15", "rawfile": "≤ 1.15", "tarpipe": "≤ 1.0", "mpitar": "-",
+         "sbcasttar": "-", "rsync": "-"}
 for system, goal in goals.items():
     if tree and system in med:
         print(f"tree ÷ {system}: {tree / med[system][0]:.2f} (goal {goal})")
+for system in med:
+    own = [r["tar_seconds"] + r["broadcast_reported_seconds"] + r["untar_seconds"] for r in rows
+           if r["system"] == system and r["verified"] and "broadcast_reported_seconds" in r]
+    if tree and own and system == "sbcasttar":  # a job script pays mpirun's start, not sbatch's
+        print(f"tree ÷ {system} without the batch job's launch (tar + its own seconds + untar, "
+              f"median {statistics.median(own):.2f} s): {tree / statistics.median(own):.2f}")
 PY
 echo "results: $out"

@@ -111,7 +111,13 @@ void RootSession::on_agent_message(AgentRecord& agent, const Message& message) {
   }
   if (const auto* progress = std::get_if<Progress>(&message);
       progress != nullptr && agent.state == AgentRecord::State::kReady) {
+    const std::uint64_t before = agent.bytes_verified;
     agent.bytes_verified = std::min(progress->bytes_verified, source_->size());
+    if (before == 0 && agent.bytes_verified > 0) {
+      // Once per node: when a slow node's data started, and what a test waits for before it
+      // kills a relay above a node that must already hold a prefix.
+      log().debug("rank {} reports its first {} B verified", agent.rank, agent.bytes_verified);
+    }
     return;
   }
   if (const auto* result = std::get_if<Result>(&message);

@@ -19,10 +19,22 @@ namespace {
 
 // Starts `job` and SIGKILLs the agents of `victims` once the root says data flows (its debug
 // log), a little into the transfer. Returns the finished run.
+// With `fed` >= 0, also waits until the root has heard that rank `fed` holds verified
+// bytes, so a node below a victim is sure to resume from a prefix (under a sanitizer, 30 ms
+// into the transfer may be before the first chunk reaches rank 2).
 ProcessResult run_and_kill(const LocalJob& job, const std::filesystem::path& source,
-                           const std::vector<std::string>& extra, const std::vector<int>& victims) {
+                           const std::vector<std::string>& extra, const std::vector<int>& victims,
+                           int fed = -1) {
   Process replicate(job.command(source, extra));
   wait_until_data_flows(replicate);
+  if (fed >= 0) {
+    const std::string needle = fmt::format("rank {} reports its first", fed);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline &&
+           replicate.err_so_far().find(needle) == std::string::npos) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
   for (int rank : victims) {
     const pid_t victim = find_agent(rank, replicate.pid());
     EXPECT_GT(victim, 0) << "rank " << rank
@@ -72,20 +84,21 @@ nlohmann::json expect_only_victims_failed(const LocalJob& job, const std::filesy
 // stderr and its --json report.
 std::pair<std::string, nlohmann::json> kill_and_check(int nodes, std::uint64_t bytes,
                                                       const std::string& topology,
-                                                      const std::vector<int>& victims) {
+                                                      const std::vector<int>& victims,
+                                                      int fed = -1) {
   LocalJob job(nodes);
   job.log_level = "debug";
   const auto source = job.dir / "source.sif";
   write_random_file(source, bytes, static_cast<std::uint64_t>(nodes));
   const ProcessResult result = run_and_kill(
-      job, source, {"--topology", topology, "--chunk-size", "256K", "--json"}, victims);
+      job, source, {"--topology", topology, "--chunk-size", "256K", "--json"}, victims, fed);
   return {result.err, expect_only_victims_failed(job, source, result, victims)};
 }
 
 TEST(NodeFailure, KilledRelayFailsAloneAndTheNodesBelowItReattach) {
   // In a chain, rank 1 relays to 2 (and through it to 3): rank 2 must re-attach to the root and
   // resume where it was; rank 3 keeps its parent.
-  const auto [err, doc] = kill_and_check(4, 512u << 20, "chain", {1});
+  const auto [err, doc] = kill_and_check(4, 512u << 20, "chain", {1}, /*fed=*/2);
   if (doc.contains("nodes")) {
     EXPECT_EQ(doc.at("nodes").at(2).at("reparents"), 1);
     EXPECT_EQ(doc.at("nodes").at(3).at("reparents"), 0);
