@@ -137,8 +137,8 @@ TEST(NodeFailure, AKilledRelayMidTreeLeavesEveryOtherNodeTheWholeTree) {
     std::ofstream(source / fmt::format("small{}", f)) << f;
   }
   std::filesystem::create_symlink("lib/big0.so", source / "link");
-  const ProcessResult result = run_and_kill(
-      job, source, {"--topology", "chain", "--chunk-size", "256K", "--json"}, {1});
+  const ProcessResult result =
+      run_and_kill(job, source, {"--topology", "chain", "--chunk-size", "256K", "--json"}, {1});
   const std::string tail =
       result.err.substr(result.err.size() > 4000 ? result.err.size() - 4000 : 0);
   EXPECT_EQ(result.exit_code, 3) << tail;
