@@ -83,7 +83,7 @@ mkdir -p "$here/perf/results"
 out=${OUT:-$here/perf/results/cache-$(date +%Y%m%dT%H%M%S).jsonl}
 run_id=cache-$(date +%s)
 [[ -x $imgcast ]] || { echo "cache_bench: build first ($imgcast missing)" >&2; exit 1; }
-[[ $fs == tmpfs || $fs == disk ]] || { echo "cache_bench: DEST_FS is tmpfs or disk, not '$fs'" >&2; exit 1; }
+[[ $fs == tmpfs || $fs == disk || $fs == ext4 ]] || { echo "cache_bench: DEST_FS is tmpfs, disk or ext4, not '$fs'" >&2; exit 1; }
 hosts=$(seq -s, -f "$net.%g" 1 "$n")
 image_bytes=$((size_mib * 1048576))
 

@@ -33,7 +33,7 @@
 #
 #   perf/run tree                                  16 hosts, 200 Mbit/s, 20000 files, REPS=2
 #   FILES=5000 N=4 REPS=1 perf/run tree            quick
-#   knobs: FILES (20000), N (16), RATE_MBIT (200), REPS (2), DEST_FS tmpfs|disk (tmpfs),
+#   knobs: FILES (20000), N (16), RATE_MBIT (200), REPS (2), DEST_FS tmpfs|disk|ext4 (tmpfs),
 #          SYSTEMS ("tree onefile rawfile tarpipe mpitar sbcasttar rsync tree1 untar1"), SEED (22), VERIFY (1), IMGCAST_FLAGS (none),
 #          OUT, PERF_CLUSTER or IMGCAST_CLUSTER (emulated cluster id, default 0)
 set -euo pipefail
@@ -58,7 +58,7 @@ mkdir -p "$here/perf/results"
 out=${OUT:-$here/perf/results/tree-$(date +%Y%m%dT%H%M%S).jsonl}
 run_id=tree-$(date +%s)
 [[ -x $imgcast ]] || { echo "tree_bench: build first ($imgcast missing)" >&2; exit 1; }
-[[ $fs == tmpfs || $fs == disk ]] || { echo "tree_bench: DEST_FS is tmpfs or disk, not '$fs'" >&2; exit 1; }
+[[ $fs == tmpfs || $fs == disk || $fs == ext4 ]] || { echo "tree_bench: DEST_FS is tmpfs, disk or ext4, not '$fs'" >&2; exit 1; }
 [[ " $systems " != *" rsync "* ]] || command -v rsync >/dev/null ||
   { echo "tree_bench: rsync missing (scripts/setup.sh installs it)" >&2; exit 1; }
 hosts=$(seq -s, -f "$net.%g" 1 "$n")
@@ -161,7 +161,7 @@ imgcast_cmd() {  # imgcast_cmd SRC DST [HOSTS]: the whole command on h0, default
 }
 now() { date +%s.%N; }
 elapsed() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.3f", e - s }'; }
-sync_flag() { [[ $fs == disk ]] && echo "&& sync -f /mnt/imgcast-node" || true; }
+sync_flag() { [[ $fs != tmpfs ]] && echo "&& sync -f /mnt/imgcast-node" || true; }
 
 # Each system prints "seconds [key=value ...]" (its parts, for the record).
 run_tree() {

@@ -8,7 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   libspdlog-dev libfmt-dev libcli11-dev libxxhash-dev libnuma-dev nlohmann-json3-dev
   libucx-dev ucx-utils libibverbs-dev librdmacm-dev rdma-core ibverbs-utils
-  iperf3 netcat-openbsd squashfs-tools procps iproute2 util-linux nginx-light curl time rsync
+  iperf3 netcat-openbsd squashfs-tools procps iproute2 util-linux e2fsprogs nginx-light curl time rsync
   slurmctld slurmd slurm-client munge libslurm-dev openmpi-bin help2man dpkg-dev debootstrap
   libopenmpi-dev libpmix-dev gnuplot-nox clang-14 libclang-rt-14-dev
 )

@@ -67,7 +67,7 @@ bool PageRunner::step(std::uint64_t point) {
       failure_ = fmt::format(
           "no space left for the image in {} ({} of {} bytes allocated): {}; free space or pick "
           "another destination",
-          directory_of(image_.destination()).string(), mapped, size_, std::strerror(error));
+          image_.where(), mapped, size_, std::strerror(error));
       failed_.store(true);
       return false;
     }

@@ -2,22 +2,23 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/magic.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstring>
 #include <random>
 #include <utility>
 
 #include "replicator/errors.h"
+#include "replicator/image/available_memory.h"
 #include "replicator/image/staging_sweep.h"
 #include "replicator/log.h"
 #include "replicator/stop_signal.h"
@@ -77,8 +78,8 @@ UniqueFd open_destination_directory(const fs::path& dir) {
     throw InputError(fmt::format(
         "destination directory {} is not accessible: check its permissions", dir.string()));
   }
-  throw InputError(fmt::format("cannot open destination directory {}: {}", dir.string(),
-                               describe_errno(error)));
+  throw InputError(
+      fmt::format("cannot open destination directory {}: {}", dir.string(), describe_errno(error)));
 }
 
 StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
@@ -162,11 +163,55 @@ StagedImage StagedImage::create(const fs::path& destination, std::uint64_t size,
   return image;
 }
 
+StagedImage StagedImage::create_in_memory(const fs::path& destination, std::uint64_t size,
+                                          Reserve reserve) {
+  StagedImage image;
+  image.destination_ = destination;
+  image.memfd_ = true;
+  image.in_memory_ = true;
+  image.space_ = Space::kChecked;  // PageRunner allocates the pages a step ahead of the data
+  image.file_fd_.reset(::memfd_create("imgcast-stream", MFD_CLOEXEC));
+  if (!image.file_fd_.valid()) {
+    throw TransferError(fmt::format("cannot create memory for the stream of {}: {}",
+                                    destination.string(), describe_errno(errno)));
+  }
+  image.reserve_bytes_ = size;
+  if (reserve == Reserve::kNow) {
+    image.reserve();
+  }
+  return image;
+}
+
+std::string StagedImage::where() const {
+  return memfd_ ? std::string("memory") : directory_of(destination_).string();
+}
+
 void StagedImage::reserve() {
   if (reserve_bytes_ == 0 || data_ != nullptr) {
     return;
   }
-  const std::string dir_name = directory_of(destination_).string();
+  const std::string dir_name = where();
+  if (memfd_) {
+    // The machine's memory, not a file system's: a memfd's tmpfs has no size of its own.
+    if (const auto free = available_memory_bytes(); free && *free < reserve_bytes_) {
+      throw TransferError(
+          fmt::format("no memory for {} bytes ({} bytes available)", reserve_bytes_, *free));
+    }
+    size_file(dir_name);
+  } else {
+    reserve_in_file(dir_name);
+  }
+  void* data =
+      ::mmap(nullptr, reserve_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, file_fd_.get(), 0);
+  if (data == MAP_FAILED) {
+    throw TransferError(
+        fmt::format("cannot map the temporary file in {}: {}", dir_name, describe_errno(errno)));
+  }
+  data_ = static_cast<std::byte*>(data);
+  size_ = reserve_bytes_;
+}
+
+void StagedImage::reserve_in_file(const std::string& dir_name) {
   struct statfs fs {};
   if (::fstatfs(file_fd_.get(), &fs) == 0) {
     in_memory_ = fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
@@ -200,24 +245,16 @@ void StagedImage::reserve() {
           fmt::format("no space for {} bytes in {}: free space or pick another destination",
                       reserve_bytes_, dir_name));
     } else {
-      throw TransferError(fmt::format("cannot reserve {} bytes in {}: {}", reserve_bytes_,
-                                      dir_name, describe_errno(error)));
+      throw TransferError(fmt::format("cannot reserve {} bytes in {}: {}", reserve_bytes_, dir_name,
+                                      describe_errno(error)));
     }
   }
-  void* data =
-      ::mmap(nullptr, reserve_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, file_fd_.get(), 0);
-  if (data == MAP_FAILED) {
-    throw TransferError(
-        fmt::format("cannot map the temporary file in {}: {}", dir_name, describe_errno(errno)));
-  }
-  data_ = static_cast<std::byte*>(data);
-  size_ = reserve_bytes_;
 }
 
 void StagedImage::size_file(const std::string& dir_name) {
   if (::ftruncate(file_fd_.get(), static_cast<off_t>(reserve_bytes_)) != 0) {
-    throw TransferError(fmt::format("cannot size the temporary file in {}: {}", dir_name,
-                                    describe_errno(errno)));
+    throw TransferError(
+        fmt::format("cannot size the temporary file in {}: {}", dir_name, describe_errno(errno)));
   }
 }
 
@@ -232,6 +269,7 @@ StagedImage::StagedImage(StagedImage&& other) noexcept
       reserve_bytes_(other.reserve_bytes_),
       space_(other.space_),
       in_memory_(other.in_memory_),
+      memfd_(other.memfd_),
       mode_(other.mode_),
       committed_(other.committed_),
       removed_(std::exchange(other.removed_, true)),
@@ -245,6 +283,9 @@ StagedImage::~StagedImage() {
 }
 
 void StagedImage::commit(const CacheRecord* cache) {
+  if (memfd_) {
+    throw std::logic_error("StagedImage::commit of scratch memory (create_in_memory)");
+  }
   if (committed_ || removed_) {
     throw TransferError(fmt::format("{} was already placed or discarded", destination_.string()));
   }

@@ -47,6 +47,13 @@ class StagedImage {
   static StagedImage create(const std::filesystem::path& destination, std::uint64_t size,
                             const std::string& job_tag, mode_t mode = 0644,
                             bool follow_symlinks = false, Reserve reserve = Reserve::kNow);
+  // Scratch space in memory (a memfd: no name, no file beside `destination`, gone with the
+  // process however it ends) for bytes that are read once and never placed as they are: a
+  // tree's stream (tree_placement.h). `destination` only names what it is for in messages.
+  // reserve() checks the machine's available memory instead of a file system's free space;
+  // commit() refuses.
+  static StagedImage create_in_memory(const std::filesystem::path& destination, std::uint64_t size,
+                                      Reserve reserve = Reserve::kNow);
   // Makes sure the image fits (see space(): a full disk or a too-small tmpfs fails here, before
   // any data moves) and maps the file. Throws TransferError naming the size and the directory.
   // Idempotent. Costs milliseconds whatever the image's size.
@@ -69,8 +76,11 @@ class StagedImage {
   // kUnchecked: the filesystem cannot preallocate (warned; a full disk shows late).
   enum class Space { kReserved, kChecked, kUnchecked };
   Space space() const noexcept { return space_; }
-  // tmpfs or ramfs: the copy lives in memory, so there is nothing to write back.
+  // tmpfs, ramfs or create_in_memory(): the copy lives in memory, so there is nothing to write
+  // back.
   bool in_memory() const noexcept { return in_memory_; }
+  // Where the bytes are, for messages: the destination's directory, or "memory".
+  std::string where() const;
   // The temporary file (for PageRunner's fallocate and sync_file_range).
   int file_descriptor() const noexcept { return file_fd_.get(); }
   // Makes the file visible under the destination name, with `cache` attached (cache_record.h)
@@ -83,6 +93,8 @@ class StagedImage {
  private:
   StagedImage() = default;
   void size_file(const std::string& dir_name);  // ftruncate to the image's size
+  // reserve() of a named file: fallocate, or on tmpfs the free-space check (space()).
+  void reserve_in_file(const std::string& dir_name);
 
   std::filesystem::path destination_;
   std::string final_name_;
@@ -94,6 +106,7 @@ class StagedImage {
   std::uint64_t reserve_bytes_ = 0;  // the image's size, reserved by reserve()
   Space space_ = Space::kReserved;
   bool in_memory_ = false;
+  bool memfd_ = false;  // create_in_memory(): no directory, no name, never committed
   mode_t mode_ = 0644;
   bool committed_ = false;
   bool removed_ = false;

@@ -65,9 +65,10 @@ void AgentSession::on_control_event(tp::Completion& event) {
     const std::optional<Message> message = seal_->open(arrived->bytes);
     if (!message) {
       // The root seals everything it sends: this was altered on the way, or is not the root's.
-      log().error("rank {}: a message on the control channel from {} failed its integrity "
-                  "check (altered or forged on the way); refusing it",
-                  options_.rank, options_.control_address);
+      log().error(
+          "rank {}: a message on the control channel from {} failed its integrity "
+          "check (altered or forged on the way); refusing it",
+          options_.rank, options_.control_address);
       exit_ = ExitCode::kSecurity;
       return;
     }
@@ -99,15 +100,16 @@ void AgentSession::on_unproven_message(std::span<const std::byte> bytes) {
       return;
     }
   }
-  log().error("rank {}: {} sent {} before proving it holds the job key; refusing it",
-              options_.rank, options_.control_address,
+  log().error("rank {}: {} sent {} before proving it holds the job key; refusing it", options_.rank,
+              options_.control_address,
               message ? message_name(*message) : std::string("a malformed message"));
   exit_ = ExitCode::kSecurity;
 }
 
 void AgentSession::on_root_message(const Message& message) {
   // Every message here is the authenticated root's; each still acts only in its turn.
-  if (const auto* probe = std::get_if<Probe>(&message); probe != nullptr && phase_ == Phase::kJoined) {
+  if (const auto* probe = std::get_if<Probe>(&message);
+      probe != nullptr && phase_ == Phase::kJoined) {
     phase_ = Phase::kProbed;
     on_probe(*probe);
     return;
@@ -144,8 +146,7 @@ void AgentSession::on_root_message(const Message& message) {
     return;
   }
   if (std::holds_alternative<Bye>(message)) {
-    exit_ = reported_ && (skipped_ || placed_) ? ExitCode::kSuccess
-                                                                       : ExitCode::kTransferFailed;
+    exit_ = reported_ && (skipped_ || placed_) ? ExitCode::kSuccess : ExitCode::kTransferFailed;
     return;
   }
   if (const auto* abort = std::get_if<Abort>(&message)) {
@@ -195,8 +196,8 @@ void AgentSession::on_probe(const Probe& probe) {
       // DST must be free or an earlier copy before data moves. The stream is staged under a
       // staging name beside DST (tree_placement.h).
       (void)check_tree_destination(dst, probe.follow_symlinks != 0);
-      image_.emplace(StagedImage::create(tree_stream_staging(dst), probe.image_bytes,
-                                         probe.job_tag, 0600, probe.follow_symlinks != 0));
+      image_.emplace(
+          stage_tree_stream(dst, probe.image_bytes, probe.job_tag, probe.follow_symlinks != 0));
     } else if (!probe.cache_dir.empty()) {
       CacheTarget target;
       target.cache_dir = expand_destination(probe.cache_dir, options_.rank, options_.host);
@@ -216,8 +217,9 @@ void AgentSession::on_probe(const Probe& probe) {
       } else {
         image_.emplace(cache_->stage(probe.image_bytes, StagedImage::Reserve::kNow));
       }
-    } else if (const auto record = find_cached_copy(destination, probe.source_key, probe.image_bytes,
-                                             probe.force != 0, probe.follow_symlinks != 0)) {
+    } else if (const auto record =
+                   find_cached_copy(destination, probe.source_key, probe.image_bytes,
+                                    probe.force != 0, probe.follow_symlinks != 0)) {
       answer.cached = 1;
       answer.digest = record->digest;
       cached_ = true;
@@ -248,8 +250,9 @@ void AgentSession::on_plan(const Plan& plan) {
     if (plan.image_bytes != probe_.image_bytes || plan.mode != probe_.mode ||
         plan.destination != probe_.destination || plan.job_tag != probe_.job_tag ||
         plan.tree != probe_.tree) {
-      throw SecurityError("the plan does not agree with the probe (image size, mode, destination, "
-                          "job tag or tree flag differ)");
+      throw SecurityError(
+          "the plan does not agree with the probe (image size, mode, destination, "
+          "job tag or tree flag differ)");
     }
     DataNodeOptions node_options;
     node_options.rank = static_cast<int>(plan.data_rank);
@@ -406,7 +409,7 @@ void AgentSession::finish_placement(Clock::time_point now) {
 
 void AgentSession::report_failure(ExitCode code, const std::string& reason) {
   tree_stream_.fail();  // a tree's placement waiting for bytes stops, and removes what it built
-  placing_.reset();  // waits for a placement under way: the staged copy is its until it ends
+  placing_.reset();     // waits for a placement under way: the staged copy is its until it ends
   if (image_) {
     image_->discard();
   }

@@ -11,8 +11,8 @@
 #include "replicator/session/listen_address.h"
 #include "replicator/session/placement.h"
 #include "replicator/session/root_source.h"
-#include "replicator/session/tree_placement.h"
 #include "replicator/session/this_machine.h"
+#include "replicator/session/tree_placement.h"
 
 namespace imgcast::replicator {
 
@@ -73,9 +73,8 @@ void RootSession::refuse_a_job_nobody_joined() {
   // command's failure, not a partial result: nothing is placed, exit 2. Unless the user allowed
   // every agent to fail.
   if (nobody && static_cast<std::size_t>(options_.allow_fail) < agents) {
-    abort_setup(ExitCode::kTransferFailed,
-                fmt::format("no agent joined; {} (rank 1): {}", agents_[1].host,
-                            agents_[1].failure));
+    abort_setup(ExitCode::kTransferFailed, fmt::format("no agent joined; {} (rank 1): {}",
+                                                       agents_[1].host, agents_[1].failure));
   }
 }
 
@@ -97,9 +96,9 @@ void RootSession::check_inputs() {
   if (options_.cache) {
     open_source_through_cache();  // our cache's entry when it has one, else the source
   } else {
-    RootSource opened = open_root_source(
-        options_.sources.empty() ? std::vector<std::filesystem::path>{options_.source}
-                                 : options_.sources);
+    RootSource opened = open_root_source(options_.sources.empty()
+                                             ? std::vector<std::filesystem::path>{options_.source}
+                                             : options_.sources);
     source_ = std::move(opened.source);
     tree_ = opened.tree;
     source_key_ = source_->cache_key();
@@ -134,10 +133,10 @@ void RootSession::check_inputs() {
     return;
   }
   if (tree_) {
-    refuse_destination_inside_sources(
-        options_.sources.empty() ? std::vector<std::filesystem::path>{options_.source}
-                                 : options_.sources,
-        tree_destination(agents_[0].destination));
+    refuse_destination_inside_sources(options_.sources.empty()
+                                          ? std::vector<std::filesystem::path>{options_.source}
+                                          : options_.sources,
+                                      tree_destination(agents_[0].destination));
     // Our tree is this source's already, or its stream is staged beside DST under a staging
     // name, and DST must be free or an earlier copy (tree_placement.h).
     const std::filesystem::path dst = tree_destination(agents_[0].destination);
@@ -145,9 +144,8 @@ void RootSession::check_inputs() {
                                    options_.follow_symlinks);
     if (!root_cache_) {
       (void)check_tree_destination(dst, options_.follow_symlinks);
-      image_.emplace(StagedImage::create(tree_stream_staging(dst), source_->size(), job_tag_,
-                                         0600, options_.follow_symlinks,
-                                         StagedImage::Reserve::kLater));
+      image_.emplace(stage_tree_stream(dst, source_->size(), job_tag_, options_.follow_symlinks,
+                                       StagedImage::Reserve::kLater));
     }
     return;
   }

@@ -103,8 +103,8 @@ void RootSession::report_setup_progress(Phase phase, AgentRecord::State target) 
     snapshot.bytes_verified.push_back(0);
     snapshot.hosts.push_back(agent.host);
     snapshot.failed += agent.state == AgentRecord::State::kFailed;
-    snapshot.setup_reached += agent.rank != 0 && agent.state != AgentRecord::State::kFailed &&
-                              agent.state >= target;
+    snapshot.setup_reached +=
+        agent.rank != 0 && agent.state != AgentRecord::State::kFailed && agent.state >= target;
   }
   options_.on_progress(snapshot);
 }
@@ -174,8 +174,8 @@ bool RootSession::choose_participants() {
 void RootSession::prepare_root() {
   const int size = static_cast<int>(participants_.size());
   try {
-    schedule_ = choose_schedule(size, source_->size(), options_.topology, options_.chunk_bytes,
-                                link_);
+    schedule_ =
+        choose_schedule(size, source_->size(), options_.topology, options_.chunk_bytes, link_);
     topology_ = make_topology(schedule_.topology, size, 0);
   } catch (const std::invalid_argument& error) {
     throw InputError(error.what());
@@ -190,10 +190,8 @@ void RootSession::prepare_root() {
     if (cache_) {
       image_.emplace(cache_->stage(source_->size(), StagedImage::Reserve::kNow));
     } else if (tree_) {
-      image_.emplace(StagedImage::create(tree_stream_staging(tree_destination(
-                                             agents_[0].destination)),
-                                         source_->size(), job_tag_, 0600,
-                                         options_.follow_symlinks));
+      image_.emplace(stage_tree_stream(tree_destination(agents_[0].destination), source_->size(),
+                                       job_tag_, options_.follow_symlinks));
     } else {
       image_.emplace(StagedImage::create(agents_[0].destination, source_->size(), job_tag_,
                                          options_.mode, options_.follow_symlinks));

@@ -2,7 +2,10 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -11,6 +14,7 @@
 #include <optional>
 
 #include "replicator/errors.h"
+#include "replicator/image/available_memory.h"
 #include "replicator/image/cache_record.h"
 #include "replicator/log.h"
 #include "replicator/stop_signal.h"
@@ -73,15 +77,37 @@ fs::path tree_stream_staging(const fs::path& destination) {
   return directory_of(destination) / (destination.filename().string() + ".stream");
 }
 
+StagedImage stage_tree_stream(const fs::path& destination, std::uint64_t bytes,
+                              const std::string& job_tag, bool follow_symlinks,
+                              StagedImage::Reserve reserve) {
+  const auto available = available_memory_bytes();
+  if (!available || bytes > *available / kStreamMemoryShare) {
+    return StagedImage::create(tree_stream_staging(destination), bytes, job_tag, 0600,
+                               follow_symlinks, reserve);
+  }
+  // The tree needs about the stream's bytes in DST's file system: a full one fails here, before
+  // data moves, as a staging file's reservation would have.
+  struct statvfs space {};
+  if (::statvfs(directory_of(destination).c_str(), &space) == 0 &&
+      static_cast<std::uint64_t>(space.f_bavail) * space.f_frsize < bytes) {
+    throw TransferError(fmt::format(
+        "no space for the tree's {} bytes in {} ({} bytes free): free space or pick another "
+        "destination",
+        bytes, directory_of(destination).string(),
+        static_cast<std::uint64_t>(space.f_bavail) * space.f_frsize));
+  }
+  return StagedImage::create_in_memory(destination, bytes, reserve);
+}
+
 bool check_tree_destination(const fs::path& destination, bool follow_symlinks) {
   if (!follow_symlinks) {
     refuse_symlinked_directory(destination);
   }
   const std::string name = destination.filename().string();
   if (name.empty() || name == "." || name == "..") {
-    throw InputError(fmt::format(
-        "destination {} does not name a directory to create, e.g. /tmp/job/env",
-        destination.string()));
+    throw InputError(
+        fmt::format("destination {} does not name a directory to create, e.g. /tmp/job/env",
+                    destination.string()));
   }
   UniqueFd dir(::open(directory_of(destination).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir.valid()) {
@@ -175,9 +201,13 @@ TreeCounts place(StagedImage& stream, const fs::path& destination, const std::st
   const bool replace = check_tree_destination(destination, follow_symlinks);
   StagedTree tree = StagedTree::create(destination, job_tag, follow_symlinks);
   TreeWriteOptions options;
-  // On tmpfs there is nothing to write back; elsewhere one syncfs (docs/protocol.md).
-  options.flush = stream.in_memory() ? TreeWriteOptions::Flush::kNone
-                                     : TreeWriteOptions::Flush::kSyncfs;
+  // On tmpfs there is nothing to write back; elsewhere one syncfs (docs/protocol.md). Asked of
+  // the tree's own file system: the stream may be in memory whatever DST is on.
+  struct statfs tree_fs {};
+  const bool tree_in_memory = ::fstatfs(tree.staging_fd(), &tree_fs) == 0 &&
+                              (tree_fs.f_type == TMPFS_MAGIC || tree_fs.f_type == RAMFS_MAGIC);
+  options.flush =
+      tree_in_memory ? TreeWriteOptions::Flush::kNone : TreeWriteOptions::Flush::kSyncfs;
   options.stop = stop_now;
   if (arriving != nullptr) {
     const std::uint64_t data_start = stream.bytes().size() - received.data.size();
@@ -229,8 +259,7 @@ TreeCounts place_tree(StagedImage& stream, const fs::path& destination, const st
 TreeCounts place_tree_as_it_arrives(StagedImage& stream, const fs::path& destination,
                                     const std::string& job_tag, bool follow_symlinks,
                                     const std::string& source_key, StreamProgress& arriving) {
-  return place(stream, destination, job_tag, follow_symlinks, source_key, std::nullopt,
-               &arriving);
+  return place(stream, destination, job_tag, follow_symlinks, source_key, std::nullopt, &arriving);
 }
 
 }  // namespace imgcast::replicator

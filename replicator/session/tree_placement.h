@@ -1,9 +1,10 @@
 // Tree placement: how a node (the root's own copy included) turns a verified tree stream into a
-// directory at DST. The stream itself is received like any image, into a StagedImage beside DST
-// under a name of its own (tree_stream_staging(): ".NAME.stream.imgcast-JOB.tmp"), so the staging
-// sweeps and the stop-signal handler cover it as they cover every staging file, and no one takes
-// it for DST. Once the whole stream's xxh3-128 matches the root's, place_tree() parses it
-// (nothing is written from a manifest that fails validation), builds the tree in a StagedTree
+// directory at DST. The stream itself is received like any image, into a StagedImage: in memory
+// when it fits (stage_tree_stream()), else beside DST under a name of its own
+// (tree_stream_staging(): ".NAME.stream.imgcast-JOB.tmp"), so the staging sweeps and the
+// stop-signal handler cover it as they cover every staging file, and no one takes it for DST. Once
+// the whole stream's xxh3-128 matches the root's, place_tree() parses it (nothing is written from a
+// manifest that fails validation), builds the tree in a StagedTree
 // (".NAME.imgcast-JOB.tmp/"), flushes it, places it atomically and removes the stream's file:
 // it was scratch space. On any failure nothing appears at DST and both staging names go.
 //
@@ -29,9 +30,21 @@ namespace imgcast::replicator {
 // DST as the tree's directory name: "/tmp/job/" and "/tmp/job/." name "/tmp/job".
 std::filesystem::path tree_destination(const std::string& destination);
 
-// Where the stream is staged: "NAME.stream" beside DST, which StagedImage turns into the hidden
-// staging file ".NAME.stream.imgcast-JOB.tmp" (never committed under that name).
+// Where a stream too large for memory is staged: "NAME.stream" beside DST, which StagedImage
+// turns into the hidden staging file ".NAME.stream.imgcast-JOB.tmp" (never committed under that
+// name).
 std::filesystem::path tree_stream_staging(const std::filesystem::path& destination);
+
+// A stream of at most 1/kStreamMemoryShare of the memory available now is staged in memory
+// (StagedImage::create_in_memory): it is scratch, read once by the placement, so on a disk it
+// would only be written back and deleted moments later (a third more bytes written for a
+// 20,000-file tree, docs/perf.md), and it would take the tree's size a second time on DST. A
+// larger one goes to tree_stream_staging(). Either way DST's file system must have the stream's
+// bytes free (TransferError before data moves).
+inline constexpr std::uint64_t kStreamMemoryShare = 4;
+StagedImage stage_tree_stream(const std::filesystem::path& destination, std::uint64_t bytes,
+                              const std::string& job_tag, bool follow_symlinks,
+                              StagedImage::Reserve reserve = StagedImage::Reserve::kNow);
 
 // Whether DST is an earlier copy (replaced on placement); false when nothing is there. Throws
 // InputError when something else is in the way, SecurityError when DST's directory resolves

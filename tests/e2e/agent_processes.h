@@ -52,13 +52,23 @@ inline pid_t find_agent(int rank, pid_t root) {
   return -1;
 }
 
-// Waits until the root says data flows (its debug log), then a little into the transfer.
-inline void wait_until_data_flows(const Process& replicate) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline &&
-         replicate.err_so_far().find("data flows") == std::string::npos) {
+// Polls `process`'s stderr every millisecond until it holds `needle` or `timeout` passes; says
+// whether it came.
+inline bool wait_for_log(const Process& process, const std::string& needle,
+                         std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (process.err_so_far().find(needle) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  return true;
+}
+
+// Waits until the root says data flows (its debug log), then a little into the transfer. A run
+// that never gets there is left to the caller's checks, which say what the root printed.
+inline void wait_until_data_flows(const Process& replicate) {
+  (void)wait_for_log(replicate, "data flows", std::chrono::seconds(20));
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
 }
 

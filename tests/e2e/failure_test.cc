@@ -28,12 +28,10 @@ ProcessResult run_and_kill(const LocalJob& job, const std::filesystem::path& sou
   Process replicate(job.command(source, extra));
   wait_until_data_flows(replicate);
   if (fed >= 0) {
-    const std::string needle = fmt::format("rank {} reports its first", fed);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline &&
-           replicate.err_so_far().find(needle) == std::string::npos) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    EXPECT_TRUE(wait_for_log(replicate, fmt::format("rank {} reports its first", fed),
+                             std::chrono::seconds(30)))
+        << "rank " << fed
+        << " never reported verified bytes; root said: " << replicate.err_so_far();
   }
   for (int rank : victims) {
     const pid_t victim = find_agent(rank, replicate.pid());

@@ -11,17 +11,6 @@
 namespace imgcast::test {
 namespace {
 
-// Waits until the root's log holds `words`; false after 20 s.
-bool wait_for_log(const Process& replicate, const std::string& words) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (replicate.err_so_far().find(words) == std::string::npos) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
-
 // Starts a 4-node chain of `bytes`, SIGKILLs the root once its log says `when` (plus `delay`),
 // and checks every agent is gone within 2 s with no staging file left on its node. Returns
 // the slowest agent's exit latency.
@@ -33,7 +22,7 @@ std::chrono::milliseconds kill_root_and_time_agents(const std::string& when,
   const auto source = job.dir / "source.sif";
   write_random_file(source, bytes, 21);
   Process replicate(job.command(source, {"--topology", "chain", "--chunk-size", "256K"}));
-  EXPECT_TRUE(wait_for_log(replicate, when)) << replicate.err_so_far();
+  EXPECT_TRUE(wait_for_log(replicate, when, std::chrono::seconds(20))) << replicate.err_so_far();
   std::this_thread::sleep_for(delay);
   std::vector<pid_t> agents;
   for (int rank = 1; rank < job.nodes; ++rank) {

@@ -2,8 +2,8 @@
 // destination can be wrong.
 #include "replicator/image/staged_image.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -166,7 +166,8 @@ TEST(StagedImage, ALiveRunsTemporaryFileDoesNotBlock) {
   TempDir dir;
   std::ofstream(dir / ".app.sif.imgcast-j.tmp") << "stale";
   // Locked as a live run holds it: not swept (an unlocked one is: staging_sweep_test.cc).
-  const transport::UniqueFd held(::open((dir / ".app.sif.imgcast-j.tmp").c_str(), O_RDONLY | O_CLOEXEC));
+  const transport::UniqueFd held(
+      ::open((dir / ".app.sif.imgcast-j.tmp").c_str(), O_RDONLY | O_CLOEXEC));
   ASSERT_EQ(::flock(held.get(), LOCK_EX), 0);
   StagedImage image = StagedImage::create(dir / "app.sif", 10, "j");
   EXPECT_EQ(list_dir(dir.path()).size(), 2u);
@@ -255,6 +256,33 @@ TEST(StagedImage, AFullFilesystemFailsBeforeAnyDataMoves) {
   StagedImage fits = StagedImage::create(small / "app.sif", 512 << 10, "j");
   fits.commit();
   EXPECT_EQ(fs::file_size(small / "app.sif"), 512u << 10);
+}
+
+TEST(StagedImage, InMemoryScratchHasNoNameAndIsNeverPlaced) {
+  TempDir dir;
+  StagedImage scratch = StagedImage::create_in_memory(dir / "env", 1 << 20);
+  ASSERT_EQ(scratch.bytes().size(), 1u << 20);
+  scratch.bytes()[0] = std::byte{7};
+  scratch.bytes()[(1 << 20) - 1] = std::byte{9};
+  EXPECT_EQ(scratch.bytes()[0], std::byte{7});
+  EXPECT_TRUE(scratch.in_memory());
+  EXPECT_EQ(scratch.where(), "memory");
+  EXPECT_TRUE(list_dir(dir.path()).empty()) << "scratch memory made a file";
+  EXPECT_THROW(scratch.commit(), std::logic_error);
+  scratch.discard();  // nothing to remove
+  EXPECT_FALSE(fs::exists(dir / "env"));
+}
+
+TEST(StagedImage, InMemoryScratchLargerThanTheMemoryFailsBeforeAnyDataMoves) {
+  TempDir dir;
+  try {
+    (void)StagedImage::create_in_memory(dir / "env", std::uint64_t{1} << 60);
+    ADD_FAILURE() << "an exabyte fit in memory";
+  } catch (const TransferError& error) {
+    EXPECT_NE(std::string(error.what()).find("no memory for 1152921504606846976 bytes"),
+              std::string::npos)
+        << error.what();
+  }
 }
 
 }  // namespace

@@ -13,6 +13,8 @@
 #include "replicator/errors.h"
 #include "replicator/tree/tree_stream.h"
 #include "replicator/tree/tree_walk.h"
+#include "tests/replicator/image/memory_cgroup.h"
+#include "tests/replicator/image/small_mount.h"
 #include "tests/replicator/tree/tree_fixture.h"
 #include "tests/support/process.h"
 
@@ -31,14 +33,15 @@ class TreeAsItArrives : public ::testing::Test {
     const TreeStream tree(walk_directory(dir_ / "src"));
     stream_.resize(tree.size());
     tree.read({.offset = 0, .length = static_cast<std::uint32_t>(stream_.size())}, stream_);
-    staged_.emplace(StagedImage::create(tree_stream_staging(dst_), stream_.size(), "job1"));
+    staged_.emplace(stage_tree_stream(dst_, stream_.size(), "job1", false));
     placing_ = std::async(std::launch::async, [this] {
       return place_tree_as_it_arrives(*staged_, dst_, "job1", false, "", arriving_);
     });
   }
   void TearDown() override {
     arriving_.fail();  // a test that stopped early must not leave the thread waiting
-    if (placing_.valid()) placing_.wait();
+    if (placing_.valid())
+      placing_.wait();
   }
 
   // Lands the stream's bytes [0, end) and says so, as the loop does chunk by chunk.
@@ -98,6 +101,47 @@ TEST_F(TreeAsItArrives, AFailedStreamLeavesNothingBehind) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_.path()), fs::directory_iterator()), 1)
       << "only src/ may be left";
   EXPECT_FALSE(fs::exists(dst_));
+}
+
+TEST(TreeStreamStaging, AStreamThatFitsInMemoryIsStagedThereNotBesideTheDestination) {
+  test::TempDir dir;
+  const StagedImage stream = stage_tree_stream(dir / "env", 1 << 20, "job1", false);
+  EXPECT_TRUE(stream.in_memory());
+  EXPECT_EQ(stream.where(), "memory");
+  EXPECT_TRUE(test::list_dir(dir.path()).empty()) << "a stream file appeared beside DST";
+}
+
+TEST(TreeStreamStaging, AStreamOverAQuarterOfTheCgroupsRoomGoesBesideTheDestination) {
+  test::TempDir dir;
+  const MemoryCgroup cgroup(64 << 20);
+  if (!cgroup.made())
+    GTEST_SKIP() << "no memory cgroup to test in: " << cgroup.error();
+  const std::string seen = cgroup.run([&] {
+    const StagedImage stream = stage_tree_stream(dir / "env", 32 << 20, "job1", false);
+    const bool beside = !test::list_dir(dir.path()).empty();
+    return std::string(stream.in_memory() && stream.where() == "memory" ? "memory" : "file") +
+           (beside ? " beside" : "");
+  });
+  EXPECT_EQ(seen, "file beside") << "32 MiB of a 64 MiB cgroup was staged in memory";
+}
+
+TEST(TreeStreamStaging, ADestinationWithoutRoomForTheTreeFailsBeforeDataMoves) {
+  test::TempDir dir;
+  const fs::path small = dir / "small";
+  SmallMount mount(small, "size=1m");
+  if (!mount.mounted()) {
+    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << mount.error();
+  }
+  try {
+    (void)stage_tree_stream(small / "env", 8 << 20, "job1", false);
+    ADD_FAILURE() << "an 8 MiB tree was staged for a 1 MiB file system";
+  } catch (const TransferError& error) {
+    const std::string what = error.what();
+    EXPECT_NE(what.find("no space for the tree's 8388608 bytes in " + small.string()),
+              std::string::npos)
+        << what;
+  }
+  EXPECT_TRUE(test::list_dir(small).empty());
 }
 
 }  // namespace
