@@ -214,7 +214,7 @@ void StagedImage::reserve() {
 void StagedImage::reserve_in_file(const std::string& dir_name) {
   struct statfs fs {};
   if (::fstatfs(file_fd_.get(), &fs) == 0) {
-    in_memory_ = fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
+    in_memory_ = memory_file_system(fs.f_type);
     if (fs.f_type == TMPFS_MAGIC) {
       space_ = Space::kChecked;
     }

@@ -13,6 +13,8 @@
 // files whose lock is free (their run died): staging_sweep.h.
 #pragma once
 
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -33,6 +35,12 @@ void refuse_symlinked_directory(const std::filesystem::path& destination);
 // The directory a copy (or a tree) goes in, opened; InputError saying what is wrong with it
 // (missing, not a directory, not accessible) otherwise.
 UniqueFd open_destination_directory(const std::filesystem::path& dir);
+
+// Whether a file system of this statfs f_type keeps its files in memory (tmpfs, ramfs): nothing
+// there is written back, so nothing needs a flush.
+inline bool memory_file_system(decltype(statfs::f_type) type) noexcept {
+  return type == TMPFS_MAGIC || type == RAMFS_MAGIC;
+}
 
 class StagedImage {
  public:

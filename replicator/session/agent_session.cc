@@ -193,8 +193,8 @@ void AgentSession::on_probe(const Probe& probe) {
       answer.digest = tree_record->digest;
       cached_ = true;
     } else if (probe.tree != 0) {
-      // DST must be free or an earlier copy before data moves. The stream is staged under a
-      // staging name beside DST (tree_placement.h).
+      // DST must be free or an earlier copy before data moves. The stream is staged in memory,
+      // or under a staging name beside DST when it is too large (stage_tree_stream()).
       (void)check_tree_destination(dst, probe.follow_symlinks != 0);
       image_.emplace(
           stage_tree_stream(dst, probe.image_bytes, probe.job_tag, probe.follow_symlinks != 0));

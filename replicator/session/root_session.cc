@@ -137,8 +137,8 @@ void RootSession::check_inputs() {
                                           ? std::vector<std::filesystem::path>{options_.source}
                                           : options_.sources,
                                       tree_destination(agents_[0].destination));
-    // Our tree is this source's already, or its stream is staged beside DST under a staging
-    // name, and DST must be free or an earlier copy (tree_placement.h).
+    // Our tree is this source's already, or its stream is staged (in memory, or beside DST
+    // under a staging name: stage_tree_stream()), and DST must be free or an earlier copy.
     const std::filesystem::path dst = tree_destination(agents_[0].destination);
     root_cache_ = find_cached_tree(dst, source_key_, source_->size(), options_.force,
                                    options_.follow_symlinks);

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -204,8 +203,8 @@ TreeCounts place(StagedImage& stream, const fs::path& destination, const std::st
   // On tmpfs there is nothing to write back; elsewhere one syncfs (docs/protocol.md). Asked of
   // the tree's own file system: the stream may be in memory whatever DST is on.
   struct statfs tree_fs {};
-  const bool tree_in_memory = ::fstatfs(tree.staging_fd(), &tree_fs) == 0 &&
-                              (tree_fs.f_type == TMPFS_MAGIC || tree_fs.f_type == RAMFS_MAGIC);
+  const bool tree_in_memory =
+      ::fstatfs(tree.staging_fd(), &tree_fs) == 0 && memory_file_system(tree_fs.f_type);
   options.flush =
       tree_in_memory ? TreeWriteOptions::Flush::kNone : TreeWriteOptions::Flush::kSyncfs;
   options.stop = stop_now;
