@@ -15,19 +15,24 @@
 #                                                 destinations' parallel dd conv=fsync floor)
 #                                                 (≤ 1.15)
 #
-# "disk" puts every host's node-local directory under /var/tmp (ext4 on the reference machine),
-# "tmpfs" under /dev/shm (perf/cluster, IMGCAST_CLUSTER_STORAGE).
+# "disk" gives every host its own ext4 (mkfs defaults, so with a journal) on a loop device over
+# /var/tmp (DISK_FS=ext4, the default), as every node has its own disk; DISK_FS=disk puts the hosts'
+# directories straight under /var/tmp, whose ext4 on this VM has no journal and a slow inode
+# allocator after deletions. "tmpfs" is under /dev/shm (perf/cluster, IMGCAST_CLUSTER_STORAGE).
 #
 #   perf/run headline                      everything at the issue's sizes, REPS=3 (~15 min)
 #   CASES="2 3" REPS=5 perf/run headline   some cases only
 #   REPS=1 CASE1_NODES=4 CASE1_MIB=32 CASE2_MIB=128 CASE4_MIB=128 perf/run headline   quick
 #   knobs: CASEk_NODES, CASEk_MIB, CASEk_MBIT (k = 1..4; case3 follows case2 unless set),
 #          CASE1_PEERS="mpibcast-pipeline" (more systems interleaved into case1),
+#          DISK_FS ext4|disk (cases 3 and 4, default ext4),
 #          IMGCAST_FLAGS (default none), OUT, PERF_CLUSTER (emulated cluster id, default 0)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cases=${CASES:-1 2 3 4}
 reps=${REPS:-3}
+disk_fs=${DISK_FS:-ext4}
+[[ $disk_fs == ext4 || $disk_fs == disk ]] || { echo "headline: DISK_FS is ext4 or disk, not '$disk_fs'" >&2; exit 1; }
 out=${OUT:-$here/results/headline-$(date +%Y%m%dT%H%M%S).jsonl}
 mkdir -p "$(dirname "$out")"
 
@@ -43,8 +48,8 @@ for k in $cases; do
          "imgcast ring ${CASE1_PEERS:-}" ;;
     2) run_case 2 "${CASE2_NODES:-2}" "${CASE2_MIB:-1024}" "${CASE2_MBIT:-10000}" tmpfs "imgcast link" ;;
     3) run_case 3 "${CASE3_NODES:-${CASE2_NODES:-2}}" "${CASE3_MIB:-${CASE2_MIB:-1024}}" \
-         "${CASE3_MBIT:-${CASE2_MBIT:-10000}}" disk "imgcast netcat" ;;
-    4) run_case 4 "${CASE4_NODES:-4}" "${CASE4_MIB:-1024}" "${CASE4_MBIT:-1000}" disk \
+         "${CASE3_MBIT:-${CASE2_MBIT:-10000}}" "$disk_fs" "imgcast netcat" ;;
+    4) run_case 4 "${CASE4_NODES:-4}" "${CASE4_MIB:-1024}" "${CASE4_MBIT:-1000}" "$disk_fs" \
          "imgcast link ddfloor" ;;
     *) echo "headline: CASES are 1 2 3 4, not '$k'" >&2; exit 1 ;;
   esac

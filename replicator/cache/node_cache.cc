@@ -1,9 +1,9 @@
 #include "replicator/cache/node_cache.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,12 +12,11 @@
 #include <cstring>
 #include <limits>
 
-#include <fmt/format.h>
-
 #include "replicator/cache/cache_files.h"
 #include "replicator/cache/eviction.h"
 #include "replicator/errors.h"
 #include "replicator/image/file_trust.h"
+#include "replicator/image/staged_image.h"
 #include "replicator/log.h"
 #include "replicator/tree/dir_listing.h"
 
@@ -59,7 +58,8 @@ UniqueFd open_own_directory(int parent_fd, const char* name, const fs::path& sho
 
 bool valid_tag(const std::string& tag) {
   return !tag.empty() && tag.size() <= 64 &&
-         tag.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+         tag.find_first_not_of(
+             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
              std::string::npos;
 }
 
@@ -110,8 +110,8 @@ NodeCache NodeCache::open(const fs::path& dir) {
   cache.entries_fd_ = open_own_directory(cache.dir_fd_.get(), "entries", dir / "entries");
   cache.pins_fd_ = open_own_directory(cache.dir_fd_.get(), "pins", dir / "pins");
   cache.staging_fd_ = open_own_directory(cache.dir_fd_.get(), "staging", dir / "staging");
-  cache.lock_fd_.reset(::openat(cache.dir_fd_.get(), "lock",
-                                O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  cache.lock_fd_.reset(
+      ::openat(cache.dir_fd_.get(), "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   struct stat st {};
   if (!cache.lock_fd_.valid() || ::fstat(cache.lock_fd_.get(), &st) != 0) {
     throw InputError(fmt::format("cannot open the cache's lock {}: {}", (dir / "lock").string(),
@@ -193,8 +193,8 @@ void NodeCache::sweep_stale_reservations(std::uint64_t* live_bytes) {
       }
       continue;
     }
-    UniqueFd fd(::openat(staging_fd_.get(), name.c_str(),
-                         O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    UniqueFd fd(
+        ::openat(staging_fd_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
     if (!fd.valid()) {
       continue;
     }
@@ -233,14 +233,10 @@ CacheReservation NodeCache::admit(std::uint64_t bytes, std::uint64_t budget,
   if (budget != 0) {
     limit = budget > reserved ? budget - reserved : 0;
   }
-  struct statvfs vfs {};
   std::optional<std::uint64_t> disk_free;  // set when the file system is the tighter limit
-  if (::fstatvfs(staging_fd_.get(), &vfs) == 0) {
-    const std::uint64_t free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
-    if (cached + free_bytes < limit) {
-      limit = cached + free_bytes;
-      disk_free = free_bytes;
-    }
+  if (const auto free = free_bytes(staging_fd_.get()); free && cached + *free < limit) {
+    limit = cached + *free;
+    disk_free = free;
   }
   const auto evict = choose_evictions(candidates, bytes, limit);
   if (!evict) {
@@ -249,14 +245,14 @@ CacheReservation NodeCache::admit(std::uint64_t bytes, std::uint64_t budget,
       pinned += c.in_use ? c.record->bytes : 0;
     }
     throw TransferError(fmt::format(
-        "the cache {} cannot take {}: {} of it is in entries in use or pinned{}{}{}",
-        dir_.string(), describe_bytes(bytes), describe_bytes(pinned),
+        "the cache {} cannot take {}: {} of it is in entries in use or pinned{}{}{}", dir_.string(),
+        describe_bytes(bytes), describe_bytes(pinned),
         disk_free ? fmt::format(", {} is free on its file system", describe_bytes(*disk_free))
                   : std::string(),
         budget != 0 ? fmt::format(", the budget is {}", describe_bytes(budget)) : std::string(),
-        reserved != 0 ? fmt::format(", {} is held by copies on their way in",
-                                    describe_bytes(reserved))
-                      : std::string()));
+        reserved != 0
+            ? fmt::format(", {} is held by copies on their way in", describe_bytes(reserved))
+            : std::string()));
   }
   for (const std::size_t i : *evict) {
     const std::string hex = entries[i].record.digest.to_hex();
@@ -304,8 +300,8 @@ EntryPin NodeCache::commit(const std::string& job_tag, const ImageDigest& digest
         ::fsync(entries_fd_.get()) != 0 || ::fstat(staged.get(), &st) != 0) {
       const int saved = errno;
       (void)::unlinkat(staging_fd_.get(), job_tag.c_str(), 0);
-      throw TransferError(fmt::format("cannot take the copy into the cache {}: {}",
-                                      dir_.string(), std::strerror(saved)));
+      throw TransferError(fmt::format("cannot take the copy into the cache {}: {}", dir_.string(),
+                                      std::strerror(saved)));
     }
     existing = EntryRecord{};
     existing->digest = digest;
@@ -326,9 +322,10 @@ EntryPin NodeCache::commit(const std::string& job_tag, const ImageDigest& digest
   write_record(entries_fd_.get(), *existing);
   std::optional<EntryPin> pin = pin_entry(std::move(*existing));
   if (!pin) {
-    throw TransferError(fmt::format("the cache entry {} in {} could not be used right after it "
-                                    "was committed",
-                                    hex, dir_.string()));
+    throw TransferError(
+        fmt::format("the cache entry {} in {} could not be used right after it "
+                    "was committed",
+                    hex, dir_.string()));
   }
   return std::move(*pin);
 }

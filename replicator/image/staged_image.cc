@@ -60,6 +60,22 @@ void refuse_symlinked_directory(const fs::path& destination) {
   }
 }
 
+std::optional<std::uint64_t> free_bytes(int fd) {
+  struct statvfs space {};
+  if (::fstatvfs(fd, &space) != 0) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint64_t>(space.f_bavail) * space.f_frsize;
+}
+
+std::optional<std::uint64_t> free_bytes(const fs::path& path) {
+  struct statvfs space {};
+  if (::statvfs(path.c_str(), &space) != 0) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint64_t>(space.f_bavail) * space.f_frsize;
+}
+
 UniqueFd open_destination_directory(const fs::path& dir) {
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.valid()) {
@@ -223,12 +239,10 @@ void StagedImage::reserve_in_file(const std::string& dir_name) {
     // fallocate on tmpfs allocates and zeroes every page (~0.4 s per GiB per copy): setup would
     // grow with the image. The free space is checked now instead, so a too-small tmpfs still
     // fails before data moves, and PageRunner allocates the pages a step ahead of the data.
-    struct statvfs free {};
-    if (::fstatvfs(file_fd_.get(), &free) == 0 &&
-        static_cast<std::uint64_t>(free.f_bavail) * free.f_frsize < reserve_bytes_) {
+    if (const auto free = free_bytes(file_fd_.get()); free && *free < reserve_bytes_) {
       throw TransferError(fmt::format(
           "no space for {} bytes in {} ({} bytes free): free space or pick another destination",
-          reserve_bytes_, dir_name, static_cast<std::uint64_t>(free.f_bavail) * free.f_frsize));
+          reserve_bytes_, dir_name, *free));
     }
     size_file(dir_name);
   } else if (::fallocate(file_fd_.get(), 0, 0, static_cast<off_t>(reserve_bytes_)) != 0) {

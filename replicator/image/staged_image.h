@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -41,6 +42,12 @@ UniqueFd open_destination_directory(const std::filesystem::path& dir);
 inline bool memory_file_system(decltype(statfs::f_type) type) noexcept {
   return type == TMPFS_MAGIC || type == RAMFS_MAGIC;
 }
+
+// The bytes an unprivileged writer may still take in the file system holding `fd` or `path`
+// (f_bavail): what a reservation is checked against where none is made up front. nullopt when the
+// kernel cannot say (the check is then skipped and a full file system shows as a write error).
+std::optional<std::uint64_t> free_bytes(int fd);
+std::optional<std::uint64_t> free_bytes(const std::filesystem::path& path);
 
 class StagedImage {
  public:

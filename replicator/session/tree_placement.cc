@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -86,14 +85,11 @@ StagedImage stage_tree_stream(const fs::path& destination, std::uint64_t bytes,
   }
   // The tree needs about the stream's bytes in DST's file system: a full one fails here, before
   // data moves, as a staging file's reservation would have.
-  struct statvfs space {};
-  if (::statvfs(directory_of(destination).c_str(), &space) == 0 &&
-      static_cast<std::uint64_t>(space.f_bavail) * space.f_frsize < bytes) {
+  if (const auto free = free_bytes(directory_of(destination)); free && *free < bytes) {
     throw TransferError(fmt::format(
         "no space for the tree's {} bytes in {} ({} bytes free): free space or pick another "
         "destination",
-        bytes, directory_of(destination).string(),
-        static_cast<std::uint64_t>(space.f_bavail) * space.f_frsize));
+        bytes, directory_of(destination).string(), *free));
   }
   return StagedImage::create_in_memory(destination, bytes, reserve);
 }
