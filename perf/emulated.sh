@@ -21,7 +21,8 @@
 #     link), ring (every link busy), ddfloor (parallel dd conv=fsync into every destination)
 #   DEST_FS="tmpfs disk"   node-local destinations on tmpfs (/dev/shm, default) and/or on the
 #                          disk (/var/tmp: ext4 on the reference machine) or "ext4" (an ext4 of
-#                          its own with a journal, on a loop device: perf/cluster); every row
+#                          its own with a journal, on a loop device: perf/cluster) or
+#                          "hugetmpfs" (a tmpfs per host mounted huge=within_size); every row
 #                          says which
 #   IMGCAST_FLAGS=""       extra replicate flags (default none: the headline runs use defaults;
 #                          e.g. IMGCAST_FLAGS="--link-mbit 200" for the old tuned runs)
@@ -137,7 +138,7 @@ imgcast_variant() {  # the settings in words: "defaults" or the flags given
 echo "| nodes | MiB | system | variant | rep | seconds | ÷ ideal | machine CPU % |"
 echo "|---|---|---|---|---|---|---|---|"
 for fs in $dest_fs_list; do
-  [[ $fs == tmpfs || $fs == disk || $fs == ext4 ]] || { echo "emulated: DEST_FS is tmpfs, disk or ext4, not '$fs'" >&2; exit 1; }
+  [[ $fs == tmpfs || $fs == hugetmpfs || $fs == disk || $fs == ext4 ]] || { echo "emulated: DEST_FS is tmpfs, hugetmpfs, disk or ext4, not '$fs'" >&2; exit 1; }
   set_tags
   for n in $nodes_list; do
     "$cluster" down
@@ -147,7 +148,7 @@ for fs in $dest_fs_list; do
     for size in $sizes; do
       head -c $((size << 20)) /dev/urandom > "$pfs/image.sif"
       case $calibrate in
-        all) calibration "$n" "$size" "" "ideal,link,ring$([[ $fs != tmpfs ]] && echo ,ddfloor)" ;;
+        all) calibration "$n" "$size" "" "ideal,link,ring$([[ $fs != *tmpfs ]] && echo ,ddfloor)" ;;
         ideal) calibration "$n" "$size" "" ideal ;;
         none) ;;
         *) echo "emulated: CALIBRATE is all, ideal or none" >&2; exit 1 ;;

@@ -25,13 +25,17 @@
 #   REPS=1 CASE1_NODES=4 CASE1_MIB=32 CASE2_MIB=128 CASE4_MIB=128 perf/run headline   quick
 #   knobs: CASEk_NODES, CASEk_MIB, CASEk_MBIT (k = 1..4; case3 follows case2 unless set),
 #          CASE1_PEERS="mpibcast-pipeline" (more systems interleaved into case1),
-#          DISK_FS ext4|disk (cases 3 and 4, default ext4),
+#          DISK_FS ext4|disk (cases 3 and 4, default ext4), TMPFS_FS tmpfs|hugetmpfs (cases 1
+#          and 2, default tmpfs: /dev/shm as it is mounted, huge=never; hugetmpfs is a tmpfs per
+#          host mounted huge=within_size, a choice an admin may make for node-local tmpfs),
 #          IMGCAST_FLAGS (default none), OUT, PERF_CLUSTER (emulated cluster id, default 0)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cases=${CASES:-1 2 3 4}
 reps=${REPS:-3}
 disk_fs=${DISK_FS:-ext4}
+tmpfs_fs=${TMPFS_FS:-tmpfs}
+[[ $tmpfs_fs == tmpfs || $tmpfs_fs == hugetmpfs ]] || { echo "headline: TMPFS_FS is tmpfs or hugetmpfs, not '$tmpfs_fs'" >&2; exit 1; }
 [[ $disk_fs == ext4 || $disk_fs == disk ]] || { echo "headline: DISK_FS is ext4 or disk, not '$disk_fs'" >&2; exit 1; }
 out=${OUT:-$here/results/headline-$(date +%Y%m%dT%H%M%S).jsonl}
 mkdir -p "$(dirname "$out")"
@@ -44,9 +48,9 @@ run_case() {  # run_case K NODES MIB MBIT DEST_FS SYSTEMS
 
 for k in $cases; do
   case $k in
-    1) run_case 1 "${CASE1_NODES:-16}" "${CASE1_MIB:-256}" "${CASE1_MBIT:-200}" tmpfs \
+    1) run_case 1 "${CASE1_NODES:-16}" "${CASE1_MIB:-256}" "${CASE1_MBIT:-200}" "$tmpfs_fs" \
          "imgcast ring ${CASE1_PEERS:-}" ;;
-    2) run_case 2 "${CASE2_NODES:-2}" "${CASE2_MIB:-1024}" "${CASE2_MBIT:-10000}" tmpfs "imgcast link" ;;
+    2) run_case 2 "${CASE2_NODES:-2}" "${CASE2_MIB:-1024}" "${CASE2_MBIT:-10000}" "$tmpfs_fs" "imgcast link" ;;
     3) run_case 3 "${CASE3_NODES:-${CASE2_NODES:-2}}" "${CASE3_MIB:-${CASE2_MIB:-1024}}" \
          "${CASE3_MBIT:-${CASE2_MBIT:-10000}}" "$disk_fs" "imgcast netcat" ;;
     4) run_case 4 "${CASE4_NODES:-4}" "${CASE4_MIB:-1024}" "${CASE4_MBIT:-1000}" "$disk_fs" \

@@ -332,6 +332,14 @@ void StagedImage::commit(const CacheRecord* cache) {
   }
 }
 
+void StagedImage::release_page_tables() noexcept {
+  if (data_ != nullptr) {
+    // Advice on a shared mapping never loses data (it is not MADV_REMOVE); a failure leaves the
+    // entries to munmap, which is all this saves.
+    (void)::madvise(data_, size_, MADV_DONTNEED);
+  }
+}
+
 void StagedImage::discard() noexcept {
   if (committed_ || removed_ || !dir_fd_.valid() || temp_name_.empty()) {
     return;

@@ -238,6 +238,12 @@ void RootSession::say_goodbye() {
   tell_every_agent(Bye{});
   // Keep turning until the agents have gone, so the Bye messages actually leave.
   saying_goodbye_ = true;
+  if (image_) {
+    // Every node is done and nobody reads our copy again: its page tables go now, while the
+    // agents exit (they wait for the Bye, so it leaves first), not after them at our own exit.
+    step(milliseconds(0));
+    image_->release_page_tables();
+  }
   const auto deadline = Clock::now() + milliseconds(5000);
   // An agent's process ends right after its connection does, and no event tells us: a turn with
   // news starts the wait over at 1 ms, an idle one doubles it up to 20 ms, so the last exit is

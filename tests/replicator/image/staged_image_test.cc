@@ -3,6 +3,7 @@
 #include "replicator/image/staged_image.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 
@@ -45,6 +47,22 @@ void expect_input_error(const fs::path& destination, const std::string& words) {
     EXPECT_NE(what.find(words), std::string::npos) << what;
     EXPECT_EQ(what.find('\n'), std::string::npos) << what;
   }
+}
+
+// The kilobytes of the mapping that starts at `start` this process has page-table entries for
+// (its Rss line in /proc/self/smaps); -1 when there is no such mapping.
+long resident_kib(const void* start) {
+  std::ifstream smaps("/proc/self/smaps");
+  const std::string prefix = fmt::format("{:x}-", reinterpret_cast<std::uintptr_t>(start));
+  bool in_it = false;
+  for (std::string line; std::getline(smaps, line);) {
+    if (line.rfind(prefix, 0) == 0) {
+      in_it = true;
+    } else if (in_it && line.rfind("Rss:", 0) == 0) {
+      return std::stol(line.substr(4));
+    }
+  }
+  return -1;
 }
 
 TEST(StagedImage, NothingUnderTheFinalNameUntilCommit) {
@@ -117,6 +135,27 @@ TEST(StagedImage, AMovedImageCommits) {
   holder.clear();
   EXPECT_EQ(read_all(dir / "app.sif"), "ok");
   EXPECT_EQ(list_dir(dir.path()), std::vector<std::string>{"app.sif"});
+}
+
+TEST(StagedImage, ReleasedPageTablesKeepEveryByte) {
+  // What the root does once every node is done: the entries go, the placed copy and the mapping
+  // stay (a late reader faults the same bytes back in).
+  TempDir dir;
+  constexpr std::size_t kBytes = std::size_t{4} << 20;
+  StagedImage image = StagedImage::create(dir / "app.sif", kBytes, "j");
+  for (std::size_t i = 0; i < kBytes; ++i) {
+    image.bytes()[i] = static_cast<std::byte>(i * 7 + i / 4096);
+  }
+  image.commit();
+  ASSERT_GE(resident_kib(image.bytes().data()), static_cast<long>(kBytes / 1024));
+  image.release_page_tables();
+  EXPECT_EQ(resident_kib(image.bytes().data()), 0);
+  const std::string placed = read_all(dir / "app.sif");
+  ASSERT_EQ(placed.size(), kBytes);
+  for (std::size_t i = 0; i < kBytes; ++i) {
+    ASSERT_EQ(image.bytes()[i], static_cast<std::byte>(i * 7 + i / 4096)) << "mapping, byte " << i;
+    ASSERT_EQ(static_cast<std::byte>(placed[i]), image.bytes()[i]) << "file, byte " << i;
+  }
 }
 
 TEST(StagedImage, DiscardRemovesAtOnceAndCommitThenFails) {
