@@ -17,7 +17,8 @@
  *
  * Options after DST, comma-separated: transport=, chunk-size=, topology=, timeout=, mode=,
  * link-mbit=, cache-dir=, cache-max= (passed to imgcast hook as --key value), and cache=yes
- * (imgcast hook --cache: the image goes through each node's cache, pinned for the step).
+ * (imgcast hook --cache: the image goes through each node's cache, pinned for the step; cache=no
+ * is the default, and any other value is refused).
  */
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
@@ -64,11 +65,20 @@ static const char* const allowed_keys[] = {"transport", "chunk-size", "topology"
  * a slurmstepd that dies drops it with its descriptors). */
 static int cache_pin_fd = -1;
 
+/* cache=VALUE: 1 for yes/1/true, 0 for no/0/false, -1 for anything else (refused at parse time,
+ * so a typo such as cache=ye fails the submission instead of quietly staging without the cache). */
+static int cache_value(const char* value) {
+  if (strcmp(value, "yes") == 0 || strcmp(value, "1") == 0 || strcmp(value, "true") == 0)
+    return 1;
+  if (strcmp(value, "no") == 0 || strcmp(value, "0") == 0 || strcmp(value, "false") == 0)
+    return 0;
+  return -1;
+}
+
 static int cache_requested(void) {
   for (int i = 0; i < option_count; ++i) {
     if (strcmp(option_keys[i], "cache") == 0)
-      return strcmp(option_values[i], "yes") == 0 || strcmp(option_values[i], "1") == 0 ||
-             strcmp(option_values[i], "true") == 0;
+      return cache_value(option_values[i]) == 1;
   }
   return 0;
 }
@@ -169,6 +179,10 @@ static int parse_request(const char* text) {
       slurm_error("imgcast: --imgcast option '%s' is not one of transport=, chunk-size=, "
                   "topology=, timeout=, mode=, link-mbit=, cache=yes, cache-dir=, cache-max=",
                   got == 0 ? item : "(too long or a bad backslash)");
+      return -1;
+    }
+    if (strcmp(item, "cache") == 0 && cache_value(equals + 1) < 0) {
+      slurm_error("imgcast: --imgcast option cache=%s: the value is yes or no", equals + 1);
       return -1;
     }
     strcpy(option_keys[options], item);

@@ -202,6 +202,8 @@ TEST(SpankRequest, SeveralSourcesParseAndBadSpecsSayWhyInOneLine) {
   EXPECT_TRUE(parses("/lustre/app.sif:/tmp/app.sif"));
   EXPECT_TRUE(parses("/lustre/app.sif:/lustre/data:/lustre/env/:/tmp/job,transport=tcp"));
   EXPECT_TRUE(parses("/lustre/a\\:b.sif:/lustre/c\\,d:/tmp/job,timeout=60,"));
+  EXPECT_TRUE(parses("/lustre/a.sif:/tmp/job,cache=yes"));
+  EXPECT_TRUE(parses("/lustre/a.sif:/tmp/job,cache=no"));
   const std::pair<const char*, const char*> bad[] = {
       {"/lustre/app.sif", "expected SRC[:SRC...]:DST"},
       {"/lustre/app.sif:", "expected SRC[:SRC...]:DST"},
@@ -212,6 +214,7 @@ TEST(SpankRequest, SeveralSourcesParseAndBadSpecsSayWhyInOneLine) {
       {"/lustre/a\\b.sif:/tmp/job", "a backslash escapes only"},
       {"/lustre/a.sif:/lustre/b:/tmp/job,cache=yes", "cache=yes takes one image file"},
       {"/lustre/a.sif:/tmp/job,bogus=1", "option 'bogus' is not one of"},
+      {"/lustre/a.sif:/tmp/job,cache=ye", "cache=ye: the value is yes or no"},
       {"/a:/b:/c:/d:/e:/f:/g:/h:/i:/j:/k:/l:/m:/n:/o:/p:/q:/tmp/job", "at most 16 sources"},
   };
   for (const auto& [text, why] : bad) {
