@@ -24,6 +24,19 @@ class ChunkSource {
   // Exactly chunk.length bytes at chunk.offset into `into`. Throws TransferError when the source
   // changed or a read failed. REQUIRES: into.size() >= chunk.length.
   virtual void read(const Chunk& chunk, std::span<std::byte> into) const = 0;
+  // Where it can, copies the chunk into the file `fd` at chunk.offset inside the kernel instead:
+  // no user-space copy, and no page-table entries or zeroed pages for the destination (a staging
+  // file's pages filled through its mapping cost both). The bytes then show through any mapping
+  // of `fd`. False when this source cannot (the caller read()s into memory instead); throws as
+  // read() does. Called for one chunk at a time.
+  virtual bool copy_to_file(const Chunk& chunk, int fd) const {
+    (void)chunk;
+    (void)fd;
+    return false;
+  }
+  // Whether copy_to_file() is expected to work (so the destination's pages need not be mapped
+  // ahead of the data: PageRunner::Arrival).
+  virtual bool copies_in_kernel() const noexcept { return false; }
 };
 
 }  // namespace imgcast::replicator

@@ -4,14 +4,15 @@
 #include <fmt/format.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
-#include "replicator/image/cache_record.h"
 #include "replicator/errors.h"
+#include "replicator/image/cache_record.h"
 
 namespace imgcast::replicator {
 
@@ -98,6 +99,44 @@ void ImageSource::read(const Chunk& chunk, std::span<std::byte> into) const {
     }
     done += static_cast<std::size_t>(n);
   }
+}
+
+bool ImageSource::copy_to_file(const Chunk& chunk, int fd) const {
+  if (!kernel_copy_) {
+    return false;
+  }
+  // sendfile writes at fd's file position: only this chunk's copy moves it (one chunk at a time).
+  if (::lseek(fd, static_cast<off_t>(chunk.offset), SEEK_SET) < 0) {
+    throw TransferError(fmt::format("placing the root's copy of {} at offset {} failed: {}",
+                                    path_.string(), chunk.offset, std::strerror(errno)));
+  }
+  off_t from = static_cast<off_t>(chunk.offset);
+  std::size_t done = 0;
+  while (done < chunk.length) {
+    const ssize_t n = ::sendfile(fd, fd_.get(), &from, chunk.length - done);
+    if (n < 0) {
+      const int error = errno;
+      if (error == EINTR) {
+        continue;
+      }
+      if (done == 0 && (error == EINVAL || error == ENOSYS || error == EOPNOTSUPP)) {
+        kernel_copy_ = false;  // these two files cannot be spliced: read() from now on
+        return false;
+      }
+      throw TransferError(
+          fmt::format("copying source {} at offset {} into the root's copy "
+                      "failed: {}",
+                      path_.string(), chunk.offset + done, std::strerror(error)));
+    }
+    if (n == 0) {
+      throw TransferError(fmt::format(
+          "source {} shrank while reading: it ended at {} bytes, {} were expected; do not "
+          "change the image during a transfer",
+          path_.string(), chunk.offset + done, size_));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
 }
 
 }  // namespace imgcast::replicator

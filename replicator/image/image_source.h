@@ -1,6 +1,7 @@
 // ImageSource: the only reader of the image on the parallel filesystem. The root opens it once
-// (O_RDONLY, sequential read-ahead advice) and reads each chunk straight into the memory it will
-// send from; nothing else in the job touches the source.
+// (O_RDONLY, sequential read-ahead advice) and reads each chunk once, straight into the copy it
+// will send from (through the kernel where it can: copy_to_file()); nothing else in the job
+// touches the source.
 #pragma once
 
 #include <cstdint>
@@ -27,12 +28,20 @@ class ImageSource final : public ChunkSource {
   // Throws TransferError when the source shrank or a read fails.
   // REQUIRES: into.size() >= chunk.length.
   void read(const Chunk& chunk, std::span<std::byte> into) const override;
+  // sendfile() from the source into `fd` (a file on any file system: the source is on the
+  // parallel one, the copy node-local). False, from then on, once the kernel cannot splice
+  // between the two (EINVAL, ENOSYS, EOPNOTSUPP at the first chunk): read() does it instead.
+  bool copy_to_file(const Chunk& chunk, int fd) const override;
+  bool copies_in_kernel() const noexcept override { return kernel_copy_; }
 
  private:
   ImageSource(std::filesystem::path path, UniqueFd fd, std::uint64_t size);
   std::filesystem::path path_;
   UniqueFd fd_;
   std::uint64_t size_;
+  // Whether copy_to_file() may still try the kernel's copy. Not atomic: chunks are read one at a
+  // time (SourceReader's lock), and a move carries it along.
+  mutable bool kernel_copy_ = true;
 };
 
 }  // namespace imgcast::replicator

@@ -21,10 +21,11 @@ namespace {
 constexpr std::uint64_t kNever = std::numeric_limits<std::uint64_t>::max();
 }  // namespace
 
-PageRunner::PageRunner(StagedImage& image)
+PageRunner::PageRunner(StagedImage& image, Arrival arrival)
     : image_(image),
       size_(image.bytes().size()),
       allocate_(image.space() == StagedImage::Space::kChecked),
+      map_(arrival == Arrival::kThroughMapping),
       write_back_(!image.in_memory()),
       thread_([this] { run(); }) {}
 
@@ -71,8 +72,10 @@ bool PageRunner::step(std::uint64_t point) {
       failed_.store(true);
       return false;
     }
-    // Advice: where the kernel cannot, the receive path takes the faults itself.
-    (void)::madvise(image_.bytes().data() + mapped, length, MADV_POPULATE_WRITE);
+    if (map_) {
+      // Advice: where the kernel cannot, the receive path takes the faults itself.
+      (void)::madvise(image_.bytes().data() + mapped, length, MADV_POPULATE_WRITE);
+    }
     mapped_.store(mapped + length);
     return true;
   }

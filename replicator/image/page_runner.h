@@ -3,7 +3,8 @@
 // of image and the last fsync has little left to write.
 //
 // Ahead of the write point it maps the pages the data will land in (MADV_POPULATE_WRITE: the
-// receive path then takes no page fault per 4 KiB) and, on tmpfs, where the space was only
+// receive path then takes no page fault per 4 KiB; not when the data comes through the file,
+// Arrival::kThroughFile) and, on tmpfs, where the space was only
 // checked (StagedImage::Space::kChecked), allocates them first (fallocate of that step), so a
 // tmpfs that fills up under us is reported as one "no space" line before data reaches a hole,
 // instead of a failed receive or a SIGBUS. Only a bounded window ahead is touched: on a disk,
@@ -37,9 +38,14 @@ class PageRunner {
   static constexpr std::uint64_t kAhead = std::uint64_t{64} << 20;
   static constexpr std::uint64_t kStep = std::uint64_t{8} << 20;
 
+  // How the data reaches the pages. kThroughMapping (a receive, a read() into the mapping): map
+  // them ahead. kThroughFile (the root's copy made by the kernel, ChunkSource::copy_to_file):
+  // the write allocates without zeroing and maps nothing, so mapping ahead would only add both;
+  // the runner still allocates ahead on tmpfs and writes back behind on a disk.
+  enum class Arrival { kThroughMapping, kThroughFile };
   // Starts the thread, which begins with the first kAhead bytes. `image` must be reserved (its
   // mapping made) and outlive the runner.
-  explicit PageRunner(StagedImage& image);
+  explicit PageRunner(StagedImage& image, Arrival arrival = Arrival::kThroughMapping);
   ~PageRunner();  // stops and joins (at most one step's syscall later)
   PageRunner(const PageRunner&) = delete;
   PageRunner& operator=(const PageRunner&) = delete;
@@ -61,6 +67,7 @@ class PageRunner {
   StagedImage& image_;
   const std::uint64_t size_;
   const bool allocate_;    // tmpfs: space checked only, so allocate before mapping
+  const bool map_;         // Arrival::kThroughMapping
   const bool write_back_;  // a disk: start write-back behind the data
   std::atomic<std::uint64_t> point_{0};
   std::atomic<std::uint64_t> wanted_{0};  // the point past which the waiting thread has work
@@ -72,8 +79,8 @@ class PageRunner {
   // Set under mutex_ (so a waiting thread cannot miss it), read between steps without it.
   std::atomic<bool> stop_{false};
   std::optional<std::string> failure_;  // under mutex_
-  std::atomic<bool> failed_{false};    // failure_ is set (read by the owner on every pump)
-  std::thread thread_;                 // last: starts once everything above exists
+  std::atomic<bool> failed_{false};     // failure_ is set (read by the owner on every pump)
+  std::thread thread_;                  // last: starts once everything above exists
 };
 
 }  // namespace imgcast::replicator

@@ -14,11 +14,12 @@ namespace imgcast::replicator {
 
 SourceReader::SourceReader(const ChunkSource& source, const ChunkPlan& plan,
                            std::span<std::byte> into, std::vector<std::uint64_t>& digests,
-                           ImageHasher& hasher, std::uint32_t resume_batch)
+                           ImageHasher& hasher, std::uint32_t resume_batch, int into_fd)
     : resume_batch_(std::max<std::uint32_t>(resume_batch, 1)),
       source_(source),
       plan_(plan),
       into_(into),
+      into_fd_(into_fd),
       digests_(digests),
       hasher_(hasher),
       wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
@@ -105,7 +106,9 @@ bool SourceReader::read_next() {
   const Chunk chunk = plan_.at(index);
   const auto bytes = into_.subspan(chunk.offset, chunk.length);
   try {
-    source_.read(chunk, bytes);
+    if (into_fd_ < 0 || !source_.copy_to_file(chunk, into_fd_)) {
+      source_.read(chunk, bytes);
+    }
   } catch (const ImgcastError& error) {
     error_ = error.what();
     failed_.store(true, std::memory_order_release);

@@ -1,4 +1,4 @@
-// SourceReader: reads the source into the root's staging mapping, chunk by chunk and in order,
+// SourceReader: reads the source into the root's staging copy, chunk by chunk and in order,
 // hashing each chunk as it lands (its xxh3-64 and the whole-image xxh3-128, in one pass), on a
 // thread of its own that stays ahead of the send loop. Why a thread: on the root, reading and
 // hashing are half of the CPU each byte costs; with them on another core the send loop only
@@ -21,9 +21,9 @@
 #include <thread>
 #include <vector>
 
-#include "replicator/plan/chunk_plan.h"
 #include "replicator/image/chunk_source.h"
 #include "replicator/image/integrity.h"
+#include "replicator/plan/chunk_plan.h"
 #include "replicator/unique_fd.h"
 
 namespace imgcast::replicator {
@@ -37,9 +37,11 @@ class SourceReader {
   // make its eventfd.
   // Once at the limit, the thread goes on only when the limit has grown by `resume_batch` chunks
   // (or reaches the end).
+  // `into_fd`, when not -1, is the file `into` maps: each chunk is then copied into it by the
+  // kernel where the source can (ChunkSource::copy_to_file), and hashed through the mapping.
   SourceReader(const ChunkSource& source, const ChunkPlan& plan, std::span<std::byte> into,
                std::vector<std::uint64_t>& digests, ImageHasher& hasher,
-               std::uint32_t resume_batch = 1);
+               std::uint32_t resume_batch = 1, int into_fd = -1);
   ~SourceReader();  // stops and joins the thread
   SourceReader(const SourceReader&) = delete;
   SourceReader& operator=(const SourceReader&) = delete;
@@ -75,6 +77,7 @@ class SourceReader {
   const ChunkSource& source_;
   const ChunkPlan& plan_;
   std::span<std::byte> into_;
+  const int into_fd_;
   std::vector<std::uint64_t>& digests_;
   ImageHasher& hasher_;
   UniqueFd wake_;

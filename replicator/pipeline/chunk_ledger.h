@@ -36,6 +36,8 @@ class ChunkLedger {
   int tree_of(std::uint64_t chunk) const noexcept { return static_cast<int>(chunk % trees_); }
   // The staging mapping (what the chunks land in and are sent from).
   std::span<std::byte> bytes() const noexcept { return image_.bytes(); }
+  // The staging copy itself (its file, for the root's kernel copy and the page runner).
+  StagedImage& image() const noexcept { return image_; }
 
   // REQUIRES: index < count().
   bool landed(std::uint64_t index) const noexcept { return landed_[index] != 0; }

@@ -25,7 +25,10 @@ DataNode::DataNode(tp::Context& data, const DataNodeOptions& options, StagedImag
     : options_(options),
       ledger_(ChunkPlan(options.image_bytes, options.chunk_bytes), options.topology->trees(), image,
               options.rank),
-      pages_(image.bytes().empty() ? nullptr : std::make_unique<PageRunner>(image)),
+      // The root's runner starts with its source (use_source), which says how the data comes.
+      pages_(image.bytes().empty() || options.rank == options.topology->root()
+                 ? nullptr
+                 : std::make_unique<PageRunner>(image)),
       source_region_(register_mapping(data, options_, image, tp::Access::kLocalRead)),
       write_region_(register_mapping(data, options_, image, tp::Access::kRemoteWrite)),
       downstream_(options_, ledger_, source_region_.get()),
@@ -53,7 +56,15 @@ ImageDigest DataNode::freeze() {
 }
 
 void DataNode::use_source(const ChunkSource& source) {
-  feed_ = std::make_unique<RootFeed>(source, options_, ledger_, downstream_);
+  // An image file is copied into our staging file by the kernel: the pages are not mapped ahead
+  // (the copy would not use the entries and zeroing) and the reader hashes through the mapping.
+  const bool through_file = source.copies_in_kernel();
+  if (!ledger_.bytes().empty()) {
+    pages_ = std::make_unique<PageRunner>(
+        ledger_.image(),
+        through_file ? PageRunner::Arrival::kThroughFile : PageRunner::Arrival::kThroughMapping);
+  }
+  feed_ = std::make_unique<RootFeed>(source, options_, ledger_, downstream_, through_file);
   if (!pace_reads_) {
     feed_->stop_pacing();
   }

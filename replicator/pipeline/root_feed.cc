@@ -26,15 +26,16 @@ std::uint64_t read_ahead_chunks(const DataNodeOptions& options, const ChunkPlan&
 }  // namespace
 
 RootFeed::RootFeed(const ChunkSource& source, const DataNodeOptions& options, ChunkLedger& ledger,
-                   const Downstream& children)
+                   const Downstream& children, bool through_file)
     : options_(options),
       ledger_(ledger),
       children_(children),
       read_ahead_chunks_(read_ahead_chunks(options, ledger.plan())),
       // Woken at the limit only once a quarter of the read-ahead is free again.
-      reader_(std::make_unique<SourceReader>(source, ledger.plan(), ledger.bytes(),
-                                             ledger.reader_digests(), ledger.reader_hasher(),
-                                             static_cast<std::uint32_t>(read_ahead_chunks_ / 4))) {}
+      reader_(std::make_unique<SourceReader>(
+          source, ledger.plan(), ledger.bytes(), ledger.reader_digests(), ledger.reader_hasher(),
+          static_cast<std::uint32_t>(read_ahead_chunks_ / 4),
+          through_file ? ledger.image().file_descriptor() : -1)) {}
 
 void RootFeed::take() {
   reader_->drain();

@@ -29,10 +29,11 @@ class RootFeed {
   // itself: a thread that reads nothing for that long has no core to run on.
   static constexpr std::chrono::milliseconds kReaderPatience{1};
 
-  // Starts reading `source` into the ledger's mapping (nothing yet: take() sets the first limit).
-  // Throws TransferError when the reader cannot start. All of them must outlive the RootFeed.
+  // Starts reading `source` into the ledger's mapping (nothing yet: take() sets the first limit),
+  // through the staging file when `through_file` (ChunkSource::copy_to_file). Throws
+  // TransferError when the reader cannot start. All of them must outlive the RootFeed.
   RootFeed(const ChunkSource& source, const DataNodeOptions& options, ChunkLedger& ledger,
-           const Downstream& children);
+           const Downstream& children, bool through_file);
   RootFeed(const RootFeed&) = delete;
   RootFeed& operator=(const RootFeed&) = delete;
 

@@ -12,6 +12,7 @@
 #include <future>
 
 #include "replicator/errors.h"
+#include "replicator/unique_fd.h"
 #include "tests/support/process.h"
 
 namespace imgcast::replicator {
@@ -149,6 +150,31 @@ TEST(ImageSource, ASourceThatShrinksIsATransferError) {
     const std::string what = error.what();
     EXPECT_NE(what.find("shrank while reading"), std::string::npos) << what;
     EXPECT_NE(what.find((dir / "img").string()), std::string::npos) << what;
+  }
+}
+
+// The root's copy made by the kernel: each chunk lands at its own offset of the staging file,
+// in any order, byte for byte, and a source that shrinks says so as read() does.
+TEST(ImageSource, CopiesChunksIntoAFileAtTheirOffsets) {
+  TempDir dir;
+  test::write_random_file(dir / "img", 3 * 65536 + 777, 11);
+  const ImageSource source = ImageSource::open(dir / "img");
+  ASSERT_TRUE(source.copies_in_kernel());
+  const UniqueFd copy(::open((dir / "copy").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  ASSERT_TRUE(copy.valid());
+  ASSERT_EQ(::ftruncate(copy.get(), static_cast<off_t>(source.size())), 0);
+  const ChunkPlan plan(source.size(), 65536);
+  for (const std::uint32_t index : {3u, 0u, 2u, 1u}) {
+    ASSERT_TRUE(source.copy_to_file(plan.at(index), copy.get())) << index;
+  }
+  EXPECT_EQ(read_all(dir / "copy"), read_all(dir / "img"));
+  ASSERT_EQ(::truncate((dir / "img").c_str(), 65536 + 10), 0);
+  try {
+    (void)source.copy_to_file(plan.at(1), copy.get());
+    ADD_FAILURE() << "copied past the new end";
+  } catch (const TransferError& error) {
+    EXPECT_NE(std::string(error.what()).find("shrank while reading"), std::string::npos)
+        << error.what();
   }
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "replicator/image/staged_image.h"
+#include "tests/replicator/image/resident.h"
 #include "tests/replicator/image/small_mount.h"
 #include "tests/support/process.h"
 
@@ -76,6 +77,33 @@ TEST(PageRunner, OnTmpfsTheReservationAllocatesNothingAndTheRunnerStaysAWindowAh
   EXPECT_EQ(static_cast<char>(image.bytes()[100u << 20]), 0);
 }
 
+// The root's copy comes through the file (the kernel's copy from the source): the runner still
+// allocates its window on tmpfs, but maps nothing, so no page is zeroed and entered for nothing.
+TEST(PageRunner, DataThroughTheFileIsAllocatedAheadButNotMapped) {
+  TempDir dir;
+  SmallMount mount(dir / "shm", "size=256m");
+  if (!mount.mounted())
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << mount.error();
+  constexpr std::uint64_t kSize = 128u << 20;
+  StagedImage image = StagedImage::create(dir / "shm" / "app.sif", kSize, "j");
+  ASSERT_EQ(image.space(), StagedImage::Space::kChecked);
+  {
+    PageRunner pages(image, PageRunner::Arrival::kThroughFile);
+    ASSERT_TRUE(eventually([&] { return pages.ahead() >= PageRunner::kAhead; }));
+    EXPECT_EQ(allocated_bytes(dir / "shm"), PageRunner::kAhead);
+    EXPECT_EQ(resident_kib(image.bytes().data()), 0) << "mapped ahead of data that never uses it";
+    pages.advance(kSize);
+    ASSERT_TRUE(eventually([&] { return pages.ahead() == kSize; }));
+  }
+  EXPECT_EQ(allocated_bytes(dir / "shm"), kSize);
+  EXPECT_EQ(resident_kib(image.bytes().data()), 0);
+  // And through the mapping (a receive), the same window is mapped.
+  StagedImage received = StagedImage::create(dir / "shm" / "other.sif", kSize / 2, "k");
+  PageRunner pages(received);
+  ASSERT_TRUE(eventually([&] { return pages.ahead() >= PageRunner::kAhead; }));
+  EXPECT_GE(resident_kib(received.bytes().data()), static_cast<long>(PageRunner::kAhead >> 10));
+}
+
 TEST(PageRunner, ATmpfsThatFillsUpUnderTheTransferIsOneNoSpaceLine) {
   TempDir dir;
   SmallMount mount(dir / "shm", "size=64m");
@@ -92,8 +120,7 @@ TEST(PageRunner, ATmpfsThatFillsUpUnderTheTransferIsOneNoSpaceLine) {
   PageRunner pages(image);
   ASSERT_TRUE(eventually([&] { return pages.failure().has_value(); }));
   const std::string why = *pages.failure();
-  EXPECT_NE(why.find("no space left for the image in " + (dir / "shm").string()),
-            std::string::npos)
+  EXPECT_NE(why.find("no space left for the image in " + (dir / "shm").string()), std::string::npos)
       << why;
   EXPECT_EQ(why.find('\n'), std::string::npos) << why;
   EXPECT_LT(pages.ahead(), 48u << 20);

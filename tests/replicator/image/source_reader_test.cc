@@ -3,17 +3,20 @@
 // reports a source that shrinks under it.
 #include "replicator/image/source_reader.h"
 
-#include "replicator/image/image_source.h"
-
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <thread>
 
 #include "replicator/errors.h"
+#include "replicator/image/image_source.h"
+#include "replicator/unique_fd.h"
 #include "tests/support/process.h"
 
 namespace imgcast::replicator {
@@ -72,6 +75,39 @@ TEST(SourceReader, ReadsEveryChunkInOrderWithTheDigestsOfOnePass) {
     const Chunk c = f.plan.at(i);
     EXPECT_EQ(f.digests[i], chunk_digest(std::span(file).subspan(c.offset, c.length))) << i;
   }
+}
+
+// The root's way with an image file: each chunk copied into the staging file by the kernel and
+// hashed through the file's mapping, with the digests a single pass over the source gives.
+TEST(SourceReader, ThroughTheFileTheMappingHoldsTheSourceAndTheDigestsMatch) {
+  Fixture f(9 * 65536 + 4000, 65536);
+  const ImageSource source = ImageSource::open(f.dir / "img");
+  const UniqueFd copy(::open((f.dir / "copy").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  ASSERT_TRUE(copy.valid());
+  ASSERT_EQ(::ftruncate(copy.get(), static_cast<off_t>(source.size())), 0);
+  void* map = ::mmap(nullptr, source.size(), PROT_READ | PROT_WRITE, MAP_SHARED, copy.get(), 0);
+  ASSERT_NE(map, MAP_FAILED);
+  const std::span mapping(static_cast<std::byte*>(map), source.size());
+  {
+    SourceReader reader(source, f.plan, mapping, f.digests, f.hasher, 1, copy.get());
+    reader.allow(4);
+    ASSERT_TRUE(eventually([&] { return reader.ready() == 4; }));
+    reader.allow(f.plan.count());
+    reader.read_here(f.plan.count() - 1);  // the send loop's own read takes the same path
+    ASSERT_TRUE(eventually([&] { return reader.ready() == f.plan.count(); }));
+    EXPECT_FALSE(reader.failed());
+  }
+  const std::vector<std::byte> file = read_all(f.dir / "img");
+  EXPECT_TRUE(std::equal(mapping.begin(), mapping.end(), file.begin(), file.end()));
+  EXPECT_EQ(read_all(f.dir / "copy"), file);
+  ImageHasher whole;
+  whole.update(file);
+  EXPECT_EQ(f.hasher.digest(), whole.digest());
+  for (std::uint32_t i = 0; i < f.plan.count(); ++i) {
+    const Chunk c = f.plan.at(i);
+    EXPECT_EQ(f.digests[i], chunk_digest(std::span(file).subspan(c.offset, c.length))) << i;
+  }
+  ::munmap(map, source.size());
 }
 
 TEST(SourceReader, NeverReadsPastTheAllowedLimit) {

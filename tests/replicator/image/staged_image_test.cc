@@ -17,6 +17,7 @@
 
 #include "replicator/errors.h"
 #include "replicator/unique_fd.h"
+#include "tests/replicator/image/resident.h"
 #include "tests/replicator/image/small_mount.h"
 #include "tests/support/process.h"
 
@@ -47,22 +48,6 @@ void expect_input_error(const fs::path& destination, const std::string& words) {
     EXPECT_NE(what.find(words), std::string::npos) << what;
     EXPECT_EQ(what.find('\n'), std::string::npos) << what;
   }
-}
-
-// The kilobytes of the mapping that starts at `start` this process has page-table entries for
-// (its Rss line in /proc/self/smaps); -1 when there is no such mapping.
-long resident_kib(const void* start) {
-  std::ifstream smaps("/proc/self/smaps");
-  const std::string prefix = fmt::format("{:x}-", reinterpret_cast<std::uintptr_t>(start));
-  bool in_it = false;
-  for (std::string line; std::getline(smaps, line);) {
-    if (line.rfind(prefix, 0) == 0) {
-      in_it = true;
-    } else if (in_it && line.rfind("Rss:", 0) == 0) {
-      return std::stol(line.substr(4));
-    }
-  }
-  return -1;
 }
 
 TEST(StagedImage, NothingUnderTheFinalNameUntilCommit) {
