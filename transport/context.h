@@ -47,8 +47,12 @@ class Context {
   virtual Kind kind() const noexcept = 0;
 
   // Registers memory the caller keeps alive. Throws Error (e.g. the memory lock limit).
-  virtual std::unique_ptr<MemoryRegion> register_memory(std::span<std::byte> memory,
-                                                        Access access) = 0;
+  // `file`, when not -1, is the file the memory maps (MAP_SHARED, from its offset 0), kept open
+  // as long as the region: a backend may land writes through the file instead of the mapping
+  // (TCP splices them from the socket: the file's pages then need no zeroing and no page-table
+  // entries). The bytes show through the mapping either way; RDMA backends ignore it.
+  virtual std::unique_ptr<MemoryRegion> register_memory(std::span<std::byte> memory, Access access,
+                                                        int file = -1) = 0;
   // Throws Error when it cannot listen.
   virtual std::unique_ptr<Listener> listen(const ListenOptions& options) = 0;
   // Connects to a Listener::address() within the timeout. Throws Error naming the address on

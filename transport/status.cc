@@ -26,6 +26,8 @@ std::string_view to_string(StatusCode code) noexcept {
       return "unavailable";
     case StatusCode::kPermissionDenied:
       return "permission denied";
+    case StatusCode::kNoSpace:
+      return "no space";
   }
   return "unknown";
 }

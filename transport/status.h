@@ -21,6 +21,8 @@ enum class StatusCode : std::uint8_t {
   kTimeout,           // a deadline passed
   kUnavailable,       // a backend or device is not usable here
   kPermissionDenied,  // a peer failed authentication or named a region it may not write
+  kNoSpace,           // a write into a region's file found its file system full (ours, not the
+                      // peer's fault)
 };
 
 std::string_view to_string(StatusCode code) noexcept;

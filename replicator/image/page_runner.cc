@@ -24,7 +24,8 @@ constexpr std::uint64_t kNever = std::numeric_limits<std::uint64_t>::max();
 PageRunner::PageRunner(StagedImage& image, Arrival arrival)
     : image_(image),
       size_(image.bytes().size()),
-      allocate_(image.space() == StagedImage::Space::kChecked),
+      allocate_(image.space() == StagedImage::Space::kChecked &&
+                arrival == Arrival::kThroughMapping),
       map_(arrival == Arrival::kThroughMapping),
       write_back_(!image.in_memory()),
       thread_([this] { run(); }) {}

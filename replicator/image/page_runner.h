@@ -3,13 +3,12 @@
 // of image and the last fsync has little left to write.
 //
 // Ahead of the write point it maps the pages the data will land in (MADV_POPULATE_WRITE: the
-// receive path then takes no page fault per 4 KiB; not when the data comes through the file,
-// Arrival::kThroughFile) and, on tmpfs, where the space was only
+// receive path then takes no page fault per 4 KiB) and, on tmpfs, where the space was only
 // checked (StagedImage::Space::kChecked), allocates them first (fallocate of that step), so a
 // tmpfs that fills up under us is reported as one "no space" line before data reaches a hole,
 // instead of a failed receive or a SIGBUS. Only a bounded window ahead is touched: on a disk,
 // pages dirtied early would be zeros the kernel could write back before the real bytes (a page
-// written twice).
+// written twice). None of that when the data comes through the file (Arrival::kThroughFile).
 //
 // Behind the write point, on a disk, it starts write-back of each finished step
 // (sync_file_range WRITE) and waits for the step before it, so dirty pages stay bounded and the
@@ -38,10 +37,13 @@ class PageRunner {
   static constexpr std::uint64_t kAhead = std::uint64_t{64} << 20;
   static constexpr std::uint64_t kStep = std::uint64_t{8} << 20;
 
-  // How the data reaches the pages. kThroughMapping (a receive, a read() into the mapping): map
-  // them ahead. kThroughFile (the root's copy made by the kernel, ChunkSource::copy_to_file):
-  // the write allocates without zeroing and maps nothing, so mapping ahead would only add both;
-  // the runner still allocates ahead on tmpfs and writes back behind on a disk.
+  // How the data reaches the pages. kThroughMapping (a receive or a read() into the mapping):
+  // allocate (tmpfs) and map them ahead. kThroughFile (the root's copy made by the kernel,
+  // ChunkSource::copy_to_file; a TCP receive spliced into the file): the write allocates its
+  // pages without zeroing and maps nothing, so the runner does neither (on tmpfs its fallocate
+  // would also hold the file's lock against the writer: case 2 A/B wall 1.04 with it, 0.97
+  // without) and only writes back behind on a disk. A tmpfs that fills up then fails the write
+  // itself: ENOSPC, reported by the writer (ImageSource, the TCP backend's kNoSpace).
   enum class Arrival { kThroughMapping, kThroughFile };
   // Starts the thread, which begins with the first kAhead bytes. `image` must be reserved (its
   // mapping made) and outlive the runner.

@@ -16,7 +16,17 @@ std::unique_ptr<tp::MemoryRegion> register_mapping(tp::Context& data,
   if (image.bytes().empty() || (root && access == tp::Access::kRemoteWrite)) {
     return nullptr;
   }
-  return data.register_memory(image.bytes(), access);
+  // The parents' writes land through the file where the backend can (TCP: spliced from the
+  // socket, so the pages are neither zeroed nor mapped first); the mapping shows them either way.
+  return data.register_memory(image.bytes(), access,
+                              access == tp::Access::kRemoteWrite ? image.file_descriptor() : -1);
+}
+
+// How an agent's data reaches its pages: through the file over TCP (above), through the mapping
+// over RDMA (and under --transport auto, whose links are RDMA unless they fall back).
+PageRunner::Arrival arrival_on(const tp::Context& data) {
+  return data.kind() == tp::Kind::kTcp ? PageRunner::Arrival::kThroughFile
+                                       : PageRunner::Arrival::kThroughMapping;
 }
 
 }  // namespace
@@ -28,7 +38,7 @@ DataNode::DataNode(tp::Context& data, const DataNodeOptions& options, StagedImag
       // The root's runner starts with its source (use_source), which says how the data comes.
       pages_(image.bytes().empty() || options.rank == options.topology->root()
                  ? nullptr
-                 : std::make_unique<PageRunner>(image)),
+                 : std::make_unique<PageRunner>(image, arrival_on(data))),
       source_region_(register_mapping(data, options_, image, tp::Access::kLocalRead)),
       write_region_(register_mapping(data, options_, image, tp::Access::kRemoteWrite)),
       downstream_(options_, ledger_, source_region_.get()),

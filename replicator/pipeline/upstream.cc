@@ -206,6 +206,15 @@ bool Upstream::on_peer_failed(tp::Endpoint* peer, const tp::Status& status) {
   if (parent == nullptr) {
     return false;
   }
+  if (status.code() == tp::StatusCode::kNoSpace) {
+    // Our own file system filled up under the transfer (another process took the space after
+    // the check): no other parent can help, the node fails with one line.
+    ledger_.fail(fmt::format(
+        "no space left for the image in {} ({} of {} chunks here): free space or pick another "
+        "destination",
+        ledger_.image().where(), ledger_.verified(), ledger_.count()));
+    return true;
+  }
   // lose() ignores a parent that owes us nothing more.
   lose(*parent, fmt::format("lost {} after {} of {} chunks: {}", parent->name, ledger_.verified(),
                             ledger_.count(), status.to_string()));

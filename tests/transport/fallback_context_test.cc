@@ -68,7 +68,7 @@ class RefusingContext final : public Context {
  public:
   RefusingContext() : inner_(tcp::make_tcp_context({})) {}
   Kind kind() const noexcept override { return inner_->kind(); }
-  std::unique_ptr<MemoryRegion> register_memory(std::span<std::byte>, Access) override {
+  std::unique_ptr<MemoryRegion> register_memory(std::span<std::byte>, Access, int = -1) override {
     throw Error(StatusCode::kUnavailable, "memory lock limit too low (test)");
   }
   std::unique_ptr<Listener> listen(const ListenOptions& options) override {

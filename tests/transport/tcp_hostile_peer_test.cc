@@ -1,28 +1,45 @@
 // The TCP receive path against a hostile peer speaking raw bytes: wrong key, writes out of
 // range, malformed headers. Each must fail that connection with the right status and leave the
-// region untouched.
+// region untouched. Every case runs twice: into plain memory (recvmsg) and into a region whose
+// writes land through its file (Context::register_memory's file: spliced from the socket).
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <filesystem>
 
 #include "tests/transport/conformance.h"
 #include "transport/byte_order.h"
 #include "transport/tcp/frame_header.h"
 #include "transport/tcp/tcp_context.h"
+#include "transport/unique_fd.h"
 
 namespace imgcast::transport::test {
 namespace {
 
-class HostilePeer : public ::testing::Test {
+// GetParam(): the region's writes land through its file (a memfd the memory maps).
+class HostilePeer : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     context_ = tcp::make_tcp_context(options_, tcp_options_);
     listener_ = context_->listen({"127.0.0.1", "", 0});
-    memory_.assign(1 << 20, std::byte{0});
-    region_ = context_->register_memory(memory_, Access::kRemoteWrite);
+    constexpr std::size_t kBytes = 1 << 20;
+    if (GetParam()) {
+      file_ = UniqueFd(::memfd_create("hostile-peer-region", MFD_CLOEXEC));
+      ASSERT_TRUE(file_.valid());
+      map_region_file(kBytes);
+    } else {
+      storage_.assign(kBytes, std::byte{0});
+      memory_ = storage_;
+    }
+    region_ = context_->register_memory(memory_, Access::kRemoteWrite, file_.get());
     key_ = load_le64(region_->descriptor().key.data());
 
     const std::string name = listener_->name();
@@ -44,7 +61,20 @@ class HostilePeer : public ::testing::Test {
     }));
     region_->allow_writer(*accepted_);
   }
-  void TearDown() override { ::close(socket_); }
+  void TearDown() override {
+    ::close(socket_);
+    region_.reset();
+    if (mapped_)
+      ::munmap(memory_.data(), memory_.size());
+  }
+  // memory_ becomes a shared mapping of file_, sized to `bytes` (sparse: nothing allocated).
+  void map_region_file(std::size_t bytes) {
+    ASSERT_EQ(::ftruncate(file_.get(), static_cast<off_t>(bytes)), 0);
+    void* map = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, file_.get(), 0);
+    ASSERT_NE(map, MAP_FAILED);
+    memory_ = {static_cast<std::byte*>(map), bytes};
+    mapped_ = true;
+  }
 
   // A header's wire bytes, for sending raw or splicing into a stream.
   static std::array<std::byte, tcp::FrameHeader::kBytes> encoded(const tcp::FrameHeader& header) {
@@ -109,49 +139,52 @@ class HostilePeer : public ::testing::Test {
   tcp::TcpOptions tcp_options_;
   std::unique_ptr<Context> context_;
   std::unique_ptr<Listener> listener_;
-  std::vector<std::byte> memory_;
+  std::vector<std::byte> storage_;  // the region's memory, or
+  UniqueFd file_;                   // the file it maps (GetParam())
+  bool mapped_ = false;
+  std::span<std::byte> memory_;
   std::unique_ptr<MemoryRegion> region_;
   std::uint64_t key_ = 0;
   int socket_ = -1;
   std::unique_ptr<Endpoint> accepted_;  // the receiver's end of socket_
 };
 
-TEST_F(HostilePeer, WrongKeyIsRefused) {
+TEST_P(HostilePeer, WrongKeyIsRefused) {
   auto h = write_header();
   h.write_key ^= 1;
   EXPECT_EQ(send_and_get_failure(h, 4096).code(), StatusCode::kPermissionDenied);
   EXPECT_TRUE(untouched());
 }
 
-TEST_F(HostilePeer, UnknownRegionIsRefused) {
+TEST_P(HostilePeer, UnknownRegionIsRefused) {
   auto h = write_header();
   h.region_id += 100;
   EXPECT_EQ(send_and_get_failure(h, 4096).code(), StatusCode::kPermissionDenied);
   EXPECT_TRUE(untouched());
 }
 
-TEST_F(HostilePeer, WriteOutOfRangeIsRefused) {
+TEST_P(HostilePeer, WriteOutOfRangeIsRefused) {
   auto h = write_header();
   h.offset = memory_.size() - 100;
   EXPECT_EQ(send_and_get_failure(h, 4096).code(), StatusCode::kOutOfRange);
   EXPECT_TRUE(untouched());
 }
 
-TEST_F(HostilePeer, WrappingOffsetIsRefused) {
+TEST_P(HostilePeer, WrappingOffsetIsRefused) {
   auto h = write_header();
   h.offset = ~0ULL - 10;
   EXPECT_EQ(send_and_get_failure(h, 4096).code(), StatusCode::kOutOfRange);
   EXPECT_TRUE(untouched());
 }
 
-TEST_F(HostilePeer, MalformedHeaderIsRefused) {
+TEST_P(HostilePeer, MalformedHeaderIsRefused) {
   std::array<std::byte, tcp::FrameHeader::kBytes> garbage;
   garbage.fill(std::byte{0x41});
   EXPECT_EQ(send_raw_and_get_failure(garbage, 0).code(), StatusCode::kProtocolError);
   EXPECT_TRUE(untouched());
 }
 
-TEST_F(HostilePeer, RegionNotOpenForRemoteWritesIsRefused) {
+TEST_P(HostilePeer, RegionNotOpenForRemoteWritesIsRefused) {
   std::vector<std::byte> local(4096);
   auto read_only = context_->register_memory(local, Access::kLocalRead);
   auto h = write_header();
@@ -160,7 +193,7 @@ TEST_F(HostilePeer, RegionNotOpenForRemoteWritesIsRefused) {
   EXPECT_EQ(send_and_get_failure(h, 4096).code(), StatusCode::kPermissionDenied);
 }
 
-TEST_F(HostilePeer, OversizedControlMessageIsRefusedBeforeAllocating) {
+TEST_P(HostilePeer, OversizedControlMessageIsRefusedBeforeAllocating) {
   accepted_->trust();  // even a proven peer stays within the API's bound
   tcp::FrameHeader h;
   h.type = tcp::FrameType::kControl;
@@ -170,17 +203,16 @@ TEST_F(HostilePeer, OversizedControlMessageIsRefusedBeforeAllocating) {
 
 // Before authentication, a 48-byte header announcing 1 MiB must not make the receiver allocate
 // it: anything over the small bound fails the connection at the header.
-TEST_F(HostilePeer, UntrustedPeerCannotAnnounceABigControlMessage) {
+TEST_P(HostilePeer, UntrustedPeerCannotAnnounceABigControlMessage) {
   tcp::FrameHeader h;
   h.type = tcp::FrameType::kControl;
   h.length = Endpoint::kMaxControlBytes;
   const Status status = send_and_get_failure(h);
   EXPECT_EQ(status.code(), StatusCode::kProtocolError);
-  EXPECT_NE(status.message().find("before authentication"), std::string::npos)
-      << status.message();
+  EXPECT_NE(status.message().find("before authentication"), std::string::npos) << status.message();
 }
 
-TEST_F(HostilePeer, HangingUpInsideAFrameIsClosedAndNamesThePeer) {
+TEST_P(HostilePeer, HangingUpInsideAFrameIsClosedAndNamesThePeer) {
   const auto bytes = encoded(write_header());
   ASSERT_EQ(::send(socket_, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
   std::vector<char> half(2048, static_cast<char>(0xAB));
@@ -201,7 +233,7 @@ TEST_F(HostilePeer, HangingUpInsideAFrameIsClosedAndNamesThePeer) {
 
 // Header and payload trickle in, split at awkward places (inside the header, at its end, inside
 // the payload, together with the next header): the receiver resumes where it stopped.
-TEST_F(HostilePeer, FramesSplitAnywhereAreReassembled) {
+TEST_P(HostilePeer, FramesSplitAnywhereAreReassembled) {
   std::vector<std::byte> stream;
   for (std::uint32_t i = 0; i < 3; ++i) {
     auto h = write_header();
@@ -239,7 +271,7 @@ TEST_F(HostilePeer, FramesSplitAnywhereAreReassembled) {
   EXPECT_EQ(memory_[3 * 4096], std::byte{0});
 }
 
-TEST_F(HostilePeer, ValidWriteFromARawPeerLands) {
+TEST_P(HostilePeer, ValidWriteFromARawPeerLands) {
   // The same raw path, with the right key, lands: the refusals above are about the checks.
   const auto bytes = encoded(write_header());
   ASSERT_EQ(::send(socket_, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
@@ -262,7 +294,7 @@ class SmallReceiveBudget : public HostilePeer {
   SmallReceiveBudget() { tcp_options_.receive_budget = 4096; }
 };
 
-TEST_F(SmallReceiveBudget, ASmallFrameQueuedBehindTheBudgetStillWakesTheReceiver) {
+TEST_P(SmallReceiveBudget, ASmallFrameQueuedBehindTheBudgetStillWakesTheReceiver) {
   // The hang CI once hit (a 4-node hook job, 8 MiB + 3 bytes in 512 KiB chunks, the last chunk
   // never landing): a wake-up spends its budget exactly on a large frame and the next header,
   // and only the small last frame is left queued. The receive mark must then be what that frame
@@ -307,6 +339,52 @@ TEST_F(SmallReceiveBudget, ASmallFrameQueuedBehindTheBudgetStillWakesTheReceiver
   EXPECT_EQ(memory_[kLarge + 2], std::byte{0x22});
   EXPECT_EQ(memory_[kLarge + 3], std::byte{0});
 }
+
+// A region's file on a file system that fills up under the write: the connection fails with
+// kNoSpace (the receiver's own trouble, which its owner must not take for a bad peer).
+class FullRegionFile : public HostilePeer {
+ protected:
+  void SetUp() override {
+    mount_dir_ = std::filesystem::temp_directory_path() /
+                 ("imgcast-full-region-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(mount_dir_);
+    if (::mount("tmpfs", mount_dir_.c_str(), "tmpfs", 0, "size=64k") != 0)
+      GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << std::strerror(errno);
+    mounted_ = true;
+    HostilePeer::SetUp();
+    // The region's file moves onto the 64 KiB tmpfs, 1 MiB long and sparse.
+    region_.reset();
+    ::munmap(memory_.data(), memory_.size());
+    file_ = UniqueFd(::open((mount_dir_ / "region").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    ASSERT_TRUE(file_.valid());
+    map_region_file(1 << 20);
+    region_ = context_->register_memory(memory_, Access::kRemoteWrite, file_.get());
+    key_ = load_le64(region_->descriptor().key.data());
+    region_->allow_writer(*accepted_);
+  }
+  void TearDown() override {
+    if (!mounted_)
+      return;
+    HostilePeer::TearDown();
+    file_ = UniqueFd();
+    ::umount2(mount_dir_.c_str(), MNT_DETACH);
+    std::filesystem::remove(mount_dir_);
+  }
+  std::filesystem::path mount_dir_;
+  bool mounted_ = false;
+};
+
+TEST_P(FullRegionFile, AWriteTheFileSystemCannotHoldFailsWithNoSpace) {
+  auto header = write_header();
+  header.length = 256 * 1024;  // four times what the tmpfs holds
+  const Status status = send_and_get_failure(header, header.length);
+  EXPECT_EQ(status.code(), StatusCode::kNoSpace) << status.to_string();
+  EXPECT_NE(status.message().find("No space left"), std::string::npos) << status.message();
+}
+
+INSTANTIATE_TEST_SUITE_P(IntoMemoryAndThroughAFile, HostilePeer, ::testing::Bool());
+INSTANTIATE_TEST_SUITE_P(IntoMemoryAndThroughAFile, SmallReceiveBudget, ::testing::Bool());
+INSTANTIATE_TEST_SUITE_P(ThroughAFile, FullRegionFile, ::testing::Values(true));
 
 }  // namespace
 }  // namespace imgcast::transport::test

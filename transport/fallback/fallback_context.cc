@@ -70,8 +70,8 @@ FallbackContext::~FallbackContext() {
 }
 
 std::unique_ptr<MemoryRegion> FallbackContext::register_memory(std::span<std::byte> memory,
-                                                               Access access) {
-  auto tcp = tcp_->register_memory(memory, access);
+                                                               Access access, int file) {
+  auto tcp = tcp_->register_memory(memory, access, file);
   std::unique_ptr<MemoryRegion> rdma;
   if (rdma_usable_) {
     try {

@@ -44,8 +44,8 @@ class FallbackContext final : public Context {
 
   // The RDMA backend's kind while it is there (what the run asked for), else TCP.
   Kind kind() const noexcept override { return kind_; }
-  std::unique_ptr<MemoryRegion> register_memory(std::span<std::byte> memory,
-                                                Access access) override;
+  std::unique_ptr<MemoryRegion> register_memory(std::span<std::byte> memory, Access access,
+                                                int file = -1) override;
   std::unique_ptr<Listener> listen(const ListenOptions& options) override;
   std::unique_ptr<Endpoint> connect(std::span<const std::byte> address,
                                     std::chrono::milliseconds timeout) override;

@@ -77,9 +77,9 @@ class TcpContext final : public Context {
 
   Kind kind() const noexcept override { return Kind::kTcp; }
 
-  std::unique_ptr<MemoryRegion> register_memory(std::span<std::byte> memory,
-                                                Access access) override {
-    return std::make_unique<TcpMemoryRegion>(core_, memory, access);
+  std::unique_ptr<MemoryRegion> register_memory(std::span<std::byte> memory, Access access,
+                                                int file = -1) override {
+    return std::make_unique<TcpMemoryRegion>(core_, memory, access, file);
   }
 
   std::unique_ptr<Listener> listen(const ListenOptions& options) override {

@@ -29,6 +29,7 @@ struct RegisteredRegion {
   std::uint64_t write_key;
   bool remote_write;
   const MemoryRegion* owner;  // its grants (allow_writer); erased from here before it goes
+  int file = -1;              // the file `bytes` maps: payloads are spliced into it (or -1)
 };
 
 struct TcpCore {

@@ -56,6 +56,12 @@ class TcpEndpoint final : public Endpoint, public EpollHandler {
   void fail(Status status);
   // What the current frame still needs: the rest of its header, or of the payload it announced.
   std::uint64_t bytes_sure_to_come() const noexcept;
+  // Moves up to `want` bytes of the current payload from the socket into `file` at `offset`,
+  // through pipe_: the socket's pages go into the pipe and the file's write path copies them
+  // out, one copy as with recvmsg, but into pages the write allocates without zeroing and no
+  // page table maps. Returns the bytes landed, 0 when the socket has none queued, -1 after
+  // fail().
+  std::int64_t splice_payload(int file, std::uint64_t offset, std::uint64_t want);
 
   std::shared_ptr<TcpCore> core_;
   UniqueFd socket_;
@@ -81,6 +87,10 @@ class TcpEndpoint final : public Endpoint, public EpollHandler {
   FrameHeader frame_{};
   std::uint64_t payload_got_ = 0;
   std::vector<std::byte> control_buf_;
+  // For payloads into a region with a file (RegisteredRegion::file), made at the first one.
+  UniqueFd pipe_read_;
+  UniqueFd pipe_write_;
+  static constexpr int kPipeBytes = 1 << 20;  // a chunk in one pass (pipe-max-size's default)
 };
 
 }  // namespace imgcast::transport::tcp

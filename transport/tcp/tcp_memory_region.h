@@ -15,7 +15,9 @@ namespace imgcast::transport::tcp {
 
 class TcpMemoryRegion final : public MemoryRegion {
  public:
-  TcpMemoryRegion(std::shared_ptr<TcpCore> core, std::span<std::byte> memory, Access access);
+  // `file`: see Context::register_memory.
+  TcpMemoryRegion(std::shared_ptr<TcpCore> core, std::span<std::byte> memory, Access access,
+                  int file = -1);
   ~TcpMemoryRegion() override;
 
   std::span<std::byte> bytes() const noexcept override { return memory_; }

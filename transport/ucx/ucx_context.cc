@@ -158,8 +158,9 @@ class UcxContext final : public Context {
 
   Kind kind() const noexcept override { return Kind::kUcx; }
 
-  std::unique_ptr<MemoryRegion> register_memory(std::span<std::byte> memory,
-                                                Access access) override {
+  std::unique_ptr<MemoryRegion> register_memory(std::span<std::byte> memory, Access access,
+                                                int file = -1) override {
+    (void)file;  // UCX writes through the mapping (CMA, RDMA)
     return std::make_unique<UcxMemoryRegion>(core_, memory, access, next_region_id_++);
   }
 

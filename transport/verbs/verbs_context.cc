@@ -80,8 +80,9 @@ class VerbsContext final : public Context {
 
   Kind kind() const noexcept override { return Kind::kVerbs; }
 
-  std::unique_ptr<MemoryRegion> register_memory(std::span<std::byte> memory,
-                                                Access access) override {
+  std::unique_ptr<MemoryRegion> register_memory(std::span<std::byte> memory, Access access,
+                                                int file = -1) override {
+    (void)file;  // the HCA writes into the registered pages
     return std::make_unique<VerbsMemoryRegion>(core_, memory, access, next_region_id_++);
   }
 

@@ -1,8 +1,15 @@
 // DataNode at the edges, over real TCP contexts in one process: peers that connect to a node's
 // data listener and are refused (garbage, the wrong key, a Region for a rank or tree that is not
 // theirs) while the transfer goes on, a parent that dies mid-transfer, and the orphan's
-// reparent() to another node, which resumes from its verified prefix.
+// reparent() to another node, which resumes from its verified prefix; a node whose tmpfs fills up
+// under the receive.
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include "replicator/pipeline/data_node.h"
 #include "replicator/protocol/auth.h"
@@ -183,6 +190,38 @@ TEST_F(RelayDeath, ReparentToTheRootResumesFromTheVerifiedPrefix) {
   EXPECT_TRUE(cluster_.holds_source(2));
   EXPECT_EQ(cluster_.node(2).digest(), cluster_.source_digest());
   EXPECT_FALSE(cluster_.node(2).orphaned(0));
+}
+
+// The agent's tmpfs fills up under the transfer (another process takes the space after the
+// check): the TCP receive lands through the file, the write fails with ENOSPC, and the node fails
+// with one line naming the place; it does not take it for a bad parent and re-parent.
+TEST(DataNodeNoSpace, ATmpfsThatFillsUpUnderTheReceiveFailsTheNodeWithOneLine) {
+  imgcast::test::TempDir dir;
+  const auto small = dir / "small";
+  std::filesystem::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=4m") != 0)
+    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << std::strerror(errno);
+  struct Unmount {
+    std::filesystem::path at;
+    ~Unmount() { ::umount2(at.c_str(), MNT_DETACH); }
+  } unmount{small};
+  PipelineCluster cluster({.topology = "chain",
+                           .size = 2,
+                           .image_bytes = 3u << 20,
+                           .stage_in = {std::filesystem::path(), small}});
+  cluster.start(1);  // its 3 MiB fit the 4 MiB: the check passes
+  {
+    std::ofstream other(small / "other", std::ios::binary);
+    const std::vector<char> block(1 << 20, 'o');
+    for (int i = 0; i < 2; ++i)
+      other.write(block.data(), static_cast<std::streamsize>(block.size()));
+  }
+  cluster.start(0);
+  ASSERT_TRUE(cluster.run_until([&] { return cluster.node(1).failure().has_value(); }));
+  const std::string why = *cluster.node(1).failure();
+  EXPECT_NE(why.find("no space left for the image in " + small.string()), std::string::npos) << why;
+  EXPECT_EQ(why.find('\n'), std::string::npos) << why;
+  EXPECT_FALSE(cluster.node(1).orphaned(0)) << *cluster.node(1).orphaned(0);
 }
 
 }  // namespace

@@ -79,7 +79,11 @@ void PipelineCluster::start(int rank) {
 
 void PipelineCluster::start(int rank, const std::vector<int>& parents) {
   Node& node = *nodes_.at(rank);
-  const auto destination = dir_ / fmt::format("node{}.img", rank);
+  const bool elsewhere = static_cast<std::size_t>(rank) < options_.stage_in.size() &&
+                         !options_.stage_in[static_cast<std::size_t>(rank)].empty();
+  const auto destination =
+      (elsewhere ? options_.stage_in[static_cast<std::size_t>(rank)] : dir_.path()) /
+      fmt::format("node{}.img", rank);
   node.image.emplace(StagedImage::create(destination, options_.image_bytes, "test"));
   DataNodeOptions node_options;
   node_options.rank = rank;

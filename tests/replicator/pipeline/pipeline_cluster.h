@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -36,6 +37,9 @@ class PipelineCluster {
     int size = 2;
     std::uint64_t image_bytes = (3u << 20) + 1234;  // a short last chunk
     std::uint32_t chunk_bytes = 64u << 10;
+    // Where rank r stages its copy: stage_in[r] when given and not empty, else the cluster's own
+    // temporary directory.
+    std::vector<std::filesystem::path> stage_in;
   };
 
   // Writes the source and makes every node's Context, listener and DataChannel (no DataNode
