@@ -6,6 +6,17 @@ namespace tp = transport;
 
 namespace {
 
+// Whether an agent's parents write through its staging file rather than its mapping: over TCP
+// (which splices the payload from the socket into the file) into a copy kept in memory (tmpfs, a
+// memfd), where the pages then need no zeroing and no page-table entries. Not on a disk: there
+// the write can block in the kernel's dirty-page throttling, and it runs on the thread that
+// receives, so the link would stall with it (case 3 on ext4: 1.99 -> 2.38 s). Not over RDMA
+// (nor under --transport auto, whose links are RDMA unless they fall back): those write into
+// the mapping.
+bool writes_through_file(const tp::Context& data, const StagedImage& image) {
+  return data.kind() == tp::Kind::kTcp && image.in_memory();
+}
+
 // Every node sends from its copy; an agent's parents write into it too, through a registration
 // of its own that freeze() drops while the children are still being served. The root's copy is
 // never written by a peer: it has no write registration, and RDMA pins it for reading only.
@@ -16,17 +27,13 @@ std::unique_ptr<tp::MemoryRegion> register_mapping(tp::Context& data,
   if (image.bytes().empty() || (root && access == tp::Access::kRemoteWrite)) {
     return nullptr;
   }
-  // The parents' writes land through the file where the backend can (TCP: spliced from the
-  // socket, so the pages are neither zeroed nor mapped first); the mapping shows them either way.
-  return data.register_memory(image.bytes(), access,
-                              access == tp::Access::kRemoteWrite ? image.file_descriptor() : -1);
+  const bool through_file = access == tp::Access::kRemoteWrite && writes_through_file(data, image);
+  return data.register_memory(image.bytes(), access, through_file ? image.file_descriptor() : -1);
 }
 
-// How an agent's data reaches its pages: through the file over TCP (above), through the mapping
-// over RDMA (and under --transport auto, whose links are RDMA unless they fall back).
-PageRunner::Arrival arrival_on(const tp::Context& data) {
-  return data.kind() == tp::Kind::kTcp ? PageRunner::Arrival::kThroughFile
-                                       : PageRunner::Arrival::kThroughMapping;
+PageRunner::Arrival arrival_on(const tp::Context& data, const StagedImage& image) {
+  return writes_through_file(data, image) ? PageRunner::Arrival::kThroughFile
+                                          : PageRunner::Arrival::kThroughMapping;
 }
 
 }  // namespace
@@ -38,7 +45,7 @@ DataNode::DataNode(tp::Context& data, const DataNodeOptions& options, StagedImag
       // The root's runner starts with its source (use_source), which says how the data comes.
       pages_(image.bytes().empty() || options.rank == options.topology->root()
                  ? nullptr
-                 : std::make_unique<PageRunner>(image, arrival_on(data))),
+                 : std::make_unique<PageRunner>(image, arrival_on(data, image))),
       source_region_(register_mapping(data, options_, image, tp::Access::kLocalRead)),
       write_region_(register_mapping(data, options_, image, tp::Access::kRemoteWrite)),
       downstream_(options_, ledger_, source_region_.get()),
