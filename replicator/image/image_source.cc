@@ -92,13 +92,17 @@ void ImageSource::read(const Chunk& chunk, std::span<std::byte> into) const {
                                       chunk.offset + done, std::strerror(errno)));
     }
     if (n == 0) {
-      throw TransferError(fmt::format(
-          "source {} shrank while reading: it ended at {} bytes, {} were expected; do not "
-          "change the image during a transfer",
-          path_.string(), chunk.offset + done, size_));
+      throw shrank_at(chunk.offset + done);
     }
     done += static_cast<std::size_t>(n);
   }
+}
+
+TransferError ImageSource::shrank_at(std::uint64_t offset) const {
+  return TransferError(fmt::format(
+      "source {} shrank while reading: it ended at {} bytes, {} were expected; do not change the "
+      "image during a transfer",
+      path_.string(), offset, size_));
 }
 
 bool ImageSource::copy_to_file(const Chunk& chunk, int fd) const {
@@ -129,10 +133,7 @@ bool ImageSource::copy_to_file(const Chunk& chunk, int fd) const {
                       path_.string(), chunk.offset + done, std::strerror(error)));
     }
     if (n == 0) {
-      throw TransferError(fmt::format(
-          "source {} shrank while reading: it ended at {} bytes, {} were expected; do not "
-          "change the image during a transfer",
-          path_.string(), chunk.offset + done, size_));
+      throw shrank_at(chunk.offset + done);
     }
     done += static_cast<std::size_t>(n);
   }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <span>
 
+#include "replicator/errors.h"
 #include "replicator/image/chunk_source.h"
 #include "replicator/plan/chunk_plan.h"
 #include "replicator/unique_fd.h"
@@ -36,6 +37,8 @@ class ImageSource final : public ChunkSource {
 
  private:
   ImageSource(std::filesystem::path path, UniqueFd fd, std::uint64_t size);
+  // What read() and copy_to_file() throw when the source ends at `offset`, before its size.
+  TransferError shrank_at(std::uint64_t offset) const;
   std::filesystem::path path_;
   UniqueFd fd_;
   std::uint64_t size_;

@@ -57,6 +57,17 @@ struct Fixture {
   ImageHasher hasher;
 };
 
+// The reader's image digest and chunk digests are those of one pass over `file`.
+void expect_digests_of_one_pass(const Fixture& f, const std::vector<std::byte>& file) {
+  ImageHasher whole;
+  whole.update(file);
+  EXPECT_EQ(f.hasher.digest(), whole.digest());
+  for (std::uint32_t i = 0; i < f.plan.count(); ++i) {
+    const Chunk c = f.plan.at(i);
+    EXPECT_EQ(f.digests[i], chunk_digest(std::span(file).subspan(c.offset, c.length))) << i;
+  }
+}
+
 TEST(SourceReader, ReadsEveryChunkInOrderWithTheDigestsOfOnePass) {
   Fixture f(10 * 4096 + 123, 4096);
   const ImageSource source = ImageSource::open(f.dir / "img");
@@ -68,13 +79,7 @@ TEST(SourceReader, ReadsEveryChunkInOrderWithTheDigestsOfOnePass) {
   }
   const std::vector<std::byte> file = read_all(f.dir / "img");
   EXPECT_EQ(f.into, file);
-  ImageHasher whole;
-  whole.update(file);
-  EXPECT_EQ(f.hasher.digest(), whole.digest());
-  for (std::uint32_t i = 0; i < f.plan.count(); ++i) {
-    const Chunk c = f.plan.at(i);
-    EXPECT_EQ(f.digests[i], chunk_digest(std::span(file).subspan(c.offset, c.length))) << i;
-  }
+  expect_digests_of_one_pass(f, file);
 }
 
 // The root's way with an image file: each chunk copied into the staging file by the kernel and
@@ -100,13 +105,7 @@ TEST(SourceReader, ThroughTheFileTheMappingHoldsTheSourceAndTheDigestsMatch) {
   const std::vector<std::byte> file = read_all(f.dir / "img");
   EXPECT_TRUE(std::equal(mapping.begin(), mapping.end(), file.begin(), file.end()));
   EXPECT_EQ(read_all(f.dir / "copy"), file);
-  ImageHasher whole;
-  whole.update(file);
-  EXPECT_EQ(f.hasher.digest(), whole.digest());
-  for (std::uint32_t i = 0; i < f.plan.count(); ++i) {
-    const Chunk c = f.plan.at(i);
-    EXPECT_EQ(f.digests[i], chunk_digest(std::span(file).subspan(c.offset, c.length))) << i;
-  }
+  expect_digests_of_one_pass(f, file);
   ::munmap(map, source.size());
 }
 
