@@ -31,9 +31,14 @@ std::unique_ptr<tp::MemoryRegion> register_mapping(tp::Context& data,
   return data.register_memory(image.bytes(), access, through_file ? image.file_descriptor() : -1);
 }
 
-PageRunner::Arrival arrival_on(const tp::Context& data, const StagedImage& image) {
-  return writes_through_file(data, image) ? PageRunner::Arrival::kThroughFile
-                                          : PageRunner::Arrival::kThroughMapping;
+// A page runner for what it has to do, or none: data that comes through the file into a copy
+// kept in memory needs nothing allocated or mapped ahead and nothing written back.
+std::unique_ptr<PageRunner> make_page_runner(StagedImage& image, bool through_file) {
+  if (image.bytes().empty() || (through_file && image.in_memory())) {
+    return nullptr;
+  }
+  return std::make_unique<PageRunner>(image, through_file ? PageRunner::Arrival::kThroughFile
+                                                          : PageRunner::Arrival::kThroughMapping);
 }
 
 }  // namespace
@@ -43,9 +48,9 @@ DataNode::DataNode(tp::Context& data, const DataNodeOptions& options, StagedImag
       ledger_(ChunkPlan(options.image_bytes, options.chunk_bytes), options.topology->trees(), image,
               options.rank),
       // The root's runner starts with its source (use_source), which says how the data comes.
-      pages_(image.bytes().empty() || options.rank == options.topology->root()
+      pages_(options.rank == options.topology->root()
                  ? nullptr
-                 : std::make_unique<PageRunner>(image, arrival_on(data, image))),
+                 : make_page_runner(image, writes_through_file(data, image))),
       source_region_(register_mapping(data, options_, image, tp::Access::kLocalRead)),
       write_region_(register_mapping(data, options_, image, tp::Access::kRemoteWrite)),
       downstream_(options_, ledger_, source_region_.get()),
@@ -76,11 +81,7 @@ void DataNode::use_source(const ChunkSource& source) {
   // An image file is copied into our staging file by the kernel: the pages are not mapped ahead
   // (the copy would not use the entries and zeroing) and the reader hashes through the mapping.
   const bool through_file = source.copies_in_kernel();
-  if (!ledger_.bytes().empty()) {
-    pages_ = std::make_unique<PageRunner>(
-        ledger_.image(),
-        through_file ? PageRunner::Arrival::kThroughFile : PageRunner::Arrival::kThroughMapping);
-  }
+  pages_ = make_page_runner(ledger_.image(), through_file);
   feed_ = std::make_unique<RootFeed>(source, options_, ledger_, downstream_, through_file);
   if (!pace_reads_) {
     feed_->stop_pacing();
